@@ -1,0 +1,188 @@
+"""The district model: where a district's nightly drop comes from, its time zone and its safety thresholds.
+
+Districts are read from a TOML file (``ETL_PROJECT_DISTRICTS``). Secrets are never written in that file:
+it names the environment variables that hold them (``password_env``, ``private_key_env``), and they are
+resolved only when a connection is opened. Example::
+
+    [districts.lincoln]
+    name = "Lincoln Public Schools"
+    timezone = "America/Chicago"
+
+    [districts.lincoln.source]
+    kind = "sftp"
+    host = "sftp.lincoln.k12.example"
+    port = 22
+    username = "oneroster"
+    password_env = "LINCOLN_SFTP_PASSWORD"      # or private_key_env / private_key_file
+    host_key = "ssh-ed25519 AAAAC3Nza..."       # pinned; unknown or changed keys are refused
+    remote_dir = "/outbox"
+
+    [districts.demo.source]
+    kind = "local"
+    path = "/srv/dropbox/demo"
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from etl_project.partitions import validate_district_id
+
+_SECRET_KEYS = {"password", "private_key", "passphrase", "secret", "client_secret", "token"}
+
+
+class DistrictConfigError(ValueError):
+    pass
+
+
+class MissingSecret(DistrictConfigError):
+    pass
+
+
+def resolve_secret(env_name: str | None, what: str) -> str | None:
+    """Read a secret from the environment variable it is referenced by; the value is never logged."""
+    if not env_name:
+        return None
+    value = os.environ.get(env_name)
+    if value is None:
+        raise MissingSecret(f"{what}: environment variable {env_name} is not set")
+    return value
+
+
+@dataclass(frozen=True)
+class LocalSource:
+    """A folder on this machine (the embedded default, and districts that push to a server we run)."""
+
+    path: str
+    kind: str = "local"
+
+    def describe(self) -> str:
+        return f"local folder {self.path}"
+
+
+@dataclass(frozen=True)
+class SftpSource:
+    host: str
+    username: str
+    remote_dir: str
+    host_key: str
+    port: int = 22
+    password_env: str | None = None
+    private_key_env: str | None = None
+    private_key_file: str | None = None
+    passphrase_env: str | None = None
+    kind: str = "sftp"
+
+    def describe(self) -> str:
+        return f"sftp://{self.username}@{self.host}:{self.port}{self.remote_dir}"
+
+
+Source = LocalSource | SftpSource
+
+
+@dataclass(frozen=True)
+class District:
+    id: str
+    name: str
+    source: Source
+    timezone: str = "UTC"
+    enabled: bool = True
+    expected_by_hour: int = 6
+    thresholds: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _reject_plain_secrets(where: str, table: Mapping[str, Any]) -> None:
+    found = sorted(k for k in table if k.lower() in _SECRET_KEYS)
+    if found:
+        raise DistrictConfigError(
+            f"{where}: {', '.join(found)} must not be written in the config file; "
+            f"put the secret in an environment variable and reference it with {found[0]}_env"
+        )
+
+
+def _source_from(where: str, raw: Mapping[str, Any]) -> Source:
+    _reject_plain_secrets(where, raw)
+    kind = raw.get("kind", "local")
+    try:
+        if kind == "local":
+            return LocalSource(path=str(Path(raw["path"]).expanduser()))
+        if kind == "sftp":
+            if not raw.get("host_key"):
+                raise DistrictConfigError(f"{where}: host_key is required (SFTP host keys are always pinned)")
+            if not (raw.get("password_env") or raw.get("private_key_env") or raw.get("private_key_file")):
+                raise DistrictConfigError(f"{where}: set password_env, private_key_env or private_key_file")
+            return SftpSource(
+                host=raw["host"],
+                port=int(raw.get("port", 22)),
+                username=raw["username"],
+                remote_dir=raw.get("remote_dir", "/"),
+                host_key=raw["host_key"].strip(),
+                password_env=raw.get("password_env"),
+                private_key_env=raw.get("private_key_env"),
+                private_key_file=raw.get("private_key_file"),
+                passphrase_env=raw.get("passphrase_env"),
+            )
+    except KeyError as missing:
+        raise DistrictConfigError(f"{where}: missing {missing.args[0]}") from None
+    raise DistrictConfigError(f"{where}: unknown source kind {kind!r} (expected 'local' or 'sftp')")
+
+
+def district_from_mapping(district_id: str, raw: Mapping[str, Any]) -> District:
+    where = f"district {district_id!r}"
+    try:
+        validate_district_id(district_id)
+    except ValueError as exc:
+        raise DistrictConfigError(str(exc)) from None
+    _reject_plain_secrets(where, raw)
+    timezone = raw.get("timezone", "UTC")
+    try:
+        zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise DistrictConfigError(f"{where}: unknown time zone {timezone!r}") from None
+    if "source" not in raw:
+        raise DistrictConfigError(f"{where}: missing [districts.{district_id}.source]")
+    return District(
+        id=district_id,
+        name=raw.get("name", district_id),
+        source=_source_from(f"{where} source", raw["source"]),
+        timezone=timezone,
+        enabled=bool(raw.get("enabled", True)),
+        expected_by_hour=int(raw.get("expected_by_hour", 6)),
+        thresholds=dict(raw.get("thresholds", {})),
+    )
+
+
+def load_districts(path: str | os.PathLike[str]) -> dict[str, District]:
+    """Load every district from a TOML file; a missing file means no districts yet."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise DistrictConfigError(f"{path}: {exc}") from None
+    return {did: district_from_mapping(did, raw) for did, raw in data.get("districts", {}).items()}
+
+
+def to_toml(districts: Mapping[str, District]) -> str:
+    """Write districts back as TOML (used by the demo to register its district). Holds no secrets."""
+    lines: list[str] = []
+    for d in districts.values():
+        lines += [f"[districts.{d.id}]", f"name = {_q(d.name)}", f"timezone = {_q(d.timezone)}"]
+        lines += [f"enabled = {'true' if d.enabled else 'false'}", f"expected_by_hour = {d.expected_by_hour}", ""]
+        lines.append(f"[districts.{d.id}.source]")
+        for key, value in vars(d.source).items():
+            if value is not None:
+                lines.append(f"{key} = {value if isinstance(value, int) else _q(str(value))}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _q(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -1,0 +1,50 @@
+"""Where things live, read from the environment, with embedded defaults that need no server.
+
+Nothing here is secret: credentials are referenced by environment-variable *name* and resolved at run time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def _path(value: str) -> str:
+    return str(Path(value).expanduser().resolve())
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: str
+    districts_file: str
+    archive_url: str
+    s3_endpoint_url: str | None
+    s3_region: str
+    s3_sse: str
+    s3_kms_key_id: str | None
+    warehouse_dir: str
+    lms_url_is_set: bool
+    lms_default_url: str
+    dagster_home: str
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        home = _path(env.get("ETL_PROJECT_HOME", ".etl_project"))
+        archive = env.get("ETL_PROJECT_ARCHIVE", os.path.join(home, "archive"))
+        if not archive.startswith("s3://"):
+            archive = _path(archive)
+        return cls(
+            home=home,
+            districts_file=_path(env.get("ETL_PROJECT_DISTRICTS", os.path.join(home, "districts.toml"))),
+            archive_url=archive,
+            s3_endpoint_url=env.get("ETL_PROJECT_S3_ENDPOINT") or None,
+            s3_region=env.get("AWS_REGION", env.get("AWS_DEFAULT_REGION", "us-east-1")),
+            s3_sse=env.get("ETL_PROJECT_S3_SSE", "AES256"),
+            s3_kms_key_id=env.get("ETL_PROJECT_S3_KMS_KEY_ID") or None,
+            warehouse_dir=_path(env.get("ETL_PROJECT_WAREHOUSE", os.path.join(home, "warehouse"))),
+            lms_url_is_set=bool(env.get("LMS_URL")),
+            lms_default_url="sqlite:///" + os.path.join(home, "lms.sqlite"),
+            dagster_home=_path(env.get("DAGSTER_HOME", os.path.join(home, "dagster"))),
+        )

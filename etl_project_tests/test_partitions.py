@@ -1,0 +1,28 @@
+import pytest
+from dagster import MultiPartitionKey
+
+from etl_project.partitions import DistrictNight, InvalidDistrictId, district_nights, validate_district_id
+
+
+@pytest.mark.parametrize("bad", ["", "A", "a|b", "a b", "a/b", "../x", "-lead", "x" * 64, "é"])
+def test_district_ids_outside_the_safe_set_are_refused(bad):
+    with pytest.raises(InvalidDistrictId):
+        validate_district_id(bad)
+
+
+@pytest.mark.parametrize("good", ["lincoln", "d1", "north_side-2"])
+def test_safe_district_ids_pass(good):
+    assert validate_district_id(good) == good
+
+
+def test_partition_key_reads_date_then_district():
+    night = DistrictNight(date="2026-11-28", district="lincoln")
+    assert str(night.key) == "2026-11-28|lincoln"
+    assert DistrictNight.of("2026-11-28|lincoln") == night
+    assert DistrictNight.of(MultiPartitionKey({"district": "lincoln", "date": "2026-11-28"})) == night
+    assert district_nights.partition_dimension_names == ["date", "district"]
+
+
+def test_partition_key_with_bad_district_is_refused():
+    with pytest.raises(InvalidDistrictId):
+        DistrictNight.of("2026-11-28|Lin|coln")
