@@ -32,6 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dagster import ConfigurableResource
+from pydantic import Field
+
 from etl_project.partitions import validate_district_id
 
 _SECRET_KEYS = {"password", "private_key", "passphrase", "secret", "client_secret", "token"}
@@ -175,7 +178,11 @@ def to_toml(districts: Mapping[str, District]) -> str:
     lines: list[str] = []
     for d in districts.values():
         lines += [f"[districts.{d.id}]", f"name = {_q(d.name)}", f"timezone = {_q(d.timezone)}"]
-        lines += [f"enabled = {'true' if d.enabled else 'false'}", f"expected_by_hour = {d.expected_by_hour}", ""]
+        lines += [
+            f"enabled = {'true' if d.enabled else 'false'}",
+            f"expected_by_hour = {d.expected_by_hour}",
+            "",
+        ]
         lines.append(f"[districts.{d.id}.source]")
         for key, value in vars(d.source).items():
             if value is not None:
@@ -186,3 +193,18 @@ def to_toml(districts: Mapping[str, District]) -> str:
 
 def _q(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class DistrictsResource(ConfigurableResource):
+    """The districts file as a Dagster resource: assets look a district up by its partition key."""
+
+    path: str = Field(description="TOML file listing the districts (see etl_project/districts.py)")
+
+    def all(self) -> dict[str, District]:
+        return load_districts(self.path)
+
+    def get(self, district_id: str) -> District:
+        district = self.all().get(district_id)
+        if district is None:
+            raise DistrictConfigError(f"district {district_id!r} is not configured in {self.path}")
+        return district

@@ -54,9 +54,12 @@ class WarehouseResource(ConfigurableResource):
         """A read-write connection to the district's database, exclusive across processes."""
         path = self.database_path(district)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with _district_lock(path), DuckDBResource(
-            database=str(path), connection_config=self._config(district)
-        ).get_connection() as conn:
+        with (
+            _district_lock(path),
+            DuckDBResource(
+                database=str(path), connection_config=self._config(district)
+            ).get_connection() as conn,
+        ):
             yield conn
 
     def offboard(self, district: str) -> list[str]:

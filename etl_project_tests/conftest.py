@@ -1,4 +1,3 @@
 """Real servers as fixtures: each lives in its own module under ``fixtures/``."""
 
-pytest_plugins = [
-]
+pytest_plugins = []

@@ -1,0 +1,38 @@
+# The two commands a new machine needs:
+#   make demo   set up, then run the demo district end to end on embedded defaults (no servers)
+#   make test   set up (including the test servers' system packages), then run the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+export ETL_PROJECT_HOME ?= $(CURDIR)/.etl_project
+export DAGSTER_HOME ?= $(ETL_PROJECT_HOME)/dagster
+
+.PHONY: setup demo test system-deps ui lint bench
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+demo: setup
+	$(BIN)/etl-project demo
+
+system-deps:
+	scripts/install-system-deps
+
+test: setup system-deps
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check etl_project etl_project_tests
+	$(BIN)/ruff format --check etl_project etl_project_tests
+
+ui: setup
+	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/dagster dev -w workspace.yaml
+
+bench: setup
+	$(BIN)/etl-project bench --students $${STUDENTS:-100000}

@@ -1,0 +1,178 @@
+"""Raw district drop -> archived snapshot, in one step.
+
+The drop is downloaded to a scratch folder, verified, and archived before anything parses it. Both assets
+materialize in the same step on purpose: nothing is left on a worker's disk between steps, so any worker
+can run any district, and the archive is the only thing downstream steps read.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from dagster import (
+    AssetExecutionContext,
+    AssetSpec,
+    Backoff,
+    Config,
+    Failure,
+    Jitter,
+    MaterializeResult,
+    MetadataValue,
+    RetryPolicy,
+    TableColumn,
+    TableRecord,
+    TableSchema,
+    multi_asset,
+)
+from pydantic import Field
+
+from etl_project.archive import ArchiveResource
+from etl_project.assets.keys import DROP, OWNERS, SNAPSHOT
+from etl_project.districts import DistrictConfigError, DistrictsResource, MissingSecret
+from etl_project.partitions import DistrictNight, district_nights
+from etl_project.sources import (
+    DropIncomplete,
+    DropNotFound,
+    HostKeyMismatch,
+    SourceAuthenticationFailed,
+    UnknownHostKey,
+    open_source,
+)
+
+# Failures that a retry cannot fix: say so and stop.
+PERMANENT = (HostKeyMismatch, UnknownHostKey, SourceAuthenticationFailed, DistrictConfigError, MissingSecret)
+
+_FILES_SCHEMA = TableSchema(
+    columns=[
+        TableColumn("file", "string"),
+        TableColumn("size", "int"),
+        TableColumn("sha256", "string"),
+        TableColumn("source_path", "string"),
+        TableColumn("source_mtime", "string"),
+    ]
+)
+_ARCHIVE_SCHEMA = TableSchema(
+    columns=[
+        TableColumn("file", "string"),
+        TableColumn("size", "int"),
+        TableColumn("sha256", "string"),
+        TableColumn("uri", "string"),
+        TableColumn("version_id", "string"),
+    ]
+)
+
+
+class FetchConfig(Config):
+    settle_seconds: float = Field(
+        default=10.0, description="Seconds between the two listings that prove a drop has stopped changing"
+    )
+
+
+@multi_asset(
+    specs=[
+        AssetSpec(
+            DROP,
+            group_name="ingest",
+            kinds={"sftp"},
+            owners=OWNERS,
+            description="The district's nightly OneRoster drop (folder of CSVs or a zip) as found on its "
+            "SFTP server or local drop folder: only complete drops are taken, every file is "
+            "size- and SHA-256-verified.",
+        ),
+        AssetSpec(
+            SNAPSHOT,
+            deps=[DROP],
+            group_name="archive",
+            kinds={"s3"},
+            owners=OWNERS,
+            description="Every raw file of the night, stored before anything parses it under "
+            "district=<id>/date=<night>/ (S3 versioned bucket with server-side encryption, or the local "
+            "archive folder), plus a snapshot manifest. The system of record: any night can be replayed.",
+        ),
+    ],
+    partitions_def=district_nights,
+    can_subset=False,
+    retry_policy=RetryPolicy(max_retries=3, delay=30, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS),
+)
+def fetch_and_archive_drop(
+    context: AssetExecutionContext,
+    config: FetchConfig,
+    districts: DistrictsResource,
+    archive: ArchiveResource,
+):
+    night = DistrictNight.of(context.partition_key)
+    try:
+        district = districts.get(night.district)
+        with tempfile.TemporaryDirectory(prefix=f"drop-{night.district}-") as scratch:
+            started = time.monotonic()
+            with open_source(district) as source:
+                listing = source.find_drop(night.date, settle_seconds=config.settle_seconds)
+                fetched = source.fetch(listing, Path(scratch))
+                info = source.info
+            fetch_s = time.monotonic() - started
+            context.log.info(f"Fetched {len(fetched)} files from {info.kind} {info.host or ''}{info.path}")
+            started = time.monotonic()
+            snapshot = archive.open().put_snapshot(night.district, night.date, fetched, info)
+            archive_s = time.monotonic() - started
+    except PERMANENT as exc:
+        raise Failure(
+            description=f"{exc} (not retried: fix the district's configuration)", allow_retries=False
+        ) from None
+    except (DropNotFound, DropIncomplete) as exc:
+        raise Failure(description=f"{night}: {exc}") from None
+
+    yield MaterializeResult(
+        asset_key=DROP,
+        metadata={
+            "source_kind": info.kind,
+            "source_host": info.host or "",
+            "source_path": listing.location,
+            "drop_kind": listing.kind,
+            "fingerprint": listing.fingerprint,
+            "file_count": len(fetched),
+            "bytes": sum(f.size for f in fetched),
+            "files": MetadataValue.table(
+                [
+                    TableRecord(
+                        {
+                            "file": f.name,
+                            "size": f.size,
+                            "sha256": f.sha256,
+                            "source_path": f.source_path,
+                            "source_mtime": str(f.source_mtime),
+                        }
+                    )
+                    for f in fetched
+                ],
+                schema=_FILES_SCHEMA,
+            ),
+            "fetch_seconds": round(fetch_s, 3),
+        },
+    )
+    yield MaterializeResult(
+        asset_key=SNAPSHOT,
+        metadata={
+            "dagster/uri": snapshot.manifest_uri,
+            "manifest_version_id": snapshot.manifest_version_id or "",
+            "file_count": len(snapshot.files),
+            "bytes": sum(f.size for f in snapshot.files),
+            "files": MetadataValue.table(
+                [
+                    TableRecord(
+                        {
+                            "file": f.name,
+                            "size": f.size,
+                            "sha256": f.sha256,
+                            "uri": f.uri,
+                            "version_id": f.version_id or "",
+                        }
+                    )
+                    for f in snapshot.files
+                ],
+                schema=_ARCHIVE_SCHEMA,
+            ),
+            "archive_seconds": round(archive_s, 3),
+        },
+    )

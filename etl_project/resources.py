@@ -1,0 +1,38 @@
+"""Resources for the code location, chosen from the environment (see etl_project/settings.py).
+
+Secrets are only ever handed to Dagster as ``EnvVar`` (resolved at launch, never printed); paths and
+switches are plain settings. With nothing set, everything is embedded: a local archive folder, DuckDB files
+and a SQLite LMS under ``.etl_project/``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from dagster import EnvVar
+
+from etl_project.archive import ArchiveResource
+from etl_project.districts import DistrictsResource
+from etl_project.settings import Settings
+from etl_project.warehouse import WarehouseResource
+
+
+def _env_secret(name: str) -> EnvVar | None:
+    return EnvVar(name) if os.environ.get(name) else None
+
+
+def build_resources(settings: Settings | None = None) -> dict[str, object]:
+    settings = settings or Settings.from_env()
+    return {
+        "districts": DistrictsResource(path=settings.districts_file),
+        "archive": ArchiveResource(
+            url=settings.archive_url,
+            s3_endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region,
+            sse=settings.s3_sse,
+            kms_key_id=settings.s3_kms_key_id,
+            aws_access_key_id=_env_secret("AWS_ACCESS_KEY_ID"),
+            aws_secret_access_key=_env_secret("AWS_SECRET_ACCESS_KEY"),
+        ),
+        "warehouse": WarehouseResource(root=settings.warehouse_dir),
+    }
