@@ -12,6 +12,7 @@ COMMAND_MODULES = [
     "etl_project.cli.sync",
     "etl_project.cli.demo",
     "etl_project.cli.offboard",
+    "etl_project.cli.bench",
 ]
 
 

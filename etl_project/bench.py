@@ -1,0 +1,176 @@
+"""``etl-project bench``: how fast is each stage, against the floor of a bare DuckDB load of the same CSVs.
+
+Everything measured runs in this one process (so ``peak_rss_mb`` covers it); generating the drop happens in
+a child process first and is not measured.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from etl_project.warehouse import DUCKDB_CONFIG, WarehouseResource
+
+BENCH_DISTRICT = "bench"
+BENCH_NIGHT = "2026-11-27"
+
+
+@dataclass
+class BenchResult:
+    students: int
+    rows: int = 0
+    bytes: int = 0
+    bare_duckdb_s: float = 0.0
+    fetch_s: float = 0.0
+    archive_s: float = 0.0
+    normalize_s: float = 0.0
+    normalize_ratio: float = 0.0
+    ingest_ratio: float = 0.0
+    peak_rss_mb: float = 0.0
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, object]:
+        data = asdict(self)
+        data.update(data.pop("extra"))
+        return data
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@contextmanager
+def timed(into: dict[str, float], key: str):
+    started = time.perf_counter()
+    yield
+    into[key] = round(time.perf_counter() - started, 3)
+
+
+def generate_in_child(out: Path, students: int, day: int, seed: int) -> None:
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "etl_project.cli.main",
+            "generate",
+            str(out),
+            "--students",
+            str(students),
+            "--day",
+            str(day),
+            "--seed",
+            str(seed),
+            "--force",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def bare_duckdb_load(drop: Path, database: Path, memory_limit: str) -> int:
+    """The floor: each CSV read once, all columns as text, into a table; no checks, no types."""
+    rows = 0
+    with duckdb.connect(str(database), config={**DUCKDB_CONFIG, "memory_limit": memory_limit}) as conn:
+        for csv in sorted(drop.glob("*.csv")):
+            if csv.name == "manifest.csv":
+                continue
+            conn.execute(
+                f'create table "{csv.stem}" as select * from read_csv(?, all_varchar=true, header=true)',
+                [str(csv)],
+            )
+            rows += conn.execute(f'select count(*) from "{csv.stem}"').fetchone()[0]
+    return rows
+
+
+def run_bench(
+    students: int,
+    *,
+    workdir: Path | None = None,
+    seed: int = 1,
+    memory_limit: str = "1GB",
+    progress: Callable[[str], None] = lambda _: None,
+) -> BenchResult:
+    from etl_project.archive import ArchiveResource
+    from etl_project.devservers.sshd import start_sshd
+    from etl_project.districts import District, SftpSource
+    from etl_project.oneroster.load import FileProvenance, load_drop
+    from etl_project.sources import open_source
+
+    work = Path(workdir or tempfile.mkdtemp(prefix="etl-bench-"))
+    result = BenchResult(students=students)
+    times: dict[str, float] = {}
+    try:
+        drop = work / "outbox" / BENCH_NIGHT
+        progress(f"generating {students} students in {drop} (not measured) ...")
+        generate_in_child(drop, students, day=1, seed=seed)
+        result.bytes = sum(p.stat().st_size for p in drop.iterdir())
+
+        progress("floor: bare DuckDB load of the same CSVs ...")
+        with timed(times, "bare_duckdb_s"):
+            result.rows = bare_duckdb_load(drop, work / "bare.duckdb", memory_limit)
+        (work / "bare.duckdb").unlink()
+
+        progress("fetch over SFTP on loopback (OpenSSH sshd) ...")
+        with start_sshd(str(work / "sshd")) as server:
+            district = District(
+                id=BENCH_DISTRICT,
+                name="Bench",
+                source=SftpSource(
+                    host=server.host,
+                    port=server.port,
+                    username=server.username,
+                    remote_dir=str(work / "outbox"),
+                    host_key=server.host_key_line,
+                    private_key_file=server.client_key_path,
+                ),
+            )
+            fetched_dir = work / "fetched"
+            fetched_dir.mkdir()
+            with timed(times, "fetch_s"), open_source(district) as source:
+                listing = source.find_drop(BENCH_NIGHT, settle_seconds=0)
+                fetched = source.fetch(listing, fetched_dir)
+                info = source.info
+
+        progress("archive (local archive folder) ...")
+        archive = ArchiveResource(url=str(work / "archive")).open()
+        with timed(times, "archive_s"):
+            snapshot = archive.put_snapshot(BENCH_DISTRICT, BENCH_NIGHT, fetched, info)
+        shutil.rmtree(fetched_dir)
+
+        progress("normalize + validate into the district's DuckDB ...")
+        snapshot_dir = work / "snapshot"
+        snapshot = archive.download_snapshot(BENCH_DISTRICT, BENCH_NIGHT, snapshot_dir)
+        provenance = {f.name: FileProvenance(f.size, f.sha256, f.uri, f.version_id) for f in snapshot.files}
+        warehouse = WarehouseResource(root=str(work / "warehouse"), memory_limit=memory_limit)
+        with timed(times, "normalize_s"), warehouse.connect(BENCH_DISTRICT) as conn:
+            report = load_drop(
+                conn, snapshot_dir, district=BENCH_DISTRICT, date=BENCH_NIGHT, provenance=provenance
+            )
+        result.extra["accepted"] = sum(f.accepted for f in report.files.values())
+        result.extra["rejected"] = sum(f.rejected for f in report.files.values())
+    finally:
+        if workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+    for key, value in times.items():
+        setattr(result, key, value)
+    bare = max(result.bare_duckdb_s, 1e-9)
+    result.normalize_ratio = round(result.normalize_s / bare, 2)
+    result.ingest_ratio = round((result.fetch_s + result.archive_s + result.normalize_s) / bare, 2)
+    result.peak_rss_mb = round(peak_rss_mb(), 1)
+    return result
+
+
+def cpu_count() -> int:
+    return os.cpu_count() or 1

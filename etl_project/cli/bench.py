@@ -1,0 +1,45 @@
+"""``etl-project bench``: stage timings against the bare-DuckDB floor; prints figures, asserts nothing."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "bench",
+        help="benchmark fetch, archive and normalize against a bare DuckDB load",
+        description="Generates a drop of N students, then in one process measures the floor (a bare DuckDB "
+        "read_csv(all_varchar=true) of the same CSVs into tables) and each stage: fetch over SFTP on "
+        "loopback (OpenSSH sshd), archive, normalize + validate. Ratios are against the floor.",
+    )
+    parser.add_argument("--students", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--memory-limit", default="1GB", help="DuckDB memory_limit for the floor and our stages"
+    )
+    parser.add_argument("--workdir", type=Path, default=None, help="keep the work files here (default: temp)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from etl_project.bench import run_bench
+
+    def progress(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    result = run_bench(
+        args.students, workdir=args.workdir, seed=args.seed, memory_limit=args.memory_limit, progress=progress
+    )
+    data = result.to_json()
+    if args.json:
+        print(json.dumps(data))
+    else:
+        width = max(len(k) for k in data)
+        for key, value in data.items():
+            print(f"{key:<{width}}  {value}")
+    return 0
