@@ -170,7 +170,8 @@ CATALOG: tuple[tuple[str, int, str, str, str, str, str, int, int], ...] = (
     (_H, 7, "sem", "SPAN1", "Spanish I", "World Languages", "06101", 9, 12),
     (_H, 7, "sem", "SPAN2", "Spanish II", "World Languages", "06102", 10, 12),
     (_H, 7, "sem", "FREN1", "French I", "World Languages", "06001", 9, 12),
-    (_H, 7, "sem", "CSP", "Computer Science Principles", "Computer and Information Sciences", "10019", 10, 12),
+    (_H, 7, "sem", "CSP", "Computer Science Principles",
+        "Computer and Information Sciences", "10019", 10, 12),
     (_H, 7, "sem", "PSYCH", "Psychology", "Social Sciences and History", "04254", 11, 12),
     (_H, 7, "sem", "JOURN", "Journalism", "English Language and Literature", "01104", 9, 12),
     (_H, 7, "sem", "PFIN", "Personal Finance", "Business and Marketing", "22210", 11, 12),
@@ -246,12 +247,16 @@ def generate_drop(
         raise ValueError("with_errors must not be negative")
     started = time.perf_counter()
     out = Path(out)
-    district_name = district_name or f"{district_id.replace('_', ' ').replace('-', ' ').title()} Unified School District"
+    district_name = (
+        district_name or f"{district_id.replace('_', ' ').replace('-', ' ').title()} Unified School District"
+    )
     with contextlib.ExitStack() as stack:
         spill = stack.enter_context(tempfile.TemporaryDirectory(prefix="etl-generate-"))
         if as_zip:
             out.parent.mkdir(parents=True, exist_ok=True)
-            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=".staging-", dir=out.parent)))
+            folder = Path(
+                stack.enter_context(tempfile.TemporaryDirectory(prefix=".staging-", dir=out.parent))
+            )
         else:
             folder = out
             folder.mkdir(parents=True, exist_ok=True)
@@ -338,7 +343,8 @@ class _Generator:
           f"generate_subscripts({_sql_list(FAMILY_NAMES)}, 1) - 1 AS idx")  # fmt: skip
         catalog = [(*row, ",".join(_grade_code(g) for g in range(row[7], row[8] + 1))) for row in CATALOG]
         q(
-            "CREATE TEMP TABLE catalog(band VARCHAR, slot INTEGER, kind VARCHAR, code VARCHAR, title VARCHAR, "
+            "CREATE TEMP TABLE catalog(band VARCHAR, slot INTEGER, kind VARCHAR, code VARCHAR, "
+            "title VARCHAR, "
             "subject VARCHAR, sced VARCHAR, lo INTEGER, hi INTEGER, grades VARCHAR)"
         )
         q(f"INSERT INTO catalog VALUES {_values(catalog)}")
@@ -370,7 +376,7 @@ class _Generator:
                 school_rows.append((offsets[band] + k + 1, band, k, label))
         q("CREATE TEMP TABLE schools(school_no INTEGER, band VARCHAR, band_idx INTEGER, name VARCHAR)")
         for chunk in range(0, len(school_rows), 5000):
-            q(f"INSERT INTO schools VALUES {_values(school_rows[chunk:chunk + 5000])}")
+            q(f"INSERT INTO schools VALUES {_values(school_rows[chunk : chunk + 5000])}")
         # People: everyone who is ever a student up to `day`; churn only updates columns.
         q(f"""CREATE TEMP TABLE students AS
               SELECT i, 1 AS joined, NULL::INTEGER AS left_night, NULL::INTEGER AS renamed,
@@ -387,7 +393,8 @@ class _Generator:
                        FROM schools s JOIN catalog c ON c.band = s.band
                        JOIN terms t ON (t.term = 'Y') = (c.kind <> 'sem'))
               SELECT o.*, greatest(1, ceil(coalesce(n.cnt, 0) /
-                         CASE o.kind WHEN 'homeroom' THEN {SECTION_SIZE['homeroom']} ELSE {SECTION_SIZE['year']} END)
+                         CASE o.kind WHEN 'homeroom' THEN {SECTION_SIZE['homeroom']}
+                             ELSE {SECTION_SIZE['year']} END)
                      )::INTEGER AS nsec
               FROM offered o LEFT JOIN need n USING (school_no, code, term)""")  # fmt: skip
         q("""CREATE TEMP TABLE school_staff AS
@@ -395,7 +402,7 @@ class _Generator:
                     (sum(greatest(1, round(coalesce(cnt, 0) / %d))) OVER (ORDER BY s.school_no)
                      - greatest(1, round(coalesce(cnt, 0) / %d)))::INTEGER AS teacher_offset
              FROM schools s LEFT JOIN (SELECT school_no, count(DISTINCT i) AS cnt FROM base_plan GROUP BY 1) p
-                  USING (school_no)""" % ((STUDENTS_PER_TEACHER,) * 3))  # fmt: skip
+                  USING (school_no)""".replace("%d", str(STUDENTS_PER_TEACHER)))  # fmt: skip
         q("""CREATE TEMP TABLE classes AS
              SELECT x.*, row_number() OVER (ORDER BY school_no, slot, code, term, sec)::INTEGER AS class_no,
                     false AS honors, NULL::INTEGER AS replaced
@@ -422,10 +429,12 @@ class _Generator:
     def _plan_sql(self, source: str, shifted: bool = True) -> str:
         """One row per (student, period, term): the course and section the student is enrolled in."""
         shift_join = (
-            "LEFT JOIN (SELECT i, slot, count(*)::INTEGER AS n, max(night) AS last FROM shifts GROUP BY ALL) sh "
+            "LEFT JOIN (SELECT i, slot, count(*)::INTEGER AS n, max(night) AS last FROM shifts "
+            "GROUP BY ALL) sh "
             "USING (i, slot)"
             if shifted
-            else "LEFT JOIN (SELECT NULL::BIGINT AS i, NULL::INTEGER AS slot, 0 AS n, NULL::INTEGER AS last) sh "
+            else "LEFT JOIN (SELECT NULL::BIGINT AS i, NULL::INTEGER AS slot, 0 AS n, "
+            "NULL::INTEGER AS last) sh "
             "USING (i, slot)"
         )
         return f"""
@@ -464,14 +473,15 @@ class _Generator:
                   ORDER BY hash({{seed}}, 'withdraw', {t}, i), i LIMIT {withdraw})""")
         staying = f"joined < {t} AND left_night IS NULL"
         q(f"""UPDATE students SET renamed = {t},
-                  family_idx = ((family_idx + 1 + hash({{seed}}, 'rename-to', {t}, i) % {len(FAMILY_NAMES) - 1})
+                  family_idx = ((family_idx + 1 + hash({{seed}}, 'rename-to', {t}, i)
+                      % {len(FAMILY_NAMES) - 1})
                                 % {len(FAMILY_NAMES)})::INTEGER
               WHERE i IN (SELECT i FROM students WHERE {staying}
                           ORDER BY hash({{seed}}, 'rename', {t}, i), i LIMIT {renames})""")
         # Schedule changes: one changeable period per chosen student (another course offered in that
         # period for the grade, or another section of the only course).
         q(f"""INSERT INTO shifts
-              WITH st AS ({self._student_attrs(f'SELECT i FROM students WHERE {staying}')}),
+              WITH st AS ({self._student_attrs(f"SELECT i FROM students WHERE {staying}")}),
                    changeable AS (
                        SELECT st.school_no, o.grade, o.slot
                        FROM (SELECT DISTINCT school_no, grade FROM st) st
@@ -523,8 +533,9 @@ class _Generator:
               SELECT s.*, a.grade, a.school_no,
                      hash({{seed}}, 'sex', s.i) % 2 = 0 AS female,
                      hash({{seed}}, 'given', s.i) AS hg,
-                     CASE WHEN hash({{seed}}, 'middle?', s.i) % 10 < 4 THEN hash({{seed}}, 'middle', s.i) END AS hm
-              FROM students s JOIN ({self._student_attrs('SELECT i FROM students')}) a USING (i)
+                     CASE WHEN hash({{seed}}, 'middle?', s.i) % 10 < 4
+                         THEN hash({{seed}}, 'middle', s.i) END AS hm
+              FROM students s JOIN ({self._student_attrs("SELECT i FROM students")}) a USING (i)
               WHERE s.joined <= {day} AND (s.left_night IS NULL OR s.left_night > {day})""")
         q(f"CREATE TEMP TABLE plan AS {self._plan_sql('SELECT i FROM people')}")
         rows: dict[str, int] = {}
@@ -541,23 +552,33 @@ class _Generator:
         sessions = [(sid, title, typ, start, end, parent, SCHOOL_YEAR) for sid, title, typ, start, end, parent
                     in SESSIONS]  # fmt: skip
         rows["academicSessions.csv"] = self._copy(folder, "academicSessions.csv", f"""
-            SELECT sourcedId, NULL AS status, NULL AS dateLastModified, title, type, startDate::DATE AS startDate,
+            SELECT sourcedId, NULL AS status, NULL AS dateLastModified, title, type,
+                startDate::DATE AS startDate,
                    endDate::DATE AS endDate, parentSourcedId, schoolYear
             FROM (VALUES {_values(sessions)}) v(sourcedId, title, type, startDate, endDate, parentSourcedId,
                                                 schoolYear)""")  # fmt: skip
         q("""CREATE TEMP TABLE courses AS
-             SELECT s.school_no, c.*, row_number() OVER (ORDER BY s.school_no, c.slot, c.code)::INTEGER AS course_no
+             SELECT s.school_no, c.*, row_number() OVER (ORDER BY s.school_no, c.slot, c.code)
+                 ::INTEGER AS course_no
              FROM schools s JOIN catalog c ON c.band = s.band""")
-        rows["courses.csv"] = self._copy(folder, "courses.csv", """
+        rows["courses.csv"] = self._copy(
+            folder,
+            "courses.csv",
+            """
             SELECT printf('crs-%06d', course_no) AS sourcedId, NULL AS status, NULL AS dateLastModified,
                    'as-2027' AS schoolYearSourcedId, title, code AS courseCode, grades,
                    printf('sch-%05d', school_no) AS orgSourcedId, subject AS subjects, sced AS subjectCodes
-            FROM courses ORDER BY course_no""")
-        rows["classes.csv"] = self._copy(folder, "classes.csv", """
+            FROM courses ORDER BY course_no""",
+        )
+        rows["classes.csv"] = self._copy(
+            folder,
+            "classes.csv",
+            """
             SELECT printf('cls-%07d', c.class_no) AS sourcedId, NULL AS status, NULL AS dateLastModified,
                    co.title || CASE WHEN c.honors THEN ' Honors' ELSE '' END
                        || CASE WHEN c.kind = 'homeroom' THEN ' ' ELSE ' - Section ' END
-                       || printf('%02d', c.sec + 1) || CASE c.term WHEN 'Y' THEN '' ELSE ' (' || c.term || ')' END
+                       || printf('%02d', c.sec + 1)
+                       || CASE c.term WHEN 'Y' THEN '' ELSE ' (' || c.term || ')' END
                        AS title,
                    co.grades, printf('crs-%06d', co.course_no) AS courseSourcedId,
                    c.code || '-' || c.term || '-' || printf('%02d', c.sec + 1) AS classCode,
@@ -566,7 +587,8 @@ class _Generator:
                    printf('sch-%05d', c.school_no) AS schoolSourcedId, t.termIds AS termSourcedIds,
                    co.subject AS subjects, co.sced AS subjectCodes, c.slot::VARCHAR AS periods
             FROM classes c JOIN courses co USING (school_no, code) JOIN terms t USING (term)
-            ORDER BY c.class_no""")
+            ORDER BY c.class_no""",
+        )
         # Staff: teachers per school, a principal per school and three district administrators.
         q("""CREATE TEMP TABLE staff AS
              SELECT st.teacher_offset + r.idx + 1 AS teacher_no, st.school_no, r.idx, st.n_teachers,
@@ -575,7 +597,8 @@ class _Generator:
         max_e = self.n_schools[_E]
         person = """
             CASE WHEN {female} THEN fe.name ELSE ma.name END AS givenName, fa.name AS familyName,
-            lower(regexp_replace(strip_accents(CASE WHEN {female} THEN fe.name ELSE ma.name END), '[^A-Za-z]', '',
+            lower(regexp_replace(strip_accents(CASE WHEN {female} THEN fe.name ELSE ma.name END),
+                '[^A-Za-z]', '',
                   'g')) AS given_clean,
             lower(regexp_replace(strip_accents(fa.name), '[^A-Za-z]', '', 'g')) AS family_clean"""
         names_join = """
@@ -584,13 +607,17 @@ class _Generator:
             JOIN family fa ON fa.idx = {fam}"""
         nf, nm, nfam = len(FEMALE_GIVEN_NAMES), len(MALE_GIVEN_NAMES), len(FAMILY_NAMES)
         staff_names = names_join.format(
-            hg="hash({seed}, 'staff-given', k)", nf=nf, nm=nm, fam=f"hash({{seed}}, 'staff-family', k) % {nfam}"
+            hg="hash({seed}, 'staff-given', k)",
+            nf=nf,
+            nm=nm,
+            fam=f"hash({{seed}}, 'staff-family', k) % {nfam}",
         )
         q(f"""CREATE TEMP TABLE staff_users AS
               WITH staff_all AS (
                   SELECT 1 AS kind, teacher_no AS k, 'teacher' AS role, printf('tch-%06d', teacher_no) AS sid,
                          printf('sch-%05d', school_no)
-                           || CASE WHEN band = 'elementary' AND idx = n_teachers - 1 AND band_idx + 1 < {max_e}
+                           || CASE WHEN band = 'elementary' AND idx = n_teachers - 1
+                               AND band_idx + 1 < {max_e}
                                    THEN printf(',sch-%05d', school_no + 1) ELSE '' END AS orgs,
                          printf('T%06d', teacher_no) AS ident
                   FROM staff
@@ -611,12 +638,14 @@ class _Generator:
                    '{{SIS:' || ident || '}},{{LDAP:' || substr(given_clean, 1, 1) || family_clean
                        || '.' || lower(ident) || '}}' AS userIds,
                    givenName, familyName, NULL AS middleName, ident AS identifier,
-                   substr(given_clean, 1, 1) || family_clean || '.' || lower(ident) || '@{self.staff_domain}' AS email,
+                   substr(given_clean, 1, 1) || family_clean || '.' || lower(ident)
+                       || '@{self.staff_domain}' AS email,
                    NULL AS sms, printf('(555) 555-%04d', hash({{seed}}, 'phone', k) % 10000) AS phone,
                    NULL AS agentSourcedIds, NULL AS grades, NULL AS password, kind AS _kind, k AS _k
             FROM staff_users
             UNION ALL
-            SELECT printf('stu-%07d', p.i + 1), NULL, NULL, 'true', printf('sch-%05d', p.school_no), 'student',
+            SELECT printf('stu-%07d', p.i + 1), NULL, NULL, 'true',
+                printf('sch-%05d', p.school_no), 'student',
                    given_clean || '.' || family_clean || (100001 + p.i),
                    '{{SIS:' || (100001 + p.i) || '}}',
                    givenName, familyName,
@@ -629,7 +658,9 @@ class _Generator:
             LEFT JOIN female mf ON mf.idx = p.hm % {nf}
             LEFT JOIN male mm ON mm.idx = p.hm % {nm}"""
         cols = ", ".join(f'"{c}"' for c in HEADERS["users.csv"])
-        rows["users.csv"] = self._copy(folder, "users.csv", f"SELECT {cols} FROM ({users_sql}) ORDER BY _kind, _k")
+        rows["users.csv"] = self._copy(
+            folder, "users.csv", f"SELECT {cols} FROM ({users_sql}) ORDER BY _kind, _k"
+        )
         begin = night.replace("{n}", "{col}")
         # A new student or a changed schedule starts on the night it happened, not at the start of term.
         since = "greatest(pe.joined, CASE WHEN p.n_shift > 0 THEN p.shift_night ELSE 1 END)"
@@ -638,7 +669,8 @@ class _Generator:
                    userSourcedId, role, "primary", beginDate, endDate
             FROM (
                 SELECT regexp_replace(md5('enr-{{seed}}-' || (p.i + 1) || '-' || c.class_no),
-                              '^(.{{8}})(.{{4}})(.{{4}})(.{{4}})(.{{12}})$', '\\1-\\2-\\3-\\4-\\5') AS sourcedId,
+                              '^(.{{8}})(.{{4}})(.{{4}})(.{{4}})(.{{12}})$',
+                              '\\1-\\2-\\3-\\4-\\5') AS sourcedId,
                        printf('cls-%07d', c.class_no) AS classSourcedId,
                        printf('sch-%05d', p.school_no) AS schoolSourcedId,
                        printf('stu-%07d', p.i + 1) AS userSourcedId, 'student' AS role, NULL AS "primary",
@@ -667,7 +699,8 @@ class _Generator:
         rows["demographics.csv"] = self._copy(folder, "demographics.csv", f"""
             WITH d AS (
                 SELECT p.i, p.grade, p.female, hash({{seed}}, 'race', p.i) % 1000 AS race,
-                       (hash({{seed}}, 'born', p.i) >> 1)::BIGINT AS hb, hash({{seed}}, 'residence', p.i) % 100 AS res
+                       (hash({{seed}}, 'born', p.i) >> 1)::BIGINT AS hb,
+                       hash({{seed}}, 'residence', p.i) % 100 AS res
                 FROM people p)
             SELECT printf('stu-%07d', i + 1) AS sourcedId, NULL AS status, NULL AS dateLastModified,
                    (DATE '2020-09-02' - to_years(grade + CASE WHEN hb % 100 < 3 THEN 1 ELSE 0 END)
@@ -681,7 +714,8 @@ class _Generator:
                    race BETWEEN 240 AND 279 AS demographicRaceTwoOrMoreRaces,
                    hash({{seed}}, 'hispanic', i) % 100 < 28 AS hispanicOrLatinoEthnicity,
                    CASE WHEN hb // 40000 % 100 < 90 THEN 'US'
-                        ELSE ['MX', 'GT', 'SV', 'PH', 'VN', 'IN', 'CN', 'KR', 'HN', 'CA'][hb // 40000 % 10 + 1]
+                        ELSE ['MX', 'GT', 'SV', 'PH', 'VN', 'IN', 'CN', 'KR', 'HN', 'CA']
+                            [hb // 40000 % 10 + 1]
                    END AS countryOfBirthCode,
                    CASE WHEN hb // 40000 % 100 < 90 THEN
                         CASE WHEN hb // 4000000 % 4 > 0 THEN 'CA'

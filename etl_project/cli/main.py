@@ -9,6 +9,7 @@ import sys
 # One module per command (or group of commands); each adds its sub-parser and sets ``func``.
 COMMAND_MODULES = [
     "etl_project.cli.check_drop",
+    "etl_project.cli.generate",
 ]
 
 
