@@ -668,9 +668,11 @@ class _Generator:
             SELECT sourcedId, NULL AS status, NULL AS dateLastModified, classSourcedId, schoolSourcedId,
                    userSourcedId, role, "primary", beginDate, endDate
             FROM (
-                SELECT regexp_replace(md5('enr-{{seed}}-' || (p.i + 1) || '-' || c.class_no),
-                              '^(.{{8}})(.{{4}})(.{{4}})(.{{4}})(.{{12}})$',
-                              '\\1-\\2-\\3-\\4-\\5') AS sourcedId,
+                SELECT substr(m, 1, 8) || '-' || substr(m, 9, 4) || '-' || substr(m, 13, 4) || '-'
+                           || substr(m, 17, 4) || '-' || substr(m, 21, 12) AS sourcedId,
+                       * EXCLUDE (m)
+                FROM (
+                SELECT md5('enr-{{seed}}-' || (p.i + 1) || '-' || c.class_no) AS m,
                        printf('cls-%07d', c.class_no) AS classSourcedId,
                        printf('sch-%05d', p.school_no) AS schoolSourcedId,
                        printf('stu-%07d', p.i + 1) AS userSourcedId, 'student' AS role, NULL AS "primary",
@@ -682,7 +684,7 @@ class _Generator:
                 JOIN sections s ON s.school_no = p.school_no AND s.code = p.code AND s.term = p.term
                 JOIN classes c ON c.school_no = p.school_no AND c.code = p.code AND c.term = p.term
                      AND c.sec = (hash({{seed}}, 'sec', p.i, p.slot, p.term) + p.sec_shift) % s.nsec
-                JOIN terms t ON t.term = p.term
+                JOIN terms t ON t.term = p.term)
                 UNION ALL
                 SELECT 'enr-t' || st.teacher_offset + x.idx + 1 || '-' || c.class_no,
                        printf('cls-%07d', c.class_no), printf('sch-%05d', c.school_no),
