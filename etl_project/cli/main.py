@@ -13,6 +13,7 @@ COMMAND_MODULES = [
     "etl_project.cli.demo",
     "etl_project.cli.offboard",
     "etl_project.cli.bench",
+    "etl_project.cli.generate",
 ]
 
 
