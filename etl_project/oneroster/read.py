@@ -271,7 +271,9 @@ def stage_csv(conn: duckdb.DuckDBPyConnection, path: Path, ncols: int, name: str
         )
     except duckdb.Error as exc:
         raise CsvUnreadable(str(exc).split("\n", 1)[0]) from None
-    accepted = conn.execute(f"SELECT count(*) FROM {raw}").fetchone()[0]
+    accepted, base = conn.execute(f"SELECT count(*), coalesce(min(rowid), 0) FROM {raw}").fetchone()
+    # Inside a transaction DuckDB numbers new rows from a large base; positions are rowid - base.
+    pos = f"(rowid - {int(base)})"
     # one row per bad record, in DuckDB's numbering (d)
     conn.execute(
         f"""CREATE OR REPLACE TEMP TABLE {name}_rd AS
@@ -285,7 +287,7 @@ def stage_csv(conn: duckdb.DuckDBPyConnection, path: Path, ncols: int, name: str
     nl_sum = " + ".join(f"coalesce(length(c{i}) - length(replace(c{i}, chr(10), '')), 0)" for i in range(ncols))
     embedded = scan.physical_lines != 1 + accepted + rejected + len(scan.blank_lines)
     if not rejected and not scan.blank_lines and not embedded:
-        conn.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT rowid + 2 AS _line, * FROM {raw}")
+        conn.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {pos} + 2 AS _line, * FROM {raw}")
         conn.execute(
             f"CREATE OR REPLACE TEMP TABLE {name}_rejects AS SELECT d AS line, error_type, message, csv_line "
             f"FROM {name}_rd"
@@ -302,9 +304,9 @@ def stage_csv(conn: duckdb.DuckDBPyConnection, path: Path, ncols: int, name: str
     )
     conn.execute(
         f"""CREATE OR REPLACE TEMP TABLE {name}_lm AS
-            SELECT s.rowid AS rid, s.rowid + 2 + coalesce(g.i, 0) AS d,
+            SELECT s.rowid AS rid, s.{pos[1:-1]} + 2 + coalesce(g.i, 0) AS d,
                    {nl_sum if embedded else "0"} AS nl
-            FROM {raw} s ASOF LEFT JOIN {name}_gap g ON s.rowid >= g.t"""
+            FROM {raw} s ASOF LEFT JOIN {name}_gap g ON s.{pos[1:-1]} >= g.t"""
     )
     if embedded:
         # newlines inside quoted fields push every later record down by that many physical lines
