@@ -1,0 +1,499 @@
+"""Load one night's drop into the ``oneroster`` schema: validate, normalize, report.
+
+``load_drop`` replaces the night's rows of every table in one transaction. ``check_drop`` runs the very
+same code against an in-memory DuckDB and only returns the report.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from etl_project.oneroster.header import HeaderMap, HeaderProblem, map_header
+from etl_project.oneroster.manifest import Manifest, ManifestError, parse_manifest
+from etl_project.oneroster.normalize import SCHEMA, ensure_schema, insert_sql
+from etl_project.oneroster.read import (
+    CsvUnreadable,
+    DropFiles,
+    DropRefused,
+    NotUtf8,
+    ZipLimits,
+    drop_staging,
+    find_invalid_utf8,
+    open_drop,
+    read_header,
+    remove_tree,
+    scan_file,
+    stage_csv,
+)
+from etl_project.oneroster.spec import (
+    BY_FILE,
+    KNOWN_FILES,
+    MANIFEST,
+    OPTIONAL_REFS,
+    REQUIRED_REFS,
+    SPECS,
+    TABLES,
+    TableSpec,
+)
+from etl_project.oneroster.validate import (
+    Check,
+    duplicates_sql,
+    empty_errors_sql,
+    lit,
+    reference_sql,
+    required_check,
+    row_errors_sql,
+    value_check,
+)
+from etl_project.partitions import validate_district_id
+
+__all__ = ["TABLES", "DropReport", "FileProvenance", "FileReport", "check_drop", "load_drop"]
+
+ERROR_CAP = 1000
+_REFERENCED = {t for refs in (*REQUIRED_REFS.values(), *OPTIONAL_REFS.values()) for _, t in refs}
+
+
+@dataclass(frozen=True)
+class FileProvenance:
+    """Where an archived file came from; carried into ``oneroster.files``."""
+
+    size: int
+    sha256: str
+    uri: str | None = None
+    version_id: str | None = None
+
+
+@dataclass
+class FileReport:
+    file: str
+    table: str | None
+    mode: str | None  # bulk | delta | absent | None (no manifest row)
+    status: str  # loaded | rejected | absent | skipped
+    rows: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    errors_omitted: int = 0
+    error: str | None = None  # the one message of a file-level reject
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "table": self.table,
+            "mode": self.mode,
+            "status": self.status,
+            "rows": self.rows,
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "error": self.error,
+            "errors": self.errors,
+            "errors_omitted": self.errors_omitted,
+        }
+
+
+@dataclass
+class DropReport:
+    oneroster_version: str | None = None
+    refused: bool = False
+    drop_errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    files: dict[str, FileReport] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "oneroster_version": self.oneroster_version,
+            "refused": self.refused,
+            "drop_errors": self.drop_errors,
+            "warnings": self.warnings,
+            "files": {name: report.to_json() for name, report in self.files.items()},
+        }
+
+    def exit_code(self) -> int:
+        if self.refused:
+            return 2
+        if any(f.status == "rejected" or f.rejected for f in self.files.values()):
+            return 1
+        return 0
+
+
+def check_drop(path: Path, zip_limits: ZipLimits | None = None) -> DropReport:
+    """Validate a drop without keeping anything: the load path on a throw-away in-memory DuckDB."""
+    from etl_project.warehouse import DUCKDB_CONFIG
+
+    conn = duckdb.connect(":memory:", config=dict(DUCKDB_CONFIG))
+    try:
+        return load_drop(conn, Path(path), district="check", date=dt.date.today().isoformat(), zip_limits=zip_limits)
+    finally:
+        conn.close()
+
+
+def load_drop(
+    conn: duckdb.DuckDBPyConnection,
+    drop: Path,
+    *,
+    district: str,
+    date: str,
+    provenance: Mapping[str, FileProvenance] | None = None,
+    staging_dir: Path | None = None,
+    zip_limits: ZipLimits | None = None,
+) -> DropReport:
+    """Validate and normalize ``drop`` (folder or zip) as the night ``date`` of ``district``."""
+    validate_district_id(district)
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
+        raise ValueError(f"date must be YYYY-MM-DD, got {date!r}")
+    dt.date.fromisoformat(date)
+    if staging_dir is not None:
+        Path(staging_dir).mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="oneroster-", dir=staging_dir))
+    try:
+        report = DropReport()
+        try:
+            files = open_drop(Path(drop), workdir, zip_limits)
+            report.warnings.extend(files.warnings)
+            manifest = parse_manifest(files.files[MANIFEST])
+        except (DropRefused, ManifestError) as exc:
+            report.refused = True
+            report.drop_errors.append(str(exc))
+            _write_refusal(conn, district, date, str(exc))
+            return report
+        report.oneroster_version = manifest.version
+        report.warnings.extend(manifest.warnings)
+        _Loader(conn, district, date, files, manifest, provenance or {}, report).run()
+        return report
+    finally:
+        remove_tree(workdir)
+
+
+def _delete_night(conn: duckdb.DuckDBPyConnection, date: str) -> None:
+    for table in ("files", "rejects", *TABLES):
+        conn.execute(f"DELETE FROM {SCHEMA}.{table} WHERE _date = DATE {lit(date)}")
+
+
+def _write_refusal(conn: duckdb.DuckDBPyConnection, district: str, date: str, message: str) -> None:
+    ensure_schema(conn)
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        _delete_night(conn, date)
+        conn.execute(
+            f"INSERT INTO {SCHEMA}.rejects VALUES (DATE {lit(date)}, ?, NULL, NULL, NULL, 'drop_refused', ?, "
+            "NULL, NULL)",
+            [district, message],
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+@dataclass
+class _Plan:
+    file: str
+    spec: TableSpec | None
+    mode: str | None
+    path: Path | None
+    problem: str | None = None
+
+
+class _Loader:
+    def __init__(
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        district: str,
+        date: str,
+        files: DropFiles,
+        manifest: Manifest,
+        provenance: Mapping[str, FileProvenance],
+        report: DropReport,
+    ):
+        self.conn, self.district, self.date = conn, district, date
+        self.files, self.manifest, self.provenance, self.report = files, manifest, provenance, report
+        self.bulk_loaded: set[str] = set()  # tables whose bulk file loaded: required references checked
+        self.loaded: dict[str, str] = {}  # table -> mode, for every file that loaded
+
+    # -- planning: the manifest against the files actually present ------------------------------------------
+    def plan(self) -> list[_Plan]:
+        plans: list[_Plan] = []
+        modes = self.manifest.modes
+        present = dict(self.files.files)
+        present.pop(MANIFEST, None)
+        for name in KNOWN_FILES:
+            path = present.pop(name.lower(), None)
+            if path is not None and path.name != name:
+                self.report.warnings.append(f"{path.name} should be spelled {name}; read it as {name}")
+            has_row = name in modes
+            mode = modes.get(name)
+            spec = BY_FILE.get(name)
+            key = f"file.{name.removesuffix('.csv')}"
+            if path is None:
+                if mode in ("bulk", "delta"):
+                    plans.append(
+                        _Plan(name, spec, mode, None, f"manifest.csv lists {name} as {mode} but the file is not in "
+                              f"the drop")
+                    )
+                elif has_row:
+                    plans.append(_Plan(name, spec, mode or "absent", None))
+                continue
+            if mode in ("bulk", "delta"):
+                plans.append(_Plan(name, spec, mode, path))
+                continue
+            if not has_row:
+                why = f"manifest.csv has no {key} row"
+            elif mode is None:
+                why = f"manifest.csv gives {key} no valid mode (expected bulk, delta or absent)"
+            else:
+                why = f"manifest.csv says {key} is absent"
+            plans.append(
+                _Plan(name, spec, mode, path, f"{path.name} is in the drop but {why}; the file was not loaded. "
+                      f"Fix manifest.csv (bulk or delta) or leave the file out")
+            )
+        for path in present.values():
+            self.report.warnings.append(f"{path.name} is not a OneRoster file; ignored")
+        return plans
+
+    def run(self) -> None:
+        conn = self.conn
+        ensure_schema(conn)
+        plans = self.plan()
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            _delete_night(conn, self.date)
+            by_file = {p.file: p for p in plans}
+            for spec in SPECS:
+                plan = by_file.pop(spec.file, None)
+                if plan is not None:
+                    self.report.files[spec.file] = self.handle(plan)
+            for plan in by_file.values():  # gradebook / resources files
+                self.report.files[plan.file] = self.handle(plan)
+            self.optional_reference_warnings()
+            manifest = FileReport(MANIFEST, None, None, "loaded", rows=len(self.manifest.properties))
+            manifest.accepted = manifest.rows
+            self.write_file_row(manifest)
+            for report in self.report.files.values():
+                self.write_file_row(report)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        finally:
+            for table in TABLES:
+                for prefix in ("_or_ok_", "_or_bad_"):
+                    conn.execute(f"DROP TABLE IF EXISTS {prefix}{table}")
+
+    def handle(self, plan: _Plan) -> FileReport:
+        table = plan.spec.table if plan.spec else None
+        if plan.problem:
+            return self.file_reject(FileReport(plan.file, table, plan.mode, "rejected"), "manifest_mismatch",
+                                    plan.problem)
+        if plan.path is None:
+            return FileReport(plan.file, table, plan.mode, "absent")
+        if plan.spec is None:
+            self.report.warnings.append(
+                f"{plan.file}: gradebook/resources files are not part of the roster tables; not loaded"
+            )
+            return FileReport(plan.file, None, plan.mode, "skipped")
+        return self.load_file(plan.spec, plan.path, plan.mode or "bulk")
+
+    def file_reject(self, report: FileReport, code: str, message: str, rows: int = 0) -> FileReport:
+        report.status, report.error = "rejected", message
+        report.rows, report.accepted, report.rejected = rows, 0, rows
+        report.errors = [{"line": None, "column": None, "code": code, "message": message}]
+        self.conn.execute(
+            f"INSERT INTO {SCHEMA}.rejects VALUES (DATE {lit(self.date)}, ?, ?, NULL, NULL, ?, ?, NULL, NULL)",
+            [self.district, report.file, code, message],
+        )
+        return report
+
+    # -- one entity file ---------------------------------------------------------------------------------
+    def load_file(self, spec: TableSpec, path: Path, mode: str) -> FileReport:
+        conn, file = self.conn, spec.file
+        report = FileReport(file, spec.table, mode, "loaded")
+        scan = scan_file(path)
+        data_lines = max(scan.physical_lines - 1 - len(scan.blank_lines), 0)
+        if scan.size == 0:
+            return self.file_reject(report, "empty_file", f"{file} is empty (not even a header row)")
+        try:
+            header = map_header(spec, read_header(path), self.manifest.version)
+        except NotUtf8 as exc:
+            return self.file_reject(report, "not_utf8", f"{file}: {exc}", data_lines)
+        except HeaderProblem as exc:
+            return self.file_reject(report, exc.code, str(exc), data_lines)
+        self.report.warnings.extend(header.warnings)
+        name = f"_or_{spec.table}"
+        try:
+            staged = stage_csv(conn, path, header.ncols, name, scan)
+        except CsvUnreadable as exc:
+            drop_staging(conn, name)
+            return self.file_reject(report, "unreadable_csv", f"{file} cannot be read as CSV: {exc}", data_lines)
+        try:
+            encoding = conn.execute(
+                f"SELECT min(line) FROM {staged.rejects} WHERE error_type = 'INVALID ENCODING'"
+            ).fetchone()[0]
+            if encoding is not None:
+                bad = find_invalid_utf8(path) or NotUtf8(int(encoding), -1, False)
+                return self.file_reject(report, "not_utf8", f"{file}: {bad}", data_lines)
+            return self.validate_and_insert(spec, report, header, staged.view, staged.rejects, staged.accepted,
+                                            staged.rejected, name)
+        finally:
+            drop_staging(conn, name)
+
+    def validate_and_insert(
+        self, spec: TableSpec, report: FileReport, header: HeaderMap, view: str, structural: str,
+        accepted: int, structural_count: int, name: str,
+    ) -> FileReport:
+        conn, m, version = self.conn, header.mapping, self.manifest.version
+        err = f"{name}_err"
+        sid = m["sourcedId"]
+        raw = "json_object(" + ", ".join(f"{lit(k)}, {x}" for k, x in header.raw) + ")::VARCHAR"
+        checks: list[Check] = []
+        for col in spec.columns:
+            x = m.get(col.name)
+            if x is None:
+                continue
+            if col.is_required(version):
+                checks.append(required_check(col, x))
+            check = value_check(col, x, spec.file)
+            if check is not None:
+                checks.append(check)
+        conn.execute(empty_errors_sql(err))
+        if accepted and checks:
+            conn.execute(row_errors_sql(view, err, checks, sid, raw))
+        if structural_count:
+            first_field = "trim(split_part(trim(csv_line, chr(13) || chr(10)), ',', 1), '\"')"
+            conn.execute(
+                f"""INSERT INTO {err} SELECT line, NULL,
+                    CASE WHEN error_type IN ('MISSING COLUMNS', 'TOO MANY COLUMNS') THEN 'wrong_field_count'
+                         WHEN error_type = 'LINE SIZE OVER MAXIMUM' THEN 'line_too_long'
+                         ELSE 'csv_syntax' END,
+                    CASE WHEN error_type IN ('MISSING COLUMNS', 'TOO MANY COLUMNS')
+                         THEN 'the row has ' || coalesce(regexp_extract(message, 'Found: ([0-9]+)', 1), '?')
+                              || ' fields but the header has {header.ncols}'
+                         ELSE 'the row cannot be read as CSV: ' || message END,
+                    {first_field if sid == "c0" else "NULL"},
+                    json_object('csv_line', trim(csv_line, chr(13) || chr(10)))::VARCHAR
+                    FROM {structural}"""
+            )
+        if accepted:
+            conn.execute(duplicates_sql(view, err, sid, raw))
+            for column, target in REQUIRED_REFS.get(spec.table, ()):
+                x = m.get(column)
+                if x is None or target not in self.bulk_loaded:
+                    continue
+                col = spec.column(column)
+                ref_file = next(s.file for s in SPECS if s.table == target)
+                conn.execute(
+                    reference_sql(view, err, col, x, sid, raw, f"_or_ok_{target}", f"_or_bad_{target}", ref_file)
+                )
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE {name}_badl AS SELECT DISTINCT line FROM {err}")
+        rejected_lines = conn.execute(f"SELECT count(*) FROM {name}_badl").fetchone()[0]
+        report.rows = accepted + structural_count
+        report.rejected = rejected_lines
+        report.accepted = report.rows - rejected_lines
+        if accepted:
+            bad = f"{name}_badl" if rejected_lines > structural_count else None
+            conn.execute(insert_sql(spec, view, m, header.metadata, self.date, bad))
+        if spec.table in _REFERENCED:
+            self.remember_ids(spec.table, view, sid, err, name if accepted else None)
+        conn.execute(
+            f"""INSERT INTO {SCHEMA}.rejects SELECT DATE {lit(self.date)}, {lit(self.district)}, {lit(spec.file)},
+                line, "column", code, message, "sourcedId", raw FROM {err}"""
+        )
+        total = conn.execute(f"SELECT count(*) FROM {err}").fetchone()[0]
+        rows = conn.execute(
+            f'SELECT line, "column", code, message FROM {err} ORDER BY line, code, "column" LIMIT {ERROR_CAP}'
+        ).fetchall()
+        report.errors = [{"line": r[0], "column": r[1], "code": r[2], "message": r[3]} for r in rows]
+        report.errors_omitted = max(total - len(rows), 0)
+        self.loaded[spec.table] = report.mode or "bulk"
+        if report.mode == "bulk":
+            self.bulk_loaded.add(spec.table)
+            self.bulk_status_warning(spec, view, m, accepted)
+        elif report.mode == "delta" and accepted and "status" in m:
+            missing = conn.execute(f"SELECT count(*) FROM {view} WHERE {m['status']} IS NULL").fetchone()[0]
+            if missing:
+                self.report.warnings.append(
+                    f"{spec.file}: {missing} row(s) of this delta file have no status (delta rows should say "
+                    f"active or tobedeleted)"
+                )
+        conn.execute(f"DROP TABLE IF EXISTS {err}")
+        conn.execute(f"DROP TABLE IF EXISTS {name}_badl")
+        return report
+
+    def remember_ids(self, table: str, view: str, sid: str, err: str, name: str | None) -> None:
+        conn = self.conn
+        if name is None:
+            conn.execute(f'CREATE OR REPLACE TEMP TABLE _or_ok_{table} ("sourcedId" VARCHAR)')
+        else:
+            conn.execute(
+                f"""CREATE OR REPLACE TEMP TABLE _or_ok_{table} AS SELECT DISTINCT {sid} AS "sourcedId"
+                    FROM {view} s ANTI JOIN {name}_badl b ON s._line = b.line WHERE {sid} IS NOT NULL"""
+            )
+        conn.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _or_bad_{table} AS SELECT "sourcedId", min(line) AS line FROM {err} e
+                WHERE "sourcedId" IS NOT NULL AND "sourcedId" NOT IN (SELECT "sourcedId" FROM _or_ok_{table})
+                GROUP BY 1"""
+        )
+
+    def bulk_status_warning(self, spec: TableSpec, view: str, m: dict[str, str], accepted: int) -> None:
+        if not accepted or "status" not in m:
+            return
+        filled = self.conn.execute(f"SELECT count({m['status']}) FROM {view}").fetchone()[0]
+        if filled:
+            self.report.warnings.append(
+                f"{spec.file}: {filled} row(s) fill status although the file is bulk (bulk rows should leave "
+                f"status and dateLastModified empty); kept, with inactive read as tobedeleted"
+            )
+
+    def optional_reference_warnings(self) -> None:
+        for table, refs in OPTIONAL_REFS.items():
+            if table not in self.loaded:
+                continue
+            spec = next(s for s in SPECS if s.table == table)
+            for column, target in refs:
+                if target not in self.bulk_loaded:
+                    continue
+                col = spec.column(column)
+                values = (
+                    f'unnest("{column}")' if col.kind == "reflist" else f'"{column}"'
+                )
+                count, example = self.conn.execute(
+                    f"""SELECT count(*), min(ref) FROM (
+                        SELECT {values} AS ref FROM {SCHEMA}.{table} WHERE _date = DATE {lit(self.date)}) r
+                        WHERE ref IS NOT NULL AND ref NOT IN (SELECT "sourcedId" FROM _or_ok_{target})"""
+                ).fetchone()
+                if count:
+                    target_file = next(s.file for s in SPECS if s.table == target)
+                    self.report.warnings.append(
+                        f"{spec.file}: {count} {column} value(s) refer to rows not in {target_file} "
+                        f"(e.g. {example!r}); kept, as {column} is optional"
+                    )
+
+    def write_file_row(self, report: FileReport) -> None:
+        path = self.files.files.get(report.file.lower())
+        prov = self.provenance.get(report.file) or (self.provenance.get(path.name) if path else None)
+        size = prov.size if prov else (path.stat().st_size if path is not None else None)
+        self.conn.execute(
+            f"INSERT INTO {SCHEMA}.files VALUES (DATE {lit(self.date)}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                report.file,
+                report.table,
+                report.mode,
+                report.status,
+                report.rows,
+                report.accepted,
+                report.rejected,
+                size,
+                prov.sha256 if prov else None,
+                prov.uri if prov else None,
+                prov.version_id if prov else None,
+                report.error,
+            ],
+        )
+
