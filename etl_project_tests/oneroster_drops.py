@@ -29,7 +29,7 @@ CLEAN_11 = {
     "courses.csv": (
         "sourcedId,status,dateLastModified,schoolYearSourcedId,title,courseCode,grades,orgSourcedId,subjects,"
         "subjectCodes\n"
-        "c1,,,y1,Algebra I,ALG1,\"09,10\",d1,Math,02052\n"
+        'c1,,,y1,Algebra I,ALG1,"09,10",d1,Math,02052\n'
     ),
     "classes.csv": (
         "sourcedId,status,dateLastModified,title,grades,courseSourcedId,classCode,classType,location,"
@@ -74,7 +74,9 @@ def write_drop(
     """A clean 1.1 bulk drop, with ``files`` replacing/adding files (``None`` value removes one)."""
     folder.mkdir(parents=True, exist_ok=True)
     content: dict[str, str | bytes | None] = {**CLEAN_11, **(files or {})}
-    content["manifest.csv"] = manifest if manifest is not None else manifest_text(modes or MANIFEST_11, version)
+    content["manifest.csv"] = (
+        manifest if manifest is not None else manifest_text(modes or MANIFEST_11, version)
+    )
     for name, text in content.items():
         if text is None:
             continue

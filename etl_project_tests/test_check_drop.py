@@ -12,7 +12,9 @@ from etl_project_tests.oneroster_drops import CLEAN_11, write_drop
 
 def check(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(Path(sys.executable).parent / "etl-project"), "check-drop", *args], capture_output=True, text=True
+        [str(Path(sys.executable).parent / "etl-project"), "check-drop", *args],
+        capture_output=True,
+        text=True,
     )
 
 
@@ -31,12 +33,16 @@ def test_rejected_rows_exit_1_with_line_column_reason(tmp_path):
     result = check(str(drop), "--json")
     assert result.returncode == 1
     error = json.loads(result.stdout)["files"]["users.csv"]["errors"][0]
-    assert error == {
-        "line": 3,
-        "column": "role",
-        "code": "invalid_enum",
-        "message": error["message"],
-    } and '"Wizard"' in error["message"]
+    assert (
+        error
+        == {
+            "line": 3,
+            "column": "role",
+            "code": "invalid_enum",
+            "message": error["message"],
+        }
+        and '"Wizard"' in error["message"]
+    )
     human = check(str(drop))
     assert human.returncode == 1
     assert "line 3, column role" in human.stdout and "Wizard" in human.stdout and "PROBLEMS" in human.stdout

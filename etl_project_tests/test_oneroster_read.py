@@ -87,26 +87,41 @@ def test_line_numbers_exact_on_a_large_parallel_read(tmp_path):
     report = load_drop(conn, drop, district="lincoln", date="2026-11-28")
     f = report.files["orgs.csv"]
     assert f.rows == 300_000 and f.rejected == len(expected_rejects)
-    wrong = conn.execute(
-        "SELECT count(*) FROM oneroster.orgs WHERE _line <> identifier::BIGINT"
-    ).fetchone()[0]
+    wrong = conn.execute("SELECT count(*) FROM oneroster.orgs WHERE _line <> identifier::BIGINT").fetchone()[
+        0
+    ]
     assert wrong == 0
-    assert conn.execute("SELECT count(*) FROM oneroster.orgs").fetchone()[0] == 300_000 - len(expected_rejects)
-    got = [r[0] for r in conn.execute(
-        "SELECT line FROM oneroster.rejects WHERE file = 'orgs.csv' ORDER BY line"
-    ).fetchall()]
+    assert conn.execute("SELECT count(*) FROM oneroster.orgs").fetchone()[0] == 300_000 - len(
+        expected_rejects
+    )
+    got = [
+        r[0]
+        for r in conn.execute(
+            "SELECT line FROM oneroster.rejects WHERE file = 'orgs.csv' ORDER BY line"
+        ).fetchall()
+    ]
     assert got == expected_rejects
 
 
 def test_line_numbers_with_blank_lines_and_crlf(tmp_path):
-    rows = [ORGS_HEADER, "d1,,,District,district,2,", "", "s1,,,School,school,4,d1", "bad,,,x", "",
-            "s2,,,School 2,school,7,d1", "s3,,,School 3,wrongtype,8,d1"]
+    rows = [
+        ORGS_HEADER,
+        "d1,,,District,district,2,",
+        "",
+        "s1,,,School,school,4,d1",
+        "bad,,,x",
+        "",
+        "s2,,,School 2,school,7,d1",
+        "s3,,,School 3,wrongtype,8,d1",
+    ]
     drop = write_drop(tmp_path / "d", {"orgs.csv": "\r\n".join(rows)})
     conn = duckdb.connect(config=dict(DUCKDB_CONFIG))
     report = load_drop(conn, drop, district="lincoln", date="2026-11-28")
-    assert conn.execute("SELECT count(*) FROM oneroster.orgs WHERE _line <> identifier::BIGINT").fetchone()[0] == 0
+    assert (
+        conn.execute("SELECT count(*) FROM oneroster.orgs WHERE _line <> identifier::BIGINT").fetchone()[0]
+        == 0
+    )
     assert [(e["line"], e["code"]) for e in report.files["orgs.csv"].errors] == [
         (5, "wrong_field_count"),
         (8, "invalid_enum"),
     ]
-

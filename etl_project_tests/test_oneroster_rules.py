@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import zipfile
-from pathlib import Path
 
 import duckdb
 import pytest
@@ -52,11 +51,16 @@ def test_clean_drop_loads_typed_rows_and_replaces_the_night(conn, tmp_path):
     assert row == (2, True, ["s1"], ["{LDAP:1}"], ["09"], None)
     cols = [r[0] for r in conn.execute("DESCRIBE oneroster.users").fetchall()]
     assert "password" not in cols
-    assert conn.execute('SELECT grades FROM oneroster.courses').fetchone()[0] == ["09", "10"]
-    assert conn.execute('SELECT "startDate", "schoolYear" FROM oneroster.academic_sessions WHERE "sourcedId"=\'t1\'').fetchone()[1] == 2026
-    assert conn.execute("SELECT sha256, uri, version_id FROM oneroster.files WHERE file = 'users.csv'").fetchone() == (
-        "ab" * 32, "s3://b/k", "v1"
+    assert conn.execute("SELECT grades FROM oneroster.courses").fetchone()[0] == ["09", "10"]
+    assert (
+        conn.execute(
+            'SELECT "startDate", "schoolYear" FROM oneroster.academic_sessions WHERE "sourcedId"=\'t1\''
+        ).fetchone()[1]
+        == 2026
     )
+    assert conn.execute(
+        "SELECT sha256, uri, version_id FROM oneroster.files WHERE file = 'users.csv'"
+    ).fetchone() == ("ab" * 32, "s3://b/k", "v1")
     # loading the same night again replaces, never duplicates
     load(conn, drop)
     assert conn.execute("SELECT count(*) FROM oneroster.users").fetchone()[0] == 2
@@ -70,25 +74,29 @@ def test_clean_drop_loads_typed_rows_and_replaces_the_night(conn, tmp_path):
 
 def test_bom_crlf_no_final_newline_and_all_fields_quoted(conn, tmp_path):
     users = CLEAN_11["users.csv"].strip().split("\n")
-    quoted = ["\"" + '","'.join(line.split(",")) + "\"" for line in users[:2]]  # u1 has no embedded commas
+    quoted = ['"' + '","'.join(line.split(",")) + '"' for line in users[:2]]  # u1 has no embedded commas
     quoted.append(users[2])
     data = b"\xef\xbb\xbf" + "\r\n".join(quoted).encode()
     report = load(conn, write_drop(tmp_path / "d", {"users.csv": data}))
     assert report.files["users.csv"].accepted == 2 and report.exit_code() == 0
-    assert conn.execute("SELECT _line, \"sourcedId\" FROM oneroster.users ORDER BY 1").fetchall() == [(2, "u1"), (3, "u2")]
+    assert conn.execute('SELECT _line, "sourcedId" FROM oneroster.users ORDER BY 1').fetchall() == [
+        (2, "u1"),
+        (3, "u2"),
+    ]
 
 
 def test_quoted_commas_doubled_quotes_and_trimmed_lists(conn, tmp_path):
     files = replace_line(
         "classes.csv",
         "k1,,,Algebra I - 1,09,c1,ALG1-1,scheduled,101,s1,t1,Math,02052,1",
-        'k1,,,"Algebra ""A"", period 1",09,c1,ALG1-1,scheduled,101,s1,t1,"Science, Physics","PHY1, AST2","1,3"',
+        'k1,,,"Algebra ""A"", period 1",09,c1,ALG1-1,scheduled,101,s1,t1,'
+        '"Science, Physics","PHY1, AST2","1,3"',
     )
     report = load(conn, write_drop(tmp_path / "d", files))
     assert report.exit_code() == 0
-    assert conn.execute('SELECT title, subjects, "subjectCodes", periods FROM oneroster.classes').fetchone() == (
-        'Algebra "A", period 1', ["Science", "Physics"], ["PHY1", "AST2"], ["1", "3"]
-    )
+    assert conn.execute(
+        'SELECT title, subjects, "subjectCodes", periods FROM oneroster.classes'
+    ).fetchone() == ('Algebra "A", period 1', ["Science", "Physics"], ["PHY1", "AST2"], ["1", "3"])
 
 
 def test_metadata_and_unknown_columns_kept_with_warning(conn, tmp_path):
@@ -122,17 +130,24 @@ def test_aliases_enum_and_boolean_case_variants_normalized(conn, tmp_path):
         "schoolSourcedId,termSourcedId,subjects,subjectCodes,periods\n"
         "k1,,,Algebra,09,c1,,Scheduled,,s1,t1,,,\n"
     )
-    demo = CLEAN_11["demographics.csv"].replace("female,false,false,false,false,true", "Female,FALSE,False,0,false,TRUE")
+    demo = CLEAN_11["demographics.csv"].replace(
+        "female,false,false,false,false,true", "Female,FALSE,False,0,false,TRUE"
+    )
     demo = demo.replace(",0,", ",false,")
     files = {"classes.csv": classes, "demographics.csv": demo}
     files.update({"users.csv": CLEAN_11["users.csv"].replace("u2,,,true", "u2,,,TRUE")})
     report = load(conn, write_drop(tmp_path / "d", files))
     assert report.exit_code() == 0, report.to_json()
     assert conn.execute('SELECT "classType", grades, "termSourcedIds" FROM oneroster.classes').fetchone() == (
-        "scheduled", ["09"], ["t1"]
+        "scheduled",
+        ["09"],
+        ["t1"],
     )
-    assert conn.execute('SELECT sex, white FROM oneroster.demographics').fetchone() == ("female", True)
-    assert conn.execute("SELECT \"enabledUser\" FROM oneroster.users WHERE \"sourcedId\"='u2'").fetchone()[0] is True
+    assert conn.execute("SELECT sex, white FROM oneroster.demographics").fetchone() == ("female", True)
+    assert (
+        conn.execute('SELECT "enabledUser" FROM oneroster.users WHERE "sourcedId"=\'u2\'').fetchone()[0]
+        is True
+    )
 
 
 def test_status_in_bulk_accepted_and_inactive_becomes_tobedeleted(conn, tmp_path):
@@ -140,8 +155,15 @@ def test_status_in_bulk_accepted_and_inactive_becomes_tobedeleted(conn, tmp_path
     files["orgs.csv"] = CLEAN_11["orgs.csv"].replace("s1,,,", "s1,Active,2023-05-01,")
     report = load(conn, write_drop(tmp_path / "d", files))
     assert report.exit_code() == 0
-    assert conn.execute("SELECT status, \"dateLastModified\" FROM oneroster.users WHERE \"sourcedId\"='u2'").fetchone()[0] == "tobedeleted"
-    status, modified = conn.execute("SELECT status, \"dateLastModified\"::VARCHAR FROM oneroster.orgs WHERE \"sourcedId\"='s1'").fetchone()
+    assert (
+        conn.execute(
+            'SELECT status, "dateLastModified" FROM oneroster.users WHERE "sourcedId"=\'u2\''
+        ).fetchone()[0]
+        == "tobedeleted"
+    )
+    status, modified = conn.execute(
+        'SELECT status, "dateLastModified"::VARCHAR FROM oneroster.orgs WHERE "sourcedId"=\'s1\''
+    ).fetchone()
     assert status == "active" and modified.startswith("2023-05-01 00:00:00")
     assert any("fill status although the file is bulk" in w for w in report.warnings)
 
@@ -222,7 +244,7 @@ def test_windows_1252_bytes_reject_the_file_naming_line_and_offset(tmp_path):
     f = check_drop(write_drop(tmp_path / "d", {"users.csv": text})).files["users.csv"]
     assert f.status == "rejected" and f.errors[0]["code"] == "not_utf8"
     offset = text.index(b"\xe9")
-    assert f"line 3" in f.error and f"byte offset {offset}" in f.error and "Windows-1252" in f.error
+    assert "line 3" in f.error and f"byte offset {offset}" in f.error and "Windows-1252" in f.error
 
 
 def test_manifest_and_files_disagreeing(tmp_path):
@@ -244,14 +266,26 @@ def test_manifest_and_files_disagreeing(tmp_path):
         ("users.csv", "u2,,,true,s1,teacher,bob", "u2,,,true,s1,teacher,", "username", "required_missing", 3),
         ("users.csv", "u2,,,true,s1,teacher", "u2,,,true,s1,wizard", "role", "invalid_enum", 3),
         ("users.csv", "u2,,,true", "u2,,,yes", "enabledUser", "bad_boolean", 3),
-        ("academicSessions.csv", "t1,,,Fall,semester,2025-08-15", "t1,,,Fall,semester,15/08/2025", "startDate",
-         "bad_date", 3),
-        ("academicSessions.csv", "t1,,,Fall,semester,2025-08-15", "t1,,,Fall,semester,2025-08-15T10:00:00Z",
-         "startDate", "bad_date", 3),
+        (
+            "academicSessions.csv",
+            "t1,,,Fall,semester,2025-08-15",
+            "t1,,,Fall,semester,15/08/2025",
+            "startDate",
+            "bad_date",
+            3,
+        ),
+        (
+            "academicSessions.csv",
+            "t1,,,Fall,semester,2025-08-15",
+            "t1,,,Fall,semester,2025-08-15T10:00:00Z",
+            "startDate",
+            "bad_date",
+            3,
+        ),
         ("academicSessions.csv", "2026-06-15,,2026", "2026-06-15,,26", "schoolYear", "bad_year", 2),
         ("orgs.csv", "s1,,,", "s1,,2017-05-06 08:01:05,", "dateLastModified", "bad_datetime", 3),
         ("enrollments.csv", "e2,,,k1,s1,u2", "e2,,,k1,s1,u9", "userSourcedId", "unknown_reference", 3),
-        ("classes.csv", ",s1,t1,", ",s1,\"t1,t7\",", "termSourcedIds", "unknown_reference", 2),
+        ("classes.csv", ",s1,t1,", ',s1,"t1,t7",', "termSourcedIds", "unknown_reference", 2),
     ],
 )
 def test_row_rejects(conn, tmp_path, file, old, new, column, code, line):
@@ -261,25 +295,39 @@ def test_row_rejects(conn, tmp_path, file, old, new, column, code, line):
     found = errors(report, file)
     assert any(c == column and k == code for _, c, k in found), found
     rejected = conn.execute(
-        "SELECT line, \"sourcedId\", raw FROM oneroster.rejects WHERE file = ? AND code = ?", [file, code]
+        'SELECT line, "sourcedId", raw FROM oneroster.rejects WHERE file = ? AND code = ?', [file, code]
     ).fetchall()
     assert rejected and rejected[0][0] == line
     assert "password" not in (rejected[0][2] or "")
-    table = {"users.csv": "users", "academicSessions.csv": "academic_sessions", "orgs.csv": "orgs",
-             "enrollments.csv": "enrollments", "classes.csv": "classes"}[file]
-    assert conn.execute(f'SELECT count(*) FROM oneroster.{table} WHERE "sourcedId" = ?', [rejected[0][1]]).fetchone()[0] == 0
+    table = {
+        "users.csv": "users",
+        "academicSessions.csv": "academic_sessions",
+        "orgs.csv": "orgs",
+        "enrollments.csv": "enrollments",
+        "classes.csv": "classes",
+    }[file]
+    assert (
+        conn.execute(
+            f'SELECT count(*) FROM oneroster.{table} WHERE "sourcedId" = ?', [rejected[0][1]]
+        ).fetchone()[0]
+        == 0
+    )
 
 
 def test_iso_datetimes_with_offsets_and_long_fractions_accepted(tmp_path):
-    users = CLEAN_11["users.csv"].replace("u1,,,", "u1,active,2022-03-15T01:30:00.0000000+00:00,").replace(
-        "u2,,,", "u2,active,2023-05-01T18:25:43Z,"
+    users = (
+        CLEAN_11["users.csv"]
+        .replace("u1,,,", "u1,active,2022-03-15T01:30:00.0000000+00:00,")
+        .replace("u2,,,", "u2,active,2023-05-01T18:25:43Z,")
     )
     report = check_drop(write_drop(tmp_path / "d", {"users.csv": users}))
     assert report.files["users.csv"].accepted == 2
 
 
 def test_wrong_field_count_and_duplicates(conn, tmp_path):
-    users = CLEAN_11["users.csv"] + "u3,,,true,s1,student,cy\n" + "u1,,,true,s1,student,ann2,,Ann,Two,,,,,,,,\n"
+    users = (
+        CLEAN_11["users.csv"] + "u3,,,true,s1,student,cy\n" + "u1,,,true,s1,student,ann2,,Ann,Two,,,,,,,,\n"
+    )
     report = load(conn, write_drop(tmp_path / "d", {"users.csv": users}))
     found = errors(report, "users.csv")
     assert (4, None, "wrong_field_count") in found
@@ -288,7 +336,7 @@ def test_wrong_field_count_and_duplicates(conn, tmp_path):
     assert "line(s) 5" in next(e["message"] for e in dups if e["line"] == 2)
     assert conn.execute('SELECT "sourcedId" FROM oneroster.users').fetchall() == [("u2",)]
     # u1 rejected -> its enrollment and demographics cascade as parent_rejected
-    assert ("parent_rejected" in {e["code"] for e in report.files["enrollments.csv"].errors})
+    assert "parent_rejected" in {e["code"] for e in report.files["enrollments.csv"].errors}
     assert report.files["demographics.csv"].errors[0]["code"] == "parent_rejected"
 
 
@@ -296,7 +344,9 @@ def test_references_to_delta_or_absent_files_not_checked(tmp_path):
     modes = {**MANIFEST_11, "users": "delta"}
     users = CLEAN_11["users.csv"].replace("u2,,,", "u2,active,2026-01-01T00:00:00Z,")
     enroll = CLEAN_11["enrollments.csv"].replace("e2,,,k1,s1,u2", "e2,,,k1,s1,u77")
-    report = check_drop(write_drop(tmp_path / "d", {"users.csv": users, "enrollments.csv": enroll}, modes=modes))
+    report = check_drop(
+        write_drop(tmp_path / "d", {"users.csv": users, "enrollments.csv": enroll}, modes=modes)
+    )
     assert report.files["enrollments.csv"].rejected == 0
 
 
@@ -325,11 +375,19 @@ def test_version_1_2_with_roles_and_user_profiles(conn, tmp_path):
         "credentialType,username,password\np1,,,u1,SYSTEM,V1,,,login,ann,pw\n"
     )
     modes = {**MANIFEST_11, "roles": "bulk", "userProfiles": "bulk"}
-    drop = write_drop(tmp_path / "d", {"users.csv": users, "roles.csv": roles, "userProfiles.csv": profiles},
-                      modes=modes, version="1.2")
+    drop = write_drop(
+        tmp_path / "d",
+        {"users.csv": users, "roles.csv": roles, "userProfiles.csv": profiles},
+        modes=modes,
+        version="1.2",
+    )
     report = load(conn, drop)
     assert report.oneroster_version == "1.2"
     assert errors(report, "roles.csv") == [(4, "role", "invalid_enum")]  # 1.2 has no plain "administrator"
-    assert conn.execute('SELECT role FROM oneroster.roles WHERE "sourcedId"=\'r2\'').fetchone()[0] == "teacher"
-    assert conn.execute('SELECT "preferredGivenName", "orgSourcedIds" FROM oneroster.users WHERE "sourcedId"=\'u1\'').fetchone() == ("Annie", None)
+    assert (
+        conn.execute("SELECT role FROM oneroster.roles WHERE \"sourcedId\"='r2'").fetchone()[0] == "teacher"
+    )
+    assert conn.execute(
+        'SELECT "preferredGivenName", "orgSourcedIds" FROM oneroster.users WHERE "sourcedId"=\'u1\''
+    ).fetchone() == ("Annie", None)
     assert conn.execute('SELECT "credentialType" FROM oneroster.user_profiles').fetchone()[0] == "login"

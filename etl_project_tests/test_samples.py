@@ -72,7 +72,11 @@ def test_edfi_11_counts(capsys):
 
 def test_roster_hub_typo_manifest_row_is_a_warning(capsys):
     code, result = run(capsys, ROOT / "lepo-project-roster-hub/ja/oneroster.zip")
-    assert code == 0 and counts(result, "users.csv") == (20, 20, 0) and counts(result, "enrollments.csv") == (30, 30, 0)
+    assert (
+        code == 0
+        and counts(result, "users.csv") == (20, 20, 0)
+        and counts(result, "enrollments.csv") == (30, 30, 0)
+    )
     assert any("fiel.demographics" in w for w in result["warnings"])
 
 
@@ -80,7 +84,9 @@ def test_catalyst_12_delta(capsys):
     _, result = run(capsys, ROOT / CATALYST / "oneroster_test_data.zip")
     assert result["oneroster_version"] == "1.2"
     assert {f: result["files"][f]["mode"] for f in ("users.csv", "roles.csv", "userProfiles.csv")} == {
-        "users.csv": "delta", "roles.csv": "delta", "userProfiles.csv": "delta"
+        "users.csv": "delta",
+        "roles.csv": "delta",
+        "userProfiles.csv": "delta",
     }
 
 
@@ -94,20 +100,29 @@ def test_edfi_10_refused(capsys):
 def test_catalyst_test01_dmy_dates_and_dangling_class(capsys, path):
     code, result = run(capsys, ROOT / path)
     assert code == 1
-    assert counts(result, "academicSessions.csv") == (2, 0, 2) and codes(result, "academicSessions.csv") == {"bad_date"}
+    assert counts(result, "academicSessions.csv") == (2, 0, 2) and codes(result, "academicSessions.csv") == {
+        "bad_date"
+    }
     assert codes(result, "classes.csv") == {"parent_rejected"}  # their term was rejected
-    assert codes(result, "enrollments.csv") == {"bad_date", "unknown_reference"}  # datetime in a date column; cls-222-12345
+    assert codes(result, "enrollments.csv") == {
+        "bad_date",
+        "unknown_reference",
+    }  # datetime in a date column; cls-222-12345
     assert counts(result, "users.csv") == (3, 3, 0) and counts(result, "orgs.csv") == (3, 3, 0)
 
 
-@pytest.mark.parametrize("path", [f"{CATALYST}/v1p2_full_dataset.zip", f"{CATALYST}/older-commit-3613f7c/v1p2_full_dataset.zip"])
+@pytest.mark.parametrize(
+    "path", [f"{CATALYST}/v1p2_full_dataset.zip", f"{CATALYST}/older-commit-3613f7c/v1p2_full_dataset.zip"]
+)
 def test_catalyst_v1p2_broken_headers(capsys, path):
     code, result = run(capsys, ROOT / path)
     assert code == 1 and result["oneroster_version"] == "1.2"
     # userprofiles.csv holds roles data and its manifest row is empty: one manifest_mismatch for the file
     assert result["files"]["userProfiles.csv"]["status"] == "rejected"
     assert codes(result, "userProfiles.csv") == {"manifest_mismatch"}
-    assert counts(result, "users.csv") == (6, 1, 5) and codes(result, "users.csv") == {"bad_datetime"}  # 1/05/2023
+    assert counts(result, "users.csv") == (6, 1, 5) and codes(result, "users.csv") == {
+        "bad_datetime"
+    }  # 1/05/2023
     assert codes(result, "enrollments.csv") == {"parent_rejected"}
     assert counts(result, "classes.csv") == (2, 2, 0)  # courses absent: courseSourcedId not checked
     assert any("prefferedGivenName" in w for w in result["warnings"])

@@ -63,7 +63,9 @@ def map_header(spec: TableSpec, names: list[str], version: str | None) -> Header
             col = exact[name]
         elif name in alias:
             col = alias[name]
-            warnings.append(f"{file}: column {name!r} is the OneRoster 1.0 name of {col.name!r}; read as {col.name}")
+            warnings.append(
+                f"{file}: column {name!r} is the OneRoster 1.0 name of {col.name!r}; read as {col.name}"
+            )
         elif name.lower() in folded:
             col = folded[name.lower()]
             warnings.append(f"{file}: column {name!r} read as {col.name!r} (header names are case-sensitive)")
@@ -80,18 +82,20 @@ def map_header(spec: TableSpec, names: list[str], version: str | None) -> Header
                 continue
         raw.append((name, x))
     if "sourcedId" not in mapping:
+        expected = [c.name for c in spec.columns]
         prefixed = [n for n in names if "." in n and not n.lower().startswith("metadata.")]
         if prefixed and len(prefixed) >= len(names) / 2:
             raise HeaderProblem(
                 "unknown_header",
-                f"{file}: unknown header layout: columns such as {prefixed[0]!r} carry a table prefix; the export "
-                f"seems to have added table names to the column names (e.g. a PowerSchool export); export the "
-                f"OneRoster column names ({', '.join(c.name for c in spec.columns[:4])}, ...) without prefixes",
+                f"{file}: unknown header layout: columns such as {prefixed[0]!r} carry a table prefix; "
+                "the export seems to have added table names to the column names (e.g. a PowerSchool "
+                f"export); export the OneRoster column names ({', '.join(expected[:4])}, ...) "
+                "without prefixes",
             )
         raise HeaderProblem(
             "unknown_header",
             f"{file}: unknown header layout: no sourcedId column (found {', '.join(names[:6])}"
-            f"{', ...' if len(names) > 6 else ''}); expected {', '.join(c.name for c in spec.columns[:5])}, ...",
+            f"{', ...' if len(names) > 6 else ''}); expected {', '.join(expected[:5])}, ...",
         )
     missing = [c.name for c in spec.columns if c.is_required(version) and c.name not in mapping]
     if missing:
@@ -103,7 +107,9 @@ def map_header(spec: TableSpec, names: list[str], version: str | None) -> Header
     if unknown:
         hints = []
         for name in unknown:
-            close = difflib.get_close_matches(name, [c.name for c in spec.columns if c.name not in mapping], 1, 0.8)
+            close = difflib.get_close_matches(
+                name, [c.name for c in spec.columns if c.name not in mapping], 1, 0.8
+            )
             if close:
                 hints.append(f"{name!r} looks like a misspelling of {close[0]!r}")
         warnings.append(

@@ -130,7 +130,9 @@ def check_drop(path: Path, zip_limits: ZipLimits | None = None) -> DropReport:
 
     conn = duckdb.connect(":memory:", config=dict(DUCKDB_CONFIG))
     try:
-        return load_drop(conn, Path(path), district="check", date=dt.date.today().isoformat(), zip_limits=zip_limits)
+        return load_drop(
+            conn, Path(path), district="check", date=dt.date.today().isoformat(), zip_limits=zip_limits
+        )
     finally:
         conn.close()
 
@@ -235,8 +237,13 @@ class _Loader:
             if path is None:
                 if mode in ("bulk", "delta"):
                     plans.append(
-                        _Plan(name, spec, mode, None, f"manifest.csv lists {name} as {mode} but the file is not in "
-                              f"the drop")
+                        _Plan(
+                            name,
+                            spec,
+                            mode,
+                            None,
+                            f"manifest.csv lists {name} as {mode} but the file is not in the drop",
+                        )
                     )
                 elif has_row:
                     plans.append(_Plan(name, spec, mode or "absent", None))
@@ -251,8 +258,14 @@ class _Loader:
             else:
                 why = f"manifest.csv says {key} is absent"
             plans.append(
-                _Plan(name, spec, mode, path, f"{path.name} is in the drop but {why}; the file was not loaded. "
-                      f"Fix manifest.csv (bulk or delta) or leave the file out")
+                _Plan(
+                    name,
+                    spec,
+                    mode,
+                    path,
+                    f"{path.name} is in the drop but {why}; the file was not loaded. "
+                    f"Fix manifest.csv (bulk or delta) or leave the file out",
+                )
             )
         for path in present.values():
             self.report.warnings.append(f"{path.name} is not a OneRoster file; ignored")
@@ -290,8 +303,9 @@ class _Loader:
     def handle(self, plan: _Plan) -> FileReport:
         table = plan.spec.table if plan.spec else None
         if plan.problem:
-            return self.file_reject(FileReport(plan.file, table, plan.mode, "rejected"), "manifest_mismatch",
-                                    plan.problem)
+            return self.file_reject(
+                FileReport(plan.file, table, plan.mode, "rejected"), "manifest_mismatch", plan.problem
+            )
         if plan.path is None:
             return FileReport(plan.file, table, plan.mode, "absent")
         if plan.spec is None:
@@ -306,7 +320,8 @@ class _Loader:
         report.rows, report.accepted, report.rejected = rows, 0, rows
         report.errors = [{"line": None, "column": None, "code": code, "message": message}]
         self.conn.execute(
-            f"INSERT INTO {SCHEMA}.rejects VALUES (DATE {lit(self.date)}, ?, ?, NULL, NULL, ?, ?, NULL, NULL)",
+            f"INSERT INTO {SCHEMA}.rejects VALUES (DATE {lit(self.date)}, ?, ?, NULL, NULL, ?, ?, "
+            "NULL, NULL)",
             [self.district, report.file, code, message],
         )
         return report
@@ -331,7 +346,9 @@ class _Loader:
             staged = stage_csv(conn, path, header.ncols, name, scan)
         except CsvUnreadable as exc:
             drop_staging(conn, name)
-            return self.file_reject(report, "unreadable_csv", f"{file} cannot be read as CSV: {exc}", data_lines)
+            return self.file_reject(
+                report, "unreadable_csv", f"{file} cannot be read as CSV: {exc}", data_lines
+            )
         try:
             encoding = conn.execute(
                 f"SELECT min(line) FROM {staged.rejects} WHERE error_type = 'INVALID ENCODING'"
@@ -339,14 +356,22 @@ class _Loader:
             if encoding is not None:
                 bad = find_invalid_utf8(path) or NotUtf8(int(encoding), -1, False)
                 return self.file_reject(report, "not_utf8", f"{file}: {bad}", data_lines)
-            return self.validate_and_insert(spec, report, header, staged.view, staged.rejects, staged.accepted,
-                                            staged.rejected, name)
+            return self.validate_and_insert(
+                spec, report, header, staged.view, staged.rejects, staged.accepted, staged.rejected, name
+            )
         finally:
             drop_staging(conn, name)
 
     def validate_and_insert(
-        self, spec: TableSpec, report: FileReport, header: HeaderMap, view: str, structural: str,
-        accepted: int, structural_count: int, name: str,
+        self,
+        spec: TableSpec,
+        report: FileReport,
+        header: HeaderMap,
+        view: str,
+        structural: str,
+        accepted: int,
+        structural_count: int,
+        name: str,
     ) -> FileReport:
         conn, m, version = self.conn, header.mapping, self.manifest.version
         err = f"{name}_err"
@@ -389,7 +414,9 @@ class _Loader:
                 col = spec.column(column)
                 ref_file = next(s.file for s in SPECS if s.table == target)
                 conn.execute(
-                    reference_sql(view, err, col, x, sid, raw, f"_or_ok_{target}", f"_or_bad_{target}", ref_file)
+                    reference_sql(
+                        view, err, col, x, sid, raw, f"_or_ok_{target}", f"_or_bad_{target}", ref_file
+                    )
                 )
         conn.execute(f"CREATE OR REPLACE TEMP TABLE {name}_badl AS SELECT DISTINCT line FROM {err}")
         rejected_lines = conn.execute(f"SELECT count(*) FROM {name}_badl").fetchone()[0]
@@ -402,7 +429,8 @@ class _Loader:
         if spec.table in _REFERENCED:
             self.remember_ids(spec.table, view, sid, err, name if accepted else None)
         conn.execute(
-            f"""INSERT INTO {SCHEMA}.rejects SELECT DATE {lit(self.date)}, {lit(self.district)}, {lit(spec.file)},
+            f"""INSERT INTO {SCHEMA}.rejects
+                SELECT DATE {lit(self.date)}, {lit(self.district)}, {lit(spec.file)},
                 line, "column", code, message, "sourcedId", raw FROM {err}"""
         )
         total = conn.execute(f"SELECT count(*) FROM {err}").fetchone()[0]
@@ -436,7 +464,8 @@ class _Loader:
                     FROM {view} s ANTI JOIN {name}_badl b ON s._line = b.line WHERE {sid} IS NOT NULL"""
             )
         conn.execute(
-            f"""CREATE OR REPLACE TEMP TABLE _or_bad_{table} AS SELECT "sourcedId", min(line) AS line FROM {err} e
+            f"""CREATE OR REPLACE TEMP TABLE _or_bad_{table} AS
+                SELECT "sourcedId", min(line) AS line FROM {err} e
                 WHERE "sourcedId" IS NOT NULL AND "sourcedId" NOT IN (SELECT "sourcedId" FROM _or_ok_{table})
                 GROUP BY 1"""
         )
@@ -460,9 +489,7 @@ class _Loader:
                 if target not in self.bulk_loaded:
                     continue
                 col = spec.column(column)
-                values = (
-                    f'unnest("{column}")' if col.kind == "reflist" else f'"{column}"'
-                )
+                values = f'unnest("{column}")' if col.kind == "reflist" else f'"{column}"'
                 count, example = self.conn.execute(
                     f"""SELECT count(*), min(ref) FROM (
                         SELECT {values} AS ref FROM {SCHEMA}.{table} WHERE _date = DATE {lit(self.date)}) r
@@ -496,4 +523,3 @@ class _Loader:
                 report.error,
             ],
         )
-

@@ -34,7 +34,8 @@ def parse_manifest(path: Path) -> Manifest:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ManifestError(
-            f"manifest.csv is not UTF-8 text (byte offset {exc.start}); save it as UTF-8 and send the drop again"
+            f"manifest.csv is not UTF-8 text (byte offset {exc.start}); "
+            "save it as UTF-8 and send the drop again"
         ) from None
     try:
         rows = [r for r in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in r)]
@@ -72,16 +73,23 @@ def parse_manifest(path: Path) -> Manifest:
                 modes[spec_file] = mode
         elif name not in MANIFEST_PROPERTIES:
             close = difflib.get_close_matches(
-                lowered, [*(p.lower() for p in MANIFEST_PROPERTIES), *(f"file.{k}" for k in _FILE_NAMES)], 1, 0.8
+                lowered,
+                [*(p.lower() for p in MANIFEST_PROPERTIES), *(f"file.{k}" for k in _FILE_NAMES)],
+                1,
+                0.8,
             )
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             warnings.append(f"manifest.csv line {line}: unknown property {name!r}{hint}; row ignored")
     raw_version = properties.get("oneroster.version", "")
     if not raw_version:
         raise ManifestError("manifest.csv has no oneroster.version row, so the OneRoster version is unknown")
-    version = next((v for v in SUPPORTED_VERSIONS if raw_version == v or raw_version.startswith(v + ".")), None)
+    version = next(
+        (v for v in SUPPORTED_VERSIONS if raw_version == v or raw_version.startswith(v + ".")), None
+    )
     if version is None:
         raise ManifestError(
             f"manifest.csv says oneroster.version {raw_version!r}; only OneRoster 1.1 and 1.2 are supported"
         )
-    return Manifest(version=version, raw_version=raw_version, modes=modes, properties=properties, warnings=warnings)
+    return Manifest(
+        version=version, raw_version=raw_version, modes=modes, properties=properties, warnings=warnings
+    )

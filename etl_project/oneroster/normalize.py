@@ -36,7 +36,9 @@ def q(name: str) -> str:
 
 def table_ddl(spec: TableSpec) -> str:
     cols = ", ".join(f"{q(c.name)} {SQL_TYPES[c.kind]}" for c in spec.stored_columns)
-    return f"CREATE TABLE IF NOT EXISTS {SCHEMA}.{spec.table} (_date DATE, _line BIGINT, {cols}, metadata JSON)"
+    return (
+        f"CREATE TABLE IF NOT EXISTS {SCHEMA}.{spec.table} (_date DATE, _line BIGINT, {cols}, metadata JSON)"
+    )
 
 
 def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
@@ -50,8 +52,10 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
 def typed(kind: str, x: str, values: tuple[str, ...] = ()) -> str:
     """SQL turning a checked raw VARCHAR into the column's stored type and spelling."""
     if kind == STATUS:
-        return f"CASE lower({x}) WHEN 'active' THEN 'active' WHEN 'tobedeleted' THEN 'tobedeleted' " \
-               f"WHEN 'inactive' THEN 'tobedeleted' END"
+        return (
+            f"CASE lower({x}) WHEN 'active' THEN 'active' WHEN 'tobedeleted' THEN 'tobedeleted' "
+            f"WHEN 'inactive' THEN 'tobedeleted' END"
+        )
     if kind == DATETIME:
         return datetime_value(x)
     if kind == DATE:
@@ -69,7 +73,7 @@ def typed(kind: str, x: str, values: tuple[str, ...] = ()) -> str:
 
 
 def metadata_expr(metadata: list[tuple[str, str]]) -> str:
-    """JSON object of the ``metadata.*`` (and unknown) columns; NULL when the file has none or all are empty."""
+    """JSON object of the ``metadata.*`` (and unknown) columns; NULL when none or all empty."""
     if not metadata:
         return "NULL::JSON"
     pairs = ", ".join(f"{lit(key)}, {x}" for key, x in metadata)
@@ -89,7 +93,9 @@ def insert_sql(
     for col in spec.stored_columns:
         x = mapping.get(col.name)
         exprs.append("NULL" if x is None else typed(col.kind, x, col.values))
-    source = view if bad_lines is None else f"(SELECT * FROM {view} s ANTI JOIN {bad_lines} b ON s._line = b.line)"
+    source = (
+        view if bad_lines is None else f"(SELECT * FROM {view} s ANTI JOIN {bad_lines} b ON s._line = b.line)"
+    )
     return (
         f"INSERT INTO {SCHEMA}.{spec.table} SELECT DATE {lit(date)}, _line, {', '.join(exprs)}, "
         f"{metadata_expr(metadata)} FROM {source}"

@@ -80,7 +80,8 @@ def _find_root(base: Path, warnings: list[str]) -> Path:
     if len(candidates) == 1:
         folder = candidates[0].relative_to(base)
         warnings.append(
-            f"the CSV files sit in the folder {folder.as_posix()!r} instead of the top of the drop; read from there"
+            f"the CSV files sit in the folder {folder.as_posix()!r} instead of the top of the drop; "
+            "read from there"
         )
         return candidates[0]
     if len(candidates) > 1:
@@ -88,7 +89,8 @@ def _find_root(base: Path, warnings: list[str]) -> Path:
         raise DropRefused(f"the drop holds several manifest.csv files ({listed}); send one drop at a time")
     if any(p.suffix.lower() == ".csv" for p in base.rglob("*")):
         raise DropRefused(
-            "no manifest.csv: this looks like a OneRoster 1.0 drop (or not OneRoster at all); OneRoster 1.0 drops "
+            "no manifest.csv: this looks like a OneRoster 1.0 drop (or not OneRoster at all); "
+            "OneRoster 1.0 drops "
             "without manifest.csv are not supported, export OneRoster 1.1 or 1.2 instead"
         )
     raise DropRefused("the drop holds no manifest.csv and no CSV files")
@@ -108,7 +110,9 @@ def safe_extract(archive: Path, dest: Path, limits: ZipLimits) -> None:
                     continue
                 target = dest.joinpath(*PurePosixPath(info.filename.replace("\\", "/")).parts)
                 if not target.resolve().is_relative_to(dest):
-                    raise DropRefused(f"zip entry {info.filename!r} would be written outside the staging folder")
+                    raise DropRefused(
+                        f"zip entry {info.filename!r} would be written outside the staging folder"
+                    )
                 target.parent.mkdir(parents=True, exist_ok=True)
                 written = 0
                 with zf.open(info) as src, open(target, "wb") as out:
@@ -116,7 +120,9 @@ def safe_extract(archive: Path, dest: Path, limits: ZipLimits) -> None:
                         written += len(chunk)
                         total += len(chunk)
                         if written > info.file_size:
-                            raise DropRefused(f"zip entry {info.filename!r} inflates beyond its declared size")
+                            raise DropRefused(
+                                f"zip entry {info.filename!r} inflates beyond its declared size"
+                            )
                         if total > limits.max_total_bytes:
                             raise DropRefused(
                                 f"the zip inflates to more than {limits.max_total_bytes:,} bytes; refused"
@@ -140,16 +146,16 @@ def _check_entry(info: zipfile.ZipInfo, limits: ZipLimits) -> None:
         raise DropRefused(f"zip entry {info.filename!r} is a symbolic link; refused")
     if info.file_size > limits.max_total_bytes:
         raise DropRefused(f"zip entry {info.filename!r} inflates to {info.file_size:,} bytes; refused")
-    if (
-        info.file_size > limits.ratio_min_bytes
-        and info.file_size > limits.max_ratio * max(info.compress_size, 1)
+    if info.file_size > limits.ratio_min_bytes and info.file_size > limits.max_ratio * max(
+        info.compress_size, 1
     ):
         raise DropRefused(
-            f"zip entry {info.filename!r} has a compression ratio above {limits.max_ratio}:1 (zip bomb?); refused"
+            f"zip entry {info.filename!r} has a compression ratio above {limits.max_ratio}:1 "
+            "(zip bomb?); refused"
         )
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 
 
 class NotUtf8(Exception):
@@ -238,7 +244,7 @@ def scan_file(path: Path, max_blank: int = 100_000) -> FileScan:
     return FileScan(size=size, newlines=newlines, physical_lines=physical, blank_lines=blanks)
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -284,7 +290,9 @@ def stage_csv(conn: duckdb.DuckDBPyConnection, path: Path, ncols: int, name: str
     conn.execute(f"DROP TABLE IF EXISTS {rj}")
     conn.execute(f"DROP TABLE IF EXISTS {rs}")
     rejected = conn.execute(f"SELECT count(*) FROM {name}_rd").fetchone()[0]
-    nl_sum = " + ".join(f"coalesce(length(c{i}) - length(replace(c{i}, chr(10), '')), 0)" for i in range(ncols))
+    nl_sum = " + ".join(
+        f"coalesce(length(c{i}) - length(replace(c{i}, chr(10), '')), 0)" for i in range(ncols)
+    )
     embedded = scan.physical_lines != 1 + accepted + rejected + len(scan.blank_lines)
     if not rejected and not scan.blank_lines and not embedded:
         conn.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {pos} + 2 AS _line, * FROM {raw}")
@@ -321,7 +329,8 @@ def stage_csv(conn: duckdb.DuckDBPyConnection, path: Path, ncols: int, name: str
                       FROM {name}_rd)"""
         )
         conn.execute(
-            f"""CREATE OR REPLACE TEMP TABLE {name}_lm AS SELECT rid, line FROM {name}_seq WHERE rid IS NOT NULL"""
+            f"CREATE OR REPLACE TEMP TABLE {name}_lm AS "
+            f"SELECT rid, line FROM {name}_seq WHERE rid IS NOT NULL"
         )
         conn.execute(
             f"""CREATE OR REPLACE TEMP TABLE {name}_rejects AS

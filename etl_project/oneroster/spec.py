@@ -176,7 +176,15 @@ USERS = TableSpec(
     _base(
         Column("enabledUser", BOOL, required=True),
         Column("orgSourcedIds", REFLIST, required=True, required_in=("1.1",), ref="orgs", versions=V11),
-        Column("role", ENUM, required=True, required_in=("1.1",), values=USER_ROLES_11, extensible=True, versions=V11),
+        Column(
+            "role",
+            ENUM,
+            required=True,
+            required_in=("1.1",),
+            values=USER_ROLES_11,
+            extensible=True,
+            versions=V11,
+        ),
         Column("username", required=True),
         Column("userIds", LIST, aliases=("userId",)),
         Column("givenName", required=True),
@@ -285,7 +293,11 @@ BY_FILE = {s.file: s for s in SPECS}
 # demographics.sourcedId is the user's own sourcedId (1:1), so it is a required reference to users.
 REQUIRED_REFS: dict[str, tuple[tuple[str, str], ...]] = {
     "courses": (("orgSourcedId", "orgs"),),
-    "classes": (("courseSourcedId", "courses"), ("schoolSourcedId", "orgs"), ("termSourcedIds", "academic_sessions")),
+    "classes": (
+        ("courseSourcedId", "courses"),
+        ("schoolSourcedId", "orgs"),
+        ("termSourcedIds", "academic_sessions"),
+    ),
     "users": (("orgSourcedIds", "orgs"),),
     "demographics": (("sourcedId", "users"),),
     "enrollments": (("classSourcedId", "classes"), ("userSourcedId", "users"), ("schoolSourcedId", "orgs")),

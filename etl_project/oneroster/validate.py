@@ -1,8 +1,9 @@
 """Validation rules as SQL over a staged file (raw VARCHAR columns ``c0..cN`` plus ``_line``).
 
-All per-row checks of a file run in one scan: the WHERE clause ORs the failure conditions (cheap, evaluated for
-every row) and only the failing rows build their list of error structs. Duplicate sourcedIds and references
-are separate set operations (group-by and hash anti-joins). Nothing is checked per row in Python.
+All per-row checks of a file run in one scan: the WHERE clause ORs the failure conditions (cheap,
+evaluated for every row) and only the failing rows build their list of error structs. Duplicate
+sourcedIds and references are separate set operations (group-by and hash anti-joins).
+Nothing is checked per row in Python.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from etl_project.oneroster.spec import (
     Column,
 )
 
-DATETIME_RE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?))?"
+DATETIME_RE = (
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?))?"
+)
 
 
 def lit(text: str) -> str:
@@ -49,7 +52,8 @@ def is_date(x: str) -> str:
 def datetime_value(x: str) -> str:
     """Typed TIMESTAMPTZ for a checked value; a date-only value means midnight UTC."""
     return (
-        f"CASE WHEN {x} IS NULL THEN NULL WHEN length({x}) = 10 THEN CAST({x} || 'T00:00:00Z' AS TIMESTAMPTZ) "
+        f"CASE WHEN {x} IS NULL THEN NULL "
+        f"WHEN length({x}) = 10 THEN CAST({x} || 'T00:00:00Z' AS TIMESTAMPTZ) "
         f"ELSE CAST({x} AS TIMESTAMPTZ) END"
     )
 
@@ -57,7 +61,8 @@ def datetime_value(x: str) -> str:
 def is_datetime(x: str) -> str:
     return (
         f"(regexp_full_match({x}, {lit(DATETIME_RE)}) AND "
-        f"try_cast(CASE WHEN length({x}) = 10 THEN {x} || 'T00:00:00Z' ELSE {x} END AS TIMESTAMPTZ) IS NOT NULL)"
+        f"try_cast(CASE WHEN length({x}) = 10 THEN {x} || 'T00:00:00Z' ELSE {x} END AS TIMESTAMPTZ) "
+        "IS NOT NULL)"
     )
 
 
@@ -176,8 +181,9 @@ def reference_sql(
                CASE WHEN b.sourcedId IS NULL THEN 'unknown_reference' ELSE 'parent_rejected' END,
                CASE WHEN b.sourcedId IS NULL
                     THEN {lit(col.name)} || ' ' || {shown("m.ref")} || ' does not exist in {ref_file}'
-                    ELSE {lit(col.name)} || ' ' || {shown("m.ref")} || ' refers to a row of {ref_file} that was '
-                         || 'itself rejected (line ' || b.line || ')' END,
+                    ELSE {lit(col.name)} || ' ' || {shown("m.ref")}
+                         || ' refers to a row of {ref_file} that was itself rejected'
+                         || ' (line ' || b.line || ')' END,
                m.sid, m.raw
         FROM (SELECT * FROM {source} s ANTI JOIN {ok} o ON s.ref = o.sourcedId) m
         LEFT JOIN {bad} b ON b.sourcedId = m.ref"""
