@@ -227,10 +227,16 @@ class Archive(ABC):
     def download_snapshot(self, district: str, date: str, dest_dir: str) -> Snapshot:
         """Fetch the exact versions the snapshot lists into ``dest_dir`` and verify each size and sha256."""
         snap = self.get_snapshot(district, date)
+        return replace(snap, files=self.download_files(district, date, snap.files, dest_dir))
+
+    def download_files(
+        self, district: str, date: str, files: list[ArchivedFile], dest_dir: str
+    ) -> list[ArchivedFile]:
+        """Fetch the given versions (e.g. from an older snapshot) and verify them; sets ``local_path``."""
         dest_root = Path(dest_dir)
         dest_root.mkdir(parents=True, exist_ok=True)
         downloaded = []
-        for f in snap.files:
+        for f in files:
             check_file_name(f.name)
             dest = dest_root / f.name
             self._download_version(self.key(district, date, f.name), f.version_id, dest)
@@ -243,7 +249,7 @@ class Archive(ABC):
                     "the archived copy is not the original"
                 )
             downloaded.append(replace(f, local_path=str(dest)))
-        return replace(snap, files=downloaded)
+        return downloaded
 
     def list_nights(self, district: str) -> list[str]:
         validate_district_id(district)

@@ -12,12 +12,18 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from urllib.parse import quote
 
 from etl_project.archive.base import SNAPSHOT_NAME, Archive, ArchiveIntegrityError
 from etl_project.partitions import validate_district_id
 
 VERSIONS = ".versions"
 CHUNK = 1 << 20
+
+
+def file_uri(path: Path) -> str:
+    """``file://`` URI that keeps ``district=`` / ``date=`` readable (``=`` is legal in a URI path)."""
+    return "file://" + quote(str(path), safe="/=:@-._~!$&'()*+,;")
 
 
 def version_id_for(sha256: str) -> str:
@@ -81,7 +87,7 @@ class LocalArchive(Archive):
                     f"{path} changed since it was fetched (sha256 {actual}, not {sha256})"
                 )
         self._publish(current, version_path)
-        return current.as_uri(), version
+        return file_uri(current), version
 
     def _store_bytes(self, key: str, data: bytes, sha256: str, content_type: str) -> tuple[str, str]:
         version = version_id_for(sha256)
@@ -89,14 +95,14 @@ class LocalArchive(Archive):
         if not version_path.exists():
             self._write_version(version_path, lambda out: out.write(data))
         self._publish(current, version_path)
-        return current.as_uri(), version
+        return file_uri(current), version
 
     def _read_latest(self, key: str) -> tuple[bytes, str, str] | None:
         current = self.root / key
         if not current.exists():
             return None
         data = current.read_bytes()
-        return data, current.as_uri(), version_id_for(hashlib.sha256(data).hexdigest())
+        return data, file_uri(current), version_id_for(hashlib.sha256(data).hexdigest())
 
     def _download_version(self, key: str, version_id: str, dest: Path) -> None:
         _, version_path = self._paths(key, version_id)

@@ -1,25 +1,32 @@
 """The archive in a versioned S3 bucket (any S3-compatible endpoint).
 
 Every put carries server-side encryption (``AES256`` by default, or ``aws:kms`` with an optional key id) and
-the sha256 in object metadata (``x-amz-meta-sha256``). Small objects are sent with ``ChecksumSHA256`` set to
-our own hash, so S3 itself refuses bytes that differ from what was fetched; large ones go through boto3's
-managed multipart upload with per-part SHA256 checksums. Before any put the latest version is checked with
+the sha256 in object metadata (``x-amz-meta-sha256``). The staged file is re-hashed before upload (it must
+still be what was fetched); small objects are also sent with ``ChecksumSHA256`` set to our hash, so S3 itself
+refuses bytes that differ; large ones go through boto3's managed multipart upload with per-part SHA256
+checksums. Before any put the latest version is checked with
 ``head_object``: same sha256 and size means no new version.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 from pathlib import Path
 
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
-from etl_project.archive.base import SNAPSHOT_NAME, Archive, ArchiveError, ArchiveIntegrityError
+from etl_project.archive.base import SNAPSHOT_NAME, Archive, ArchiveError, ArchiveIntegrityError, sha256_of
 from etl_project.partitions import validate_district_id
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
 SSE_MODES = ("AES256", "aws:kms")
+
+
+def _verify_staged(path: str, actual: str, expected: str) -> None:
+    if actual != expected:
+        raise ArchiveIntegrityError(f"{path} changed since it was fetched (sha256 {actual}, not {expected})")
 
 
 def _missing(exc: ClientError) -> bool:
@@ -29,7 +36,13 @@ def _missing(exc: ClientError) -> bool:
 
 class S3Archive(Archive):
     def __init__(
-        self, client, bucket: str, prefix: str = "", sse: str = "AES256", kms_key_id: str | None = None
+        self,
+        client,
+        bucket: str,
+        prefix: str = "",
+        sse: str = "AES256",
+        kms_key_id: str | None = None,
+        multipart_threshold: int = MULTIPART_THRESHOLD,
     ):
         if sse not in SSE_MODES:
             raise ArchiveError(f"server-side encryption {sse!r} is not supported: use AES256 or aws:kms")
@@ -37,8 +50,8 @@ class S3Archive(Archive):
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.sse, self.kms_key_id = sse, kms_key_id
         self.transfer = TransferConfig(
-            multipart_threshold=MULTIPART_THRESHOLD,
-            multipart_chunksize=MULTIPART_THRESHOLD,
+            multipart_threshold=multipart_threshold,
+            multipart_chunksize=multipart_threshold,
             max_concurrency=4,
         )
         self._versioning_checked = False
@@ -109,9 +122,11 @@ class S3Archive(Archive):
         existing = self._same_latest(key, sha256, size)
         if existing:
             return self.uri(key), existing
-        if size < MULTIPART_THRESHOLD:
-            with open(path, "rb") as body:
-                return self.uri(key), self._put_small(key, body, sha256, content_type)
+        if size < self.transfer.multipart_threshold:
+            data = Path(path).read_bytes()
+            _verify_staged(path, hashlib.sha256(data).hexdigest(), sha256)
+            return self.uri(key), self._put_small(key, data, sha256, content_type)
+        _verify_staged(path, sha256_of(path)[1], sha256)  # page-cached right after the fetch: cheap
         extra = {**self._extra(sha256, content_type), "ChecksumAlgorithm": "SHA256"}
         try:
             self.client.upload_file(path, self.bucket, key, ExtraArgs=extra, Config=self.transfer)
