@@ -73,9 +73,7 @@ def test_bad_district_id_and_time_zone_are_refused(tmp_path):
     path.write_text('[districts."Bad|Id".source]\nkind = "local"\npath = "/x"\n')
     with pytest.raises(DistrictConfigError, match="invalid district id"):
         load_districts(path)
-    path.write_text(
-        '[districts.ok]\ntimezone = "Mars/Olympus"\n[districts.ok.source]\nkind = "local"\npath = "/x"\n'
-    )
+    path.write_text('[districts.ok]\ntimezone = "Mars/Olympus"\n[districts.ok.source]\nkind = "local"\npath = "/x"\n')
     with pytest.raises(DistrictConfigError, match="unknown time zone"):
         load_districts(path)
 
