@@ -220,6 +220,19 @@ def test_openssh_key_auth_finds_and_fetches(openssh_sftp, tmp_path):
     assert_fetched_matches(fetched, folder)
 
 
+def test_openssh_key_file_from_the_district_config(openssh_sftp):
+    folder = write_folder_drop(openssh_sftp.files / "by-file")
+    district = openssh_sftp.district(remote_dir=str(folder))
+    source = replace(
+        district.source, private_key_env=None, private_key_file=str(openssh_sftp.client_key_file)
+    )
+    with open_source(replace(district, source=source)) as drop_source:
+        assert drop_source.find_drop(NIGHT, settle_seconds=0).dated is False
+    missing = replace(source, private_key_file=str(openssh_sftp.files / "nope"))
+    with pytest.raises(SourceConfigError, match=r"private key file .*nope"):
+        open_source(replace(district, source=missing)).list_drops()
+
+
 def test_openssh_changed_host_key_is_refused(openssh_sftp):
     district = openssh_sftp.district()
     other = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode().strip()

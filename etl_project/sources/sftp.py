@@ -79,7 +79,7 @@ def load_private_key(text: str, passphrase: str | None, who: str) -> paramiko.PK
         try:
             loaded = loader(data, password=pw)
             break
-        except (ValueError, TypeError, Exception):  # wrong format, wrong or missing passphrase
+        except Exception:  # wrong format, wrong or missing passphrase, unsupported algorithm
             continue
     classes = {rsa.RSAPrivateKey: paramiko.RSAKey, ed25519.Ed25519PrivateKey: paramiko.Ed25519Key}
     classes[ec.EllipticCurvePrivateKey] = paramiko.ECDSAKey
