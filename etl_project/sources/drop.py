@@ -257,9 +257,10 @@ class DropSourceBase(ABC):
     def _locate(self, date: str) -> DropListing:
         root_entries = self._list_dir(self.root)
         names = night_names(date)
-        for e in root_entries:
-            if e.is_dir and e.name in names:
-                return self._folder_drop(date, e.path, dated=True)
+        dated_dirs = {e.name: e for e in root_entries if e.is_dir and e.name in names}
+        for name in names:  # 2026-11-28/ before 20261128/
+            if name in dated_dirs:
+                return self._folder_drop(date, dated_dirs[name].path, dated=True)
         files = _visible_files(root_entries)
         dated_zips = [e for e in files if is_zip(e.name) and night_in_name(e.name) == date]
         if len(dated_zips) > 1:
