@@ -1,3 +1,6 @@
 """Real servers as fixtures: each lives in its own module under ``fixtures/``."""
 
-pytest_plugins = []
+pytest_plugins = [
+    "etl_project_tests.fixtures.sftp",
+    "etl_project_tests.fixtures.s3",
+]
