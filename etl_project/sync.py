@@ -36,7 +36,7 @@ def sync_night(
     from etl_project.definitions import defs  # reads the environment: import only when running
 
     register_district(instance, night.district)
-    job = defs.get_job_def("replay_from_archive" if replay else "nightly_sync")
+    job = defs.resolve_job_def("replay_from_archive" if replay else "nightly_sync")
     config: dict[str, object] = {"loggers": {"console": {"config": {"log_level": log_level}}}}
     ops: dict[str, object] = dict((run_config or {}).get("ops", {}))
     if settle_seconds is not None and not replay:
@@ -52,7 +52,7 @@ def sync_night(
     )
     outcome = SyncOutcome(night=night, run_id=result.run_id, success=result.success)
     for event in result.get_asset_materialization_events():
-        mat = event.asset_materialization
+        mat = event.event_specific_data.materialization
         outcome.materialized[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
     if not result.success:
         failures = [e for e in result.all_events if e.is_step_failure]

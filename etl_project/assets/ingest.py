@@ -5,8 +5,6 @@ materialize in the same step on purpose: nothing is left on a worker's disk betw
 can run any district, and the archive is the only thing downstream steps read.
 """
 
-from __future__ import annotations
-
 import tempfile
 import time
 from pathlib import Path

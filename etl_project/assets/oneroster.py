@@ -5,8 +5,6 @@ classes and users), so the night is staged and checked together, then each table
 materialization with its own lineage metadata.
 """
 
-from __future__ import annotations
-
 import tempfile
 import time
 from pathlib import Path
