@@ -178,12 +178,14 @@ def _rest_source_from(where: str, raw: Mapping[str, Any]) -> RestSource:
         raise DistrictConfigError(f"{where}: base_url must be an http(s) URL, got {base_url!r}")
     version = str(raw.get("version", "1.2"))
     if version not in REST_VERSIONS:
-        raise DistrictConfigError(f"{where}: version must be one of {', '.join(REST_VERSIONS)}, got {version!r}")
+        raise DistrictConfigError(
+            f"{where}: version must be one of {', '.join(REST_VERSIONS)}, got {version!r}"
+        )
     auth = str(raw.get("auth", "oauth2"))
     if auth not in REST_AUTH:
         raise DistrictConfigError(f"{where}: auth must be 'oauth2' or 'oauth1', got {auth!r}")
     if auth == "oauth2" and not raw.get("token_url"):
-        raise DistrictConfigError(f"{where}: token_url is required for auth = \"oauth2\"")
+        raise DistrictConfigError(f'{where}: token_url is required for auth = "oauth2"')
     try:
         page_size, timeout = int(raw.get("page_size", 1000)), float(raw.get("timeout", 60.0))
     except (TypeError, ValueError):

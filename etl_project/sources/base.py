@@ -133,7 +133,7 @@ class SftpCredentials:
 
 @dataclass(frozen=True)
 class RestCredentials:
-    """Explicit OneRoster REST client credentials (e.g. from the district registry). ``repr`` hides the secret."""
+    """Explicit OneRoster REST client credentials (e.g. from the district registry); repr hides the secret."""
 
     client_id: str
     client_secret: str

@@ -54,15 +54,19 @@ def oauth1_authorization(
     token_secret: str = "",
     nonce: str | None = None,
     timestamp: int | None = None,
+    version: str | None = "1.0",
 ) -> str:
-    """The ``Authorization: OAuth ...`` header value signing ``method url`` (query parameters included)."""
+    """The ``Authorization: OAuth ...`` header value signing ``method url`` (query parameters included).
+
+    ``oauth_version`` is optional in RFC 5849; it is sent (and signed) unless ``version`` is None."""
     oauth = [
         ("oauth_consumer_key", client_id),
         ("oauth_nonce", nonce or secrets.token_hex(16)),
         ("oauth_signature_method", "HMAC-SHA1"),
         ("oauth_timestamp", str(int(time.time()) if timestamp is None else timestamp)),
-        ("oauth_version", "1.0"),
     ]
+    if version:
+        oauth.append(("oauth_version", version))
     if token:
         oauth.append(("oauth_token", token))
     signature = hmac_sha1_signature(signature_base_string(method, url, oauth), client_secret, token_secret)

@@ -32,7 +32,6 @@ import json
 import logging
 import random
 import re
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -77,7 +76,7 @@ COLLECTIONS: tuple[tuple[str, str], ...] = (
 )
 OPTIONAL_COLLECTIONS = ("demographics",)  # often outside the granted scope: 403/404 -> file absent
 _RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
-_LINK = re.compile(r'<([^>]*)>\s*((?:;\s*[^;,]+)*)')
+_LINK = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]+)*)")
 
 
 class RestHttpError(SourceError):
@@ -163,7 +162,9 @@ class _Transient(Exception):
 
 def resolve_rest_credentials(source: RestSource) -> RestCredentials:
     try:
-        secret = resolve_secret(source.client_secret_env, f"OneRoster REST client secret for {source.client_id}")
+        secret = resolve_secret(
+            source.client_secret_env, f"OneRoster REST client secret for {source.client_id}"
+        )
     except MissingSecret as exc:
         raise SourceConfigError(str(exc)) from None
     if not secret:
@@ -206,7 +207,7 @@ class RestClient:
     def token_fetches(self) -> int:
         return self._tokens.fetches
 
-    # -- secrets never leave -------------------------------------------------------------------------------
+    # -- secrets never leave ---------------------------------------------------------------------------------
     def scrub(self, text: str) -> str:
         for secret in (self._credentials and self._credentials.client_secret, self._tokens.current()):
             if secret:
@@ -228,7 +229,7 @@ class RestClient:
         text = " ".join(self.scrub(text).split())[:200]
         return f" ({text})" if text else ""
 
-    # -- transport ---------------------------------------------------------------------------------------------
+    # -- transport -------------------------------------------------------------------------------------------
     def _send(self, method: str, url: str, headers: dict[str, str], data: bytes | None) -> Response:
         request = urllib.request.Request(url, data=data, headers=headers, method=method)
         try:
@@ -242,11 +243,11 @@ class RestClient:
                 body = b""
             headers_ = {k.lower(): v for k, v in (exc.headers or {}).items()}
             return Response(exc.code, headers_, body, url)
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise _Transient(f"no answer within {self.source.timeout:g} s") from None
         except urllib.error.URLError as exc:
             reason = exc.reason
-            if isinstance(reason, TimeoutError | socket.timeout):
+            if isinstance(reason, TimeoutError):
                 raise _Transient(f"no answer within {self.source.timeout:g} s") from None
             raise _Transient(f"connection failed: {reason}") from None
         except (OSError, http.client.HTTPException) as exc:
@@ -272,7 +273,9 @@ class RestClient:
                     f"{what}: {problem}; waiting another {delay:.1f} s would exceed the retry budget of "
                     f"{self.retry.max_elapsed:g} s (gave up after {attempt} attempts)"
                 )
-            log.warning("%s: %s; retry %d/%d in %.1f s", what, problem, attempt, self.retry.max_attempts - 1, delay)
+            log.warning(
+                "%s: %s; retry %d/%d in %.1f s", what, problem, attempt, self.retry.max_attempts - 1, delay
+            )
             self.sleep(delay)
 
     @staticmethod
@@ -280,7 +283,7 @@ class RestClient:
         if resp.status in _RETRYABLE_STATUS:
             raise _Transient(f"HTTP {resp.status}", parse_retry_after(resp.headers.get("retry-after")))
 
-    # -- OAuth 2 -----------------------------------------------------------------------------------------------
+    # -- OAuth 2 ---------------------------------------------------------------------------------------------
     def _fetch_token(self) -> tuple[str, float | None]:
         creds = self.credentials
         url = self.source.token_url or ""
@@ -316,10 +319,12 @@ class RestClient:
         except (ValueError, KeyError, TypeError):
             raise RestHttpError(f"token endpoint {url} answered without a usable access_token", 200) from None
         if str(doc.get("token_type", "bearer")).lower() != "bearer":
-            raise RestHttpError(f"token endpoint {url} issued a {doc.get('token_type')!r} token, not bearer", 200)
+            raise RestHttpError(
+                f"token endpoint {url} issued a {doc.get('token_type')!r} token, not bearer", 200
+            )
         return token, expires_in
 
-    # -- GET -----------------------------------------------------------------------------------------------
+    # -- GET -------------------------------------------------------------------------------------------------
     def _authorization(self, method: str, url: str) -> str:
         if self.source.auth == "oauth1":
             creds = self.credentials
@@ -606,7 +611,7 @@ class RestDropSource:
             largest = max(largest, len(records))
             url = with_query(url, limit=limit, offset=offset)
 
-    # -- fetch -------------------------------------------------------------------------------------------------
+    # -- fetch -----------------------------------------------------------------------------------------------
     def fetch(self, listing: DropListing, dest_dir: str | Path) -> list[FetchedFile]:
         dest = Path(dest_dir)
         dest.mkdir(parents=True, exist_ok=True)
@@ -633,7 +638,9 @@ class RestDropSource:
                 if roles is not None:
                     roles.file.close()
                 if collection in OPTIONAL_COLLECTIONS and exc.status in (403, 404):
-                    log.warning("%s: not available (HTTP %d); %s is marked absent", collection, exc.status, file)
+                    log.warning(
+                        "%s: not available (HTTP %d); %s is marked absent", collection, exc.status, file
+                    )
                     (dest / file).unlink(missing_ok=True)
                     modes[file] = "absent"
                     continue
