@@ -18,6 +18,7 @@ from etl_project.archive.local import LocalArchive
 from etl_project.districts import District, DistrictConfigError, RestSource, load_districts
 from etl_project.oneroster.load import load_drop
 from etl_project.sources import (
+    DropSource,
     RestCredentials,
     SourceAuthenticationFailed,
     SourceConnectionError,
@@ -409,6 +410,7 @@ page_size = 50
     assert district.source.base_url == oneroster_rest.url("1.2") and district.source.page_size == 50
     monkeypatch.setenv("JEFF_SECRET", CLIENT_SECRET)
     with open_source(district) as source:  # secret from the environment
+        assert isinstance(source, DropSource)
         assert source.find_drop(NIGHT).fingerprint
     monkeypatch.delenv("JEFF_SECRET")
     creds = RestCredentials(CLIENT_ID, CLIENT_SECRET)
@@ -442,3 +444,71 @@ def test_open_source_refuses_the_wrong_credential_type():
     district = District("x", "x", RestSource(base_url="http://x", client_id="a", token_url="http://t"))
     with pytest.raises(SourceConfigError):
         open_source(district, SftpCredentials(password="p"))
+
+
+# ---------------------------------------------------------------------------- through the Dagster assets
+
+
+def _materialize_rest_night(server, tmp_path, monkeypatch, secret: str):
+    from dagster import DagsterInstance, materialize
+
+    from etl_project.archive import ArchiveResource
+    from etl_project.assets.ingest import fetch_and_archive_drop
+    from etl_project.assets.oneroster import oneroster_tables
+    from etl_project.districts import DistrictsResource
+    from etl_project.partitions import DISTRICTS_PARTITION, DistrictNight
+    from etl_project.warehouse import WarehouseResource
+
+    (tmp_path / "districts.toml").write_text(
+        f"""
+[districts.jefferson.source]
+kind = "rest"
+base_url = "{server.url("1.1")}"
+version = "1.1"
+token_url = "{server.token_url}"
+client_id = "{CLIENT_ID}"
+client_secret_env = "JEFFERSON_REST_SECRET"
+page_size = 100
+timeout = 10
+"""
+    )
+    monkeypatch.setenv("JEFFERSON_REST_SECRET", secret)
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(DISTRICTS_PARTITION, ["jefferson"])
+    warehouse = WarehouseResource(root=str(tmp_path / "warehouse"))
+    result = materialize(
+        [fetch_and_archive_drop, oneroster_tables],
+        partition_key=DistrictNight(date=NIGHT, district="jefferson").key,
+        instance=instance,
+        resources={
+            "districts": DistrictsResource(path=str(tmp_path / "districts.toml")),
+            "archive": ArchiveResource(url=str(tmp_path / "archive")),
+            "warehouse": warehouse,
+        },
+        raise_on_error=False,
+    )
+    return result, instance, warehouse
+
+
+def test_a_rest_district_syncs_through_the_assets(oneroster_rest, oneroster_rest_drop, tmp_path, monkeypatch):
+    result, _, warehouse = _materialize_rest_night(oneroster_rest, tmp_path, monkeypatch, CLIENT_SECRET)
+    assert result.success
+    with warehouse.connect("jefferson") as conn:
+        users = conn.execute("SELECT count(*) FROM oneroster.users").fetchone()[0]
+        rejects = conn.execute("SELECT count(*) FROM oneroster.rejects").fetchone()[0]
+    assert users == oneroster_rest_drop.files["users.csv"].rows and rejects == 0
+
+
+def test_bad_rest_credentials_fail_the_run_once_without_showing_the_secret(
+    oneroster_rest, tmp_path, monkeypatch
+):
+    wrong = "wr0ng-dagster-s3cret"
+    result, instance, _ = _materialize_rest_night(oneroster_rest, tmp_path, monkeypatch, wrong)
+    assert not result.success
+    events = [e.event_type_value for e in result.all_events]
+    assert "STEP_UP_FOR_RETRY" not in events and events.count("STEP_START") == 1
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    assert "not retried" in failure.step_failure_data.user_failure_data.description
+    logs = "\n".join(repr(entry) for entry in instance.all_logs(result.run_id))
+    assert CLIENT_ID in logs and wrong not in logs and CLIENT_SECRET not in logs
+    assert len(oneroster_rest.requests_to("/oauth/token")) == 1
