@@ -161,8 +161,18 @@ def test_v12_pull_writes_the_12_header_and_roles_from_users(oneroster_rest, oner
     want, _ = _load(oneroster_rest_drop.path, tmp_path, "generated")
     assert report.exit_code() == 0, report.to_json()
     assert report.oneroster_version == "1.2"
-    for table in ("orgs", "academic_sessions", "courses", "classes", "enrollments", "demographics"):
+    for table in ("academic_sessions", "courses", "classes", "enrollments", "demographics"):
         assert _rows(got, table) == _rows(want, table), table
+    no_meta = "* EXCLUDE (_date, _line, metadata)"
+    assert _rows(got, "orgs", no_meta) == _rows(want, "orgs", no_meta)
+    # the schools' metadata object came through as metadata.* columns
+    meta = got.execute(
+        """SELECT metadata->>'ncesId' = 'NCES' || identifier, metadata->>'grades' FROM oneroster.orgs
+           WHERE type = 'school'"""
+    ).fetchall()
+    assert meta and all(m == (True, '["KG", "01"]') for m in meta)
+    header = (tmp_path / "scratch" / "orgs.csv").read_text().splitlines()[0]
+    assert header.endswith(",metadata.grades,metadata.ncesId")
     common = '"sourcedId", username, "userIds", "givenName", "familyName", email, grades, "enabledUser"'
     assert _rows(got, "users", common) == _rows(want, "users", common)
     # every 1.1 user's role at its org became a 1.2 primary role (administrator -> siteAdministrator)
@@ -512,3 +522,21 @@ def test_bad_rest_credentials_fail_the_run_once_without_showing_the_secret(
     logs = "\n".join(repr(entry) for entry in instance.all_logs(result.run_id))
     assert CLIENT_ID in logs and wrong not in logs and CLIENT_SECRET not in logs
     assert len(oneroster_rest.requests_to("/oauth/token")) == 1
+
+
+def test_rest_district_round_trips_through_toml(tmp_path):
+    from etl_project.districts import to_toml
+
+    source = RestSource(
+        base_url="https://sis.example/ims/oneroster/v1p1",
+        client_id="etl",
+        version="1.1",
+        auth="oauth1",
+        client_secret_env="SIS_SECRET",
+        page_size=500,
+        timeout=12.5,
+    )
+    district = District("jefferson", "Jefferson", source)
+    path = tmp_path / "districts.toml"
+    path.write_text(to_toml({"jefferson": district}))
+    assert load_districts(path)["jefferson"].source == source

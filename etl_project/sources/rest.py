@@ -455,6 +455,15 @@ def json_to_row(obj: dict[str, Any], columns: list[str], table: str) -> list[str
     return row
 
 
+def _metadata_cells(obj: dict[str, Any], keys: list[str]) -> list[str]:
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    cells = []
+    for key in keys:
+        value = meta.get(key)
+        cells.append(json.dumps(value) if isinstance(value, dict | list) else _cell(value))
+    return cells
+
+
 def role_rows(user: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """A 1.2 user's ``roles[]`` as roles.csv objects; the role's sourcedId is derived from its parts."""
     uid = user.get("sourcedId")
@@ -497,10 +506,8 @@ class _CsvOut:
     def __init__(self, path: Path, columns: list[str]):
         self.file = _HashingFile(path)
         self.columns = columns
-        self.rows = 0
         self._buf = io.StringIO()
         self._writer = csv.writer(self._buf, lineterminator="\r\n")
-        self.write([columns])
 
     def write(self, rows: list[list[str]]) -> None:
         self._writer.writerows(rows)
@@ -613,53 +620,73 @@ class RestDropSource:
 
     # -- fetch -----------------------------------------------------------------------------------------------
     def fetch(self, listing: DropListing, dest_dir: str | Path) -> list[FetchedFile]:
+        """Pull every collection: raw pages first (to disk), then each collection's CSV from its pages."""
         dest = Path(dest_dir)
         dest.mkdir(parents=True, exist_ok=True)
-        version = self.source.version
         fetched: list[FetchedFile] = []
         modes: dict[str, str] = {}
         for collection, file in COLLECTIONS:
-            spec = BY_FILE[file]
-            out = _CsvOut(dest / file, csv_columns(spec, version))
-            roles = _CsvOut(dest / "roles.csv", csv_columns(BY_FILE["roles.csv"], version)) if (
-                collection == "users" and version == "1.2") else None  # fmt: skip
             try:
-                for number, (url, resp, records) in enumerate(self.pages(collection), start=1):
-                    fetched.append(self._write_raw(dest, collection, number, url, resp.body))
-                    objs = [r for r in records if isinstance(r, dict)]
-                    out.write([json_to_row(r, out.columns, spec.table) for r in objs])
-                    out.rows += len(objs)
-                    if roles is not None:
-                        rows = [json_to_row(r, roles.columns, "roles") for u in objs for r in role_rows(u)]
-                        roles.write(rows)
-                        roles.rows += len(rows)
+                pages, metadata_keys = self._pull_pages(collection, dest)
             except RestHttpError as exc:
-                out.file.close()
-                if roles is not None:
-                    roles.file.close()
                 if collection in OPTIONAL_COLLECTIONS and exc.status in (403, 404):
                     log.warning(
                         "%s: not available (HTTP %d); %s is marked absent", collection, exc.status, file
                     )
-                    (dest / file).unlink(missing_ok=True)
                     modes[file] = "absent"
                     continue
                 raise
-            except BaseException:
-                out.file.close()
-                if roles is not None:
-                    roles.file.close()
-                raise
-            for written, name in ((out, file), (roles, "roles.csv")):
-                if written is None:
-                    continue
-                size, sha = written.file.close()
-                fetched.append(FetchedFile(name, str(written.file.path), size, sha, self.collection_url(
-                    "users" if name == "roles.csv" else collection), 0))  # fmt: skip
-                modes[name] = "bulk"
-            log.info("%s: %d records", collection, out.rows)
+            fetched += pages
+            written = self._write_csvs(collection, file, pages, metadata_keys, dest)
+            fetched += written
+            modes.update((f.name, "bulk") for f in written)
         fetched.append(self._write_manifest(dest, modes))
         return fetched
+
+    def _pull_pages(self, collection: str, dest: Path) -> tuple[list[FetchedFile], list[str]]:
+        pages: list[FetchedFile] = []
+        metadata_keys: set[str] = set()
+        records = 0
+        for number, (url, resp, objs) in enumerate(self.pages(collection), start=1):
+            pages.append(self._write_raw(dest, collection, number, url, resp.body))
+            records += len(objs)
+            for obj in objs:
+                if isinstance(obj, dict) and isinstance(obj.get("metadata"), dict):
+                    metadata_keys.update(obj["metadata"])
+        log.info("%s: %d records in %d pages", collection, records, len(pages))
+        return pages, sorted(metadata_keys)
+
+    def _write_csvs(
+        self, collection: str, file: str, pages: list[FetchedFile], metadata_keys: list[str], dest: Path
+    ) -> list[FetchedFile]:
+        """The collection's CSV (``metadata`` object -> ``metadata.<key>`` columns) and, for 1.2 users,
+        roles.csv; one raw page in memory at a time."""
+        version = self.source.version
+        spec = BY_FILE[file]
+        outputs = [(file, spec, _CsvOut(dest / file, csv_columns(spec, version)), metadata_keys)]
+        if collection == "users" and version == "1.2":
+            roles = BY_FILE["roles.csv"]
+            outputs.append(("roles.csv", roles, _CsvOut(dest / "roles.csv", csv_columns(roles, version)), []))
+        for _, _, out, keys in outputs:
+            out.columns = out.columns + [f"metadata.{k}" for k in keys]
+            out.write([out.columns])
+        try:
+            for page in pages:
+                objs = [
+                    o
+                    for o in json.loads(Path(page.local_path).read_bytes())[collection]
+                    if isinstance(o, dict)
+                ]
+                for name, out_spec, out, keys in outputs:
+                    rows_of = objs if name == file else [r for u in objs for r in role_rows(u)]
+                    out.write([json_to_row(o, out.columns[: len(out.columns) - len(keys)], out_spec.table)
+                               + _metadata_cells(o, keys) for o in rows_of])  # fmt: skip
+        finally:
+            closed = [(name, out, out.file.close()) for name, _, out, _ in outputs]
+        return [
+            FetchedFile(name, str(out.file.path), size, sha, self.collection_url(collection), 0)
+            for name, out, (size, sha) in closed
+        ]
 
     def _write_raw(self, dest: Path, collection: str, number: int, url: str, body: bytes) -> FetchedFile:
         name = f"{RAW_PREFIX}{collection}__{number:04d}.json"
