@@ -287,7 +287,7 @@ def test_a_page_that_times_out_is_retried(oneroster_rest, tmp_path):
     oneroster_rest.faults.append(Fault("/enrollments", offset=50, hold=release))
     fake = FakeTime()
     try:
-        source = make_source(oneroster_rest, fake, timeout=0.5)
+        source = make_source(oneroster_rest, fake, timeout=1.0)
         pull(source, tmp_path)
     finally:
         release.set()
