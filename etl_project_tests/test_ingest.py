@@ -206,9 +206,16 @@ def test_two_districts_sync_at_the_same_moment_in_separate_processes(tmp_path):
     for proc, output in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, output
         assert "succeeded" in output
+    warehouse = WarehouseResource(root=str(home / "warehouse"))
     for did in districts:
-        with WarehouseResource(root=str(home / "warehouse")).connect(did) as conn:
+        with warehouse.connect(did) as conn:
             assert conn.execute("select count(*) from oneroster.users").fetchone()[0] > 400
+
+    # Offboarding one district removes its data and leaves the other alone.
+    offboard = [sys.executable, "-m", "etl_project.cli.main", "offboard", "--district", "north", "--yes"]
+    done = subprocess.run(offboard, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert warehouse.districts() == ["south"]
 
 
 def test_sync_refuses_an_unknown_district_in_one_line(tmp_path):
