@@ -39,9 +39,14 @@ def snapshot(backend: LmsBackend, district: str) -> dict[str, list[tuple]]:
     out = {}
     for e in ENTITIES:
         cols = ", ".join(["id", "sourced_id", "active", "deactivated_at", "updated_at", *e.field_names])
-        out[e.name] = query(backend, district, f"SELECT {cols} FROM {{p}}{e.name} WHERE district = %s ORDER BY id", [district])
+        out[e.name] = query(
+            backend, district, f"SELECT {cols} FROM {{p}}{e.name} WHERE district = %s ORDER BY id", [district]
+        )
     out["ledger"] = query(
-        backend, district, "SELECT id, entity, sourced_id, operation FROM {p}change_ledger WHERE district = %s ORDER BY id", [district]
+        backend,
+        district,
+        "SELECT id, entity, sourced_id, operation FROM {p}change_ledger WHERE district = %s ORDER BY id",
+        [district],
     )
     return out
 

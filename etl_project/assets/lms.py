@@ -11,7 +11,6 @@ apply). A held night is recorded in ``sync_runs``. To release it once, re-run th
 recomputed inside it, under the district's lock), so the LMS never shows half a night.
 """
 
-
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -52,7 +51,9 @@ def lms_key(entity: str) -> AssetKey:
 
 
 class LmsRunConfig(Config):
-    release_by: str = Field(default="", description="who releases a held night (one-time, with release_reason)")
+    release_by: str = Field(
+        default="", description="who releases a held night (one-time, with release_reason)"
+    )
     release_reason: str = Field(default="", description="why the held night is released")
 
 
@@ -99,8 +100,8 @@ _SOURCES = sorted({e.source for e in ENTITIES} | {"roles", "rejects"})
             CHECK_NAME,
             asset=CHANGE_PLAN,
             blocking=True,
-            description="Holds the night when more than 10% of an entity would be deactivated or more than 75% "
-            "updated (defaults; per district and entity in the districts file).",
+            description="Holds the night when more than 10% of an entity would be deactivated or more "
+            "than 75% updated (defaults; per district and entity in the districts file).",
         )
     ],
 )
@@ -120,7 +121,9 @@ def lms_change_plan(
         verdict = plan.verdict
         if verdict.holds and release is None and thresholds.hold == "all":
             # Record the held night (the same locked computation the apply step would do; writes no rows).
-            load_night(duck, backend, night.district, night.date, run_id=context.run_id, thresholds=thresholds)
+            load_night(
+                duck, backend, night.district, night.date, run_id=context.run.run_id, thresholds=thresholds
+            )
     counts = plan.changes.counts()
     check_metadata: dict[str, object] = {
         "verdict": verdict.describe(),
@@ -204,7 +207,7 @@ def lms_entities(
             lms.backend(),
             night.district,
             night.date,
-            run_id=context.run_id,
+            run_id=context.run.run_id,
             thresholds=thresholds,
             release=release,
         )

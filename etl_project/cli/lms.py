@@ -30,7 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="full history of one LMS record, newest first, with the file and line each change came from",
     )
     trace.add_argument("--district", required=True)
-    trace.add_argument("--entity", required=True, help="schools, terms, courses, sections, users, enrollments")
+    trace.add_argument(
+        "--entity", required=True, help="schools, terms, courses, sections, users, enrollments"
+    )
     trace.add_argument("--id", required=True, help="the record's OneRoster sourcedId")
     trace.add_argument("--json", action="store_true")
     trace.set_defaults(func=run_trace)
@@ -86,7 +88,9 @@ def run_plan(args: argparse.Namespace) -> int:
                 "SELECT count(*) FROM oneroster.files WHERE _date = CAST(? AS DATE)", [args.date]
             ).fetchone()[0]
             if not loaded:
-                raise CommandError(f"night {args.date} of {args.district} is not in the warehouse: sync it first")
+                raise CommandError(
+                    f"night {args.date} of {args.district} is not in the warehouse: sync it first"
+                )
             plan = plan_night(duck, backend, args.district, args.date, thresholds, sample_size=args.sample)
     except _db_errors() as exc:
         raise CommandError(f"LMS {backend.masked_url}: {str(exc).strip()}") from None

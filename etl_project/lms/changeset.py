@@ -126,10 +126,14 @@ def _entity_changes(duck: duckdb.DuckDBPyConnection, e: Entity, date: str) -> En
         f"map_from_entries(list_transform(list_filter([{pairs}], lambda x: x.b IS DISTINCT FROM x.a), "
         f"lambda x: struct_pack(k := x.k, v := struct_pack(before := x.b, after := x.a))))"
     )
-    active_change = "map_from_entries([struct_pack(k := 'active', v := struct_pack(before := to_json({b}), after := to_json({a})))])"
+    active_change = (
+        "map_from_entries([struct_pack(k := 'active', "
+        "v := struct_pack(before := to_json({b}), after := to_json({a})))])"
+    )
     op = f"""CASE
         WHEN h.sourced_id IS NOT NULL THEN 'held'
-        WHEN s.sourced_id IS NULL THEN CASE WHEN {mode == "bulk"} AND c.active THEN 'deactivated' ELSE 'unchanged' END
+        WHEN s.sourced_id IS NULL
+            THEN CASE WHEN {mode == "bulk"} AND c.active THEN 'deactivated' ELSE 'unchanged' END
         WHEN c.id IS NULL THEN CASE WHEN s.desired_active THEN 'created' ELSE 'unchanged' END
         WHEN NOT s.desired_active THEN CASE WHEN c.active THEN 'deactivated' ELSE 'unchanged' END
         WHEN NOT c.active THEN 'reactivated'
@@ -168,7 +172,8 @@ def _entity_changes(duck: duckdb.DuckDBPyConnection, e: Entity, date: str) -> En
     duck.execute(
         f"""CREATE OR REPLACE TEMP TABLE _lms_final_{name} AS
         SELECT sourced_id FROM {cur} c WHERE active
-            AND NOT EXISTS (SELECT 1 FROM {chg(name)} d WHERE d.sourced_id = c.sourced_id AND d.op = 'deactivated')
+            AND NOT EXISTS (SELECT 1 FROM {chg(name)} d
+                            WHERE d.sourced_id = c.sourced_id AND d.op = 'deactivated')
         UNION ALL SELECT sourced_id FROM {chg(name)} WHERE op IN ('created', 'reactivated')"""
     )
     duck.execute(f"DROP TABLE _lms_j_{name}")
@@ -187,7 +192,8 @@ def _held(duck: duckdb.DuckDBPyConnection, e: Entity, date: str, file: str | Non
     for column, parent in e.parents:
         parts.append(
             f"""SELECT s.sourced_id, 'parent {parent} ' || s.{column} ||
-                   CASE WHEN hp.sourced_id IS NOT NULL THEN ' is held' ELSE ' is missing from the LMS' END, s.line
+                   CASE WHEN hp.sourced_id IS NOT NULL THEN ' is held' ELSE ' is missing from the LMS' END,
+                   s.line
             FROM {src} s LEFT JOIN {held_table(parent)} hp ON hp.sourced_id = s.{column}
             LEFT JOIN _lms_final_{parent} fp ON fp.sourced_id = s.{column}
             WHERE s.desired_active AND s.{column} IS NOT NULL

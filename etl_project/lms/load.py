@@ -1,4 +1,4 @@
-"""Apply one district-night to the LMS: change set -> thresholds -> writes + ledger + sync_runs, one transaction.
+"""Apply one district-night to the LMS: change set, thresholds, writes, ledger and sync_runs in ONE transaction.
 
 Inside the district's locked transaction the change set is computed against the LMS as it is at that moment,
 so a re-run of the same night finds nothing to do and records nothing; a crash anywhere rolls everything
@@ -24,8 +24,8 @@ from etl_project.oneroster.validate import lit
 from etl_project.partitions import validate_district_id, validate_night
 
 LEDGER_COLUMNS = (
-    "id", "sync_run_id", "district", "partition_date", "run_id", "entity", "sourced_id", "lms_id", "operation",
-    "changes", "file_uri", "file_version", "line", "file_sha256", "released_by", "release_reason",
+    "id", "sync_run_id", "district", "partition_date", "run_id", "entity", "sourced_id", "lms_id",
+    "operation", "changes", "file_uri", "file_version", "line", "file_sha256", "released_by", "release_reason",
 )  # fmt: skip
 
 
@@ -112,7 +112,8 @@ def _record_failed(backend: LmsBackend, district: str, date: str, run_id: str) -
     try:
         with backend.session(district, write=True) as session:
             session.execute(
-                f"INSERT INTO {session.table('sync_runs')} (district, partition_date, run_id, state, finished_at) "
+                f"INSERT INTO {session.table('sync_runs')} "
+                "(district, partition_date, run_id, state, finished_at) "
                 "VALUES (%s, %s, %s, 'failed', CURRENT_TIMESTAMP)",
                 [district, date, run_id],
             )
@@ -219,7 +220,8 @@ def _write(
             stage = session.staging(f"_stg_{e.name}", table, ["id", *fields])
             session.load(
                 duck,
-                f"SELECT lms_id, {', '.join(fields)} FROM {chg(e.name)} WHERE op IN ('updated', 'reactivated')",
+                f"SELECT lms_id, {', '.join(fields)} FROM {chg(e.name)} "
+                "WHERE op IN ('updated', 'reactivated')",
                 stage,
                 ["id", *fields],
             )

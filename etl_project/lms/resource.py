@@ -9,7 +9,9 @@ from etl_project.lms.backend import LmsBackend, mask_url, open_backend
 
 
 class LmsResource(ConfigurableResource):
-    url: str = Field(description="postgresql://... (production) or sqlite:///path (embedded); may hold a secret")
+    url: str = Field(
+        description="postgresql://... (production) or sqlite:///path (embedded); may hold a secret"
+    )
     _backend: LmsBackend | None = PrivateAttr(default=None)
 
     def backend(self) -> LmsBackend:

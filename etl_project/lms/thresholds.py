@@ -77,8 +77,8 @@ class Thresholds:
         for key, value in raw.items():
             if key not in BY_NAME or not isinstance(value, Mapping):
                 raise ThresholdConfigError(
-                    f"{where}: unknown setting {key!r} (expected hold, deactivate, update or an entity table: "
-                    f"{', '.join(BY_NAME)})"
+                    f"{where}: unknown setting {key!r} (expected hold, deactivate, update or an entity "
+                    f"table: {', '.join(BY_NAME)})"
                 )
             for kind, limit in value.items():
                 if kind not in DEFAULTS:
