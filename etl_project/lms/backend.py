@@ -51,7 +51,7 @@ class LmsSession(ABC):
 
     @abstractmethod
     def reserve(self, sequence: str, n: int) -> int:
-        """Reserve ``n`` consecutive ids from ``sequence`` (``lms_ids`` / ``ledger_ids``); returns the first."""
+        """Reserve ``n`` consecutive ids of ``sequence`` (lms_ids / ledger_ids); returns the first."""
 
     @abstractmethod
     def load(self, duck: duckdb.DuckDBPyConnection, select: str, table: str, columns: Sequence[str]) -> int:

@@ -1,4 +1,4 @@
-"""Apply one district-night to the LMS: change set, thresholds, writes, ledger and sync_runs in ONE transaction.
+"""Apply one district-night to the LMS: change set, thresholds, writes, ledger, sync_runs: ONE transaction.
 
 Inside the district's locked transaction the change set is computed against the LMS as it is at that moment,
 so a re-run of the same night finds nothing to do and records nothing; a crash anywhere rolls everything
@@ -25,7 +25,8 @@ from etl_project.partitions import validate_district_id, validate_night
 
 LEDGER_COLUMNS = (
     "id", "sync_run_id", "district", "partition_date", "run_id", "entity", "sourced_id", "lms_id",
-    "operation", "changes", "file_uri", "file_version", "line", "file_sha256", "released_by", "release_reason",
+    "operation", "changes", "file_uri", "file_version", "line", "file_sha256", "released_by",
+    "release_reason",
 )  # fmt: skip
 
 
