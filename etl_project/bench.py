@@ -174,3 +174,111 @@ def run_bench(
 
 def cpu_count() -> int:
     return os.cpu_count() or 1
+
+
+def copy_floor(duck: duckdb.DuckDBPyConnection, url: str, date: str, work: Path) -> tuple[float, int]:
+    """The floor: the night's mapped LMS rows COPYed into unindexed PostgreSQL tables (only COPY is timed)."""
+    import psycopg
+
+    from etl_project.lms.mapping import source_sql
+    from etl_project.lms.schema import ENTITIES
+
+    seconds, rows = 0.0, 0
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA IF NOT EXISTS floor")
+        types = {"text": "TEXT", "date": "DATE", "bool": "BOOLEAN", "int": "INTEGER"}
+        for e in ENTITIES:
+            cols = ", ".join(f"{f.name} {types[f.kind]}" for f in e.fields)
+            conn.execute(
+                f"CREATE TABLE floor.{e.name} "
+                f"(id BIGINT, district TEXT, sourced_id TEXT, {cols}, active BOOLEAN)"
+            )
+        for e in ENTITIES:
+            path = work / f"floor-{e.name}.csv"
+            cols = ["id", "district", "sourced_id", *e.field_names, "active"]
+            fields = ", ".join(e.field_names)
+            source = source_sql(e, date)
+            select = f"SELECT row_number() OVER (), 'bench', sourced_id, {fields}, true FROM ({source})"
+            rows += duck.execute(f"COPY ({select}) TO '{path}' (FORMAT csv, HEADER false)").fetchone()[0]
+            started = time.perf_counter()
+            with (
+                open(path, "rb") as src,
+                conn.cursor().copy(
+                    f"COPY floor.{e.name} ({', '.join(cols)}) FROM STDIN (FORMAT csv)"
+                ) as copy,
+            ):
+                while block := src.read(1 << 20):
+                    copy.write(block)
+            seconds += time.perf_counter() - started
+            path.unlink()
+    return round(seconds, 3), rows
+
+
+def run_lms_bench(
+    students: int,
+    *,
+    workdir: Path | None = None,
+    seed: int = 1,
+    memory_limit: str = "1GB",
+    progress: Callable[[str], None] = lambda _: None,
+) -> BenchResult:
+    """First load of N students into a throwaway PostgreSQL, then day 2; against a bare COPY floor."""
+    from etl_project.devservers.postgres import start_postgres
+    from etl_project.lms import Thresholds, load_night, open_backend
+    from etl_project.oneroster.load import load_drop
+
+    work = Path(workdir or tempfile.mkdtemp(prefix="etl-bench-lms-"))
+    result = BenchResult(students=students)
+    nights = {1: BENCH_NIGHT, 2: "2026-11-28"}
+    try:
+        warehouse = WarehouseResource(root=str(work / "warehouse"), memory_limit=memory_limit)
+        for day, night in nights.items():
+            drop = work / f"day{day}"
+            progress(f"generating day {day}: {students} students (not measured) ...")
+            generate_in_child(drop, students, day=day, seed=seed)
+            progress(f"normalize day {day} into DuckDB ...")
+            started = time.perf_counter()
+            with warehouse.connect(BENCH_DISTRICT) as conn:
+                load_drop(conn, drop, district=BENCH_DISTRICT, date=night)
+            if day == 1:
+                result.normalize_s = round(time.perf_counter() - started, 3)
+                result.bytes = sum(p.stat().st_size for p in drop.iterdir())
+            shutil.rmtree(drop)
+        with start_postgres() as server:  # its own folder: the postgres OS user must reach it
+            url = server.create_database("lms")
+            backend = open_backend(url)
+            thresholds = Thresholds.from_config({})
+            with warehouse.connect(BENCH_DISTRICT) as duck:
+                progress("floor: bare COPY of the same rows into unindexed PostgreSQL tables ...")
+                floor_s, rows = copy_floor(duck, url, nights[1], work)
+                progress("first load into the LMS (change set + one transaction) ...")
+                started = time.perf_counter()
+                first = load_night(
+                    duck, backend, BENCH_DISTRICT, nights[1], run_id="bench-1", thresholds=thresholds
+                )
+                first_s = time.perf_counter() - started
+                progress("day 2 into the LMS ...")
+                started = time.perf_counter()
+                second = load_night(
+                    duck, backend, BENCH_DISTRICT, nights[2], run_id="bench-2", thresholds=thresholds
+                )
+                day2_s = time.perf_counter() - started
+    finally:
+        if workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
+    result.rows = rows
+    result.extra.update(
+        {
+            "first_load_s": round(first_s, 3),
+            "copy_floor_s": floor_s,
+            "first_load_ratio": round(first_s / max(floor_s, 1e-9), 2),
+            "first_load_rows_written": first.rows_written,
+            "day2_s": round(day2_s, 3),
+            "day2_ratio_to_first_load": round(day2_s / max(first_s, 1e-9), 3),
+            "day2_rows_written": second.rows_written,
+            "day2_state": second.state,
+            "day2_written": second.written,
+        }
+    )
+    result.peak_rss_mb = round(peak_rss_mb(), 1)
+    return result

@@ -29,6 +29,17 @@ resolved only when a connection is opened. Example::
     token_url = "https://sis.jefferson.k12.example/oauth/token"
     client_id = "etl-project"
     client_secret_env = "JEFFERSON_CLIENT_SECRET"
+
+Safety thresholds for the LMS load (optional; defaults: hold when > 10% of an entity would be deactivated
+or > 75% updated). A percentage ("5%") or a count (500), for every entity or per entity table; parsed and
+checked by etl_project/lms/thresholds.py::
+
+    [districts.lincoln.thresholds]
+    hold = "deactivations"      # "all" (default) holds the whole night; "deactivations" applies the rest
+    deactivate = "5%"
+    update = "75%"
+    [districts.lincoln.thresholds.enrollments]
+    deactivate = 2000
 """
 
 from __future__ import annotations

@@ -7,11 +7,18 @@ from etl_project.assets.keys import DROP, SNAPSHOT
 nightly_sync = define_asset_job(
     "nightly_sync",
     selection=AssetSelection.all(),
-    description="One district-night end to end: fetch the drop, archive it, validate and normalize it.",
+    description="One district-night end to end: fetch the drop, archive it, validate and normalize it, "
+    "then apply it to the LMS behind the safety thresholds.",
 )
 
 replay_from_archive = define_asset_job(
     "replay_from_archive",
     selection=AssetSelection.all() - AssetSelection.assets(DROP, SNAPSHOT),
     description="Rebuild a night from the archived snapshot only (the district's server is not contacted).",
+)
+
+load_lms = define_asset_job(
+    "load_lms",
+    selection=AssetSelection.groups("lms"),
+    description="Apply a night already in the OneRoster tables to the LMS (e.g. to release a held night).",
 )

@@ -13,6 +13,7 @@ from dagster import EnvVar
 
 from etl_project.archive import ArchiveResource
 from etl_project.districts import DistrictsResource
+from etl_project.lms.resource import LmsResource
 from etl_project.settings import Settings
 from etl_project.warehouse import WarehouseResource
 
@@ -35,4 +36,6 @@ def build_resources(settings: Settings | None = None) -> dict[str, object]:
             aws_secret_access_key=_env_secret("AWS_SECRET_ACCESS_KEY"),
         ),
         "warehouse": WarehouseResource(root=settings.warehouse_dir),
+        # LMS_URL may hold a password: handed over as EnvVar, resolved at launch, never printed.
+        "lms": LmsResource(url=_env_secret("LMS_URL") or settings.lms_default_url),
     }

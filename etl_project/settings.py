@@ -48,3 +48,15 @@ class Settings:
             lms_default_url="sqlite:///" + os.path.join(home, "lms.sqlite"),
             dagster_home=_path(env.get("DAGSTER_HOME", os.path.join(home, "dagster"))),
         )
+
+    def lms_url(self, env: dict[str, str] | None = None) -> str:
+        """``LMS_URL`` (may hold a password: never print it, see etl_project.lms.mask_url) or the embedded
+        SQLite default. Read at call time so the secret is not kept on this object."""
+        env = dict(os.environ if env is None else env)
+        return env.get("LMS_URL") or self.lms_default_url
+
+    @property
+    def lms_kind(self) -> str:
+        """``postgres`` or ``sqlite``: which LMS backend LMS_URL selects (for asset kinds)."""
+        url = os.environ.get("LMS_URL") or self.lms_default_url
+        return "postgres" if url.startswith(("postgresql://", "postgres://")) else "sqlite"

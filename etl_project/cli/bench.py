@@ -23,16 +23,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--workdir", type=Path, default=None, help="keep the work files here (default: temp)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--lms",
+        choices=["postgres"],
+        default=None,
+        help="benchmark the LMS load instead: first load + day 2 into a throwaway PostgreSQL, against a bare "
+        "COPY of the same rows into unindexed tables",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from etl_project.bench import run_bench
+    from etl_project.bench import run_bench, run_lms_bench
 
     def progress(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
-    result = run_bench(
+    bench = run_lms_bench if args.lms == "postgres" else run_bench
+    result = bench(
         args.students, workdir=args.workdir, seed=args.seed, memory_limit=args.memory_limit, progress=progress
     )
     data = result.to_json()

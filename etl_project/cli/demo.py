@@ -22,7 +22,7 @@ DEMO_DISTRICT = "demo"
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="generate a demo district and sync it end to end (no servers needed)",
+        help="generate a demo district and sync day 1 then day 2 into the embedded LMS (no servers needed)",
         description="Creates the 'demo' district with a local drop folder of generated OneRoster data, syncs "
         "its nights through Dagster into the local archive and DuckDB warehouse, and says where "
         "everything is and how to open the UI.",
@@ -73,15 +73,60 @@ def run(args: argparse.Namespace) -> int:
     if not ok:
         raise CommandError("the demo sync failed; see the messages above", exit_code=1)
     print(
-        "\nDone. Where things are:\n"
+        "\nDone. Day 2 in the LMS ("
+        + settings_lms(settings)
+        + "):\n"
+        + lms_summary(settings)
+        + "\n\nWhere things are:\n"
         f"  districts file   {settings.districts_file}\n"
         f"  drop folder      {dropbox}\n"
         f"  archive          {settings.archive_url}\n"
         f"  warehouse        {Path(settings.warehouse_dir) / (DEMO_DISTRICT + '.duckdb')}\n"
+        f"  LMS              {settings_lms(settings)}\n"
         f"  Dagster instance {home}\n"
         "Open the UI (lineage, runs, metadata):\n"
         f"  DAGSTER_HOME={home} .venv/bin/dagster dev -w workspace.yaml   (or: make ui)\n"
         "Check a drop without loading it:\n"
-        f"  .venv/bin/etl-project check-drop {dropbox / nights[-1]}"
+        f"  .venv/bin/etl-project check-drop {dropbox / nights[-1]}\n"
+        "What the LMS load did, night by night, and the history of one record:\n"
+        f"  .venv/bin/etl-project history --district {DEMO_DISTRICT}\n"
+        f"  .venv/bin/etl-project trace --district {DEMO_DISTRICT} --entity users --id {_traced(settings)}\n"
+        f"  .venv/bin/etl-project plan --district {DEMO_DISTRICT} --date {nights[-1]}"
     )
     return 0
+
+
+def settings_lms(settings: Settings) -> str:
+    from etl_project.lms import mask_url
+
+    return mask_url(settings.lms_url())
+
+
+def lms_summary(settings: Settings) -> str:
+    """What the last night changed in the LMS, per entity and operation, from the ledger's sync_runs."""
+    from etl_project.lms import open_backend
+    from etl_project.lms.history import history
+
+    nights = history(open_backend(settings.lms_url()), DEMO_DISTRICT)
+    if not nights:
+        return "  nothing recorded"
+    last = nights[-1]
+    lines = [f"  {last['date']}: {last['state']} (run {last['run_id']})"]
+    for entity, ops in last["counts"].items():
+        shown = ", ".join(f"{op} {n}" for op, n in ops.items() if n)
+        lines.append(f"    {entity:<12} {shown or 'no changes'}")
+    return "\n".join(lines)
+
+
+def _traced(settings: Settings) -> str:
+    """A student whose record changed on day 2 (so trace has a story to tell)."""
+    from etl_project.lms import open_backend
+
+    backend = open_backend(settings.lms_url())
+    with backend.session(DEMO_DISTRICT, write=False) as s:
+        row = s.query(
+            f"SELECT sourced_id FROM {s.table('change_ledger')} WHERE district = %s AND entity = 'users' "
+            "AND operation <> 'created' ORDER BY id LIMIT 1",
+            [DEMO_DISTRICT],
+        )
+    return row[0][0] if row else "stu-0000001"

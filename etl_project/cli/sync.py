@@ -33,6 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="seconds between the two listings of the drop (default 10)",
     )
+    parser.add_argument("--release-by", default=None, help="release a held night once: who releases it")
+    parser.add_argument("--release-reason", default=None, help="release a held night once: why")
     parser.set_defaults(func=run)
 
 
@@ -49,10 +51,19 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError(f"district {night.district!r} is not configured in {settings.districts_file}")
     except DistrictConfigError as exc:
         raise CommandError(str(exc)) from None
+    tags = {}
+    if args.release_by or args.release_reason:
+        if not (args.release_by and args.release_reason):
+            raise CommandError("a release needs both --release-by and --release-reason")
+        from etl_project.assets.lms import RELEASE_BY_TAG, RELEASE_REASON_TAG
+
+        tags = {RELEASE_BY_TAG: args.release_by, RELEASE_REASON_TAG: args.release_reason}
     ensure_dagster_home(settings)
     with DagsterInstance.get() as instance:
         print(f"Syncing {night} ...", flush=True)
-        outcome = sync_night(night, instance=instance, replay=args.replay, settle_seconds=args.settle_seconds)
+        outcome = sync_night(
+            night, instance=instance, replay=args.replay, settle_seconds=args.settle_seconds, tags=tags
+        )
     print(format_outcome(outcome))
     return 0 if outcome.success else 1
 
@@ -67,6 +78,14 @@ def format_outcome(outcome) -> str:
             parts.append(f"{meta['rejected']} rejected")
         if "file_count" in meta:
             parts.append(f"{meta['file_count']} files")
+        if "state" in meta and "created" in meta:  # an LMS entity
+            ops = ("created", "updated", "deactivated", "reactivated")
+            parts.append(", ".join(f"{op} {meta[op]}" for op in ops if meta.get(op)) or "no changes")
+            if meta.get("held_rows"):
+                parts.append(f"{meta['held_rows']} held")
+            parts.append(str(meta["state"]))
+        if "verdict" in meta:
+            parts.append(f"{meta.get('writes', 0)} rows to write; {meta['verdict']}")
         lines.append(f"  {key:<32} {', '.join(parts)}")
     if outcome.failure:
         lines.append(f"  failure: {outcome.failure}")

@@ -1,0 +1,186 @@
+"""``etl-project plan | trace | history``: the LMS load, dry-run and read back from the change ledger."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from etl_project.cli.main import CommandError
+
+OPS = ("created", "updated", "deactivated", "reactivated", "unchanged", "held")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    plan = subparsers.add_parser(
+        "plan",
+        help="dry run: what a night would change in the LMS now, and whether the thresholds would hold it",
+        description="Computes the night's change set against the LMS as it is now (the night must already be "
+        "in the warehouse: etl-project sync) and prints counts per entity and operation, sample rows and the "
+        "safety-threshold verdict. Writes nothing.",
+    )
+    plan.add_argument("--district", required=True)
+    plan.add_argument("--date", required=True, help="the night, YYYY-MM-DD")
+    plan.add_argument("--sample", type=int, default=3, help="sample rows per entity and operation")
+    plan.add_argument("--json", action="store_true")
+    plan.set_defaults(func=run_plan)
+
+    trace = subparsers.add_parser(
+        "trace",
+        help="full history of one LMS record, newest first, with the file and line each change came from",
+    )
+    trace.add_argument("--district", required=True)
+    trace.add_argument(
+        "--entity", required=True, help="schools, terms, courses, sections, users, enrollments"
+    )
+    trace.add_argument("--id", required=True, help="the record's OneRoster sourcedId")
+    trace.add_argument("--json", action="store_true")
+    trace.set_defaults(func=run_trace)
+
+    history = subparsers.add_parser("history", help="one line per night: run, state and counts")
+    history.add_argument("--district", required=True)
+    history.add_argument("--json", action="store_true")
+    history.set_defaults(func=run_history)
+
+
+def _context(district: str):
+    from etl_project.districts import DistrictConfigError, load_districts
+    from etl_project.lms import LmsConfigError, open_backend
+    from etl_project.lms.thresholds import ThresholdConfigError, Thresholds
+    from etl_project.partitions import validate_district_id
+    from etl_project.settings import Settings
+
+    try:
+        validate_district_id(district)
+        settings = Settings.from_env()
+        backend = open_backend(settings.lms_url())
+        configured = load_districts(settings.districts_file).get(district)
+        thresholds = Thresholds.from_config(configured.thresholds if configured else {})
+    except (ValueError, LmsConfigError, DistrictConfigError, ThresholdConfigError) as exc:
+        raise CommandError(str(exc)) from None
+    return settings, backend, thresholds
+
+
+def _db_errors() -> tuple[type[BaseException], ...]:
+    import sqlite3
+
+    import psycopg
+
+    return (psycopg.Error, sqlite3.Error)
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    from etl_project.lms import plan_night
+    from etl_project.partitions import validate_night
+    from etl_project.warehouse import WarehouseResource
+
+    try:
+        validate_night(args.date)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    settings, backend, thresholds = _context(args.district)
+    warehouse = WarehouseResource(root=settings.warehouse_dir)
+    if not warehouse.database_path(args.district).exists():
+        raise CommandError(f"no warehouse for district {args.district!r}: run etl-project sync first")
+    try:
+        with warehouse.connect(args.district) as duck:
+            loaded = duck.execute(
+                "SELECT count(*) FROM oneroster.files WHERE _date = CAST(? AS DATE)", [args.date]
+            ).fetchone()[0]
+            if not loaded:
+                raise CommandError(
+                    f"night {args.date} of {args.district} is not in the warehouse: sync it first"
+                )
+            plan = plan_night(duck, backend, args.district, args.date, thresholds, sample_size=args.sample)
+    except _db_errors() as exc:
+        raise CommandError(f"LMS {backend.masked_url}: {str(exc).strip()}") from None
+    data = {
+        "district": args.district,
+        "date": args.date,
+        "lms": backend.masked_url,
+        "counts": plan.changes.counts(),
+        "modes": {k: v.mode for k, v in plan.changes.entities.items()},
+        "writes": plan.changes.writes,
+        "would_hold": plan.verdict.holds,
+        "verdict": plan.verdict.describe(),
+        "breaches": [b.to_json() for b in plan.verdict.breaches],
+        "samples": plan.samples,
+    }
+    if args.json:
+        print(json.dumps(data, indent=2, default=str))
+        return 0
+    print(f"Plan for {args.district} {args.date} against {backend.masked_url} (dry run, nothing written)")
+    print(_counts_table(data["counts"], data["modes"]))
+    print(f"\n{'WOULD HOLD' if plan.verdict.holds else 'Would apply'}: {plan.verdict.describe()}")
+    for entity, rows in plan.samples.items():
+        for row in rows:
+            detail = row.get("reason") or row.get("changes") or ""
+            print(f"  {entity:<11} {row['op']:<11} {row['sourced_id']:<24} line {row.get('line')}  {detail}")
+    return 0
+
+
+def _counts_table(counts: dict[str, dict[str, int]], modes: dict[str, str] | None = None) -> str:
+    lines = [f"  {'entity':<12}{'mode':<10}" + "".join(f"{op:>12}" for op in OPS)]
+    for entity, ops in counts.items():
+        mode = (modes or {}).get(entity, "")
+        lines.append(f"  {entity:<12}{mode:<10}" + "".join(f"{ops.get(op, 0):>12}" for op in OPS))
+    return "\n".join(lines)
+
+
+def run_trace(args: argparse.Namespace) -> int:
+    from etl_project.lms.history import trace
+
+    _, backend, _ = _context(args.district)
+    try:
+        rows = trace(backend, args.district, args.entity, args.id)
+    except KeyError as exc:
+        raise CommandError(str(exc.args[0])) from None
+    except _db_errors() as exc:
+        raise CommandError(f"LMS {backend.masked_url}: {str(exc).strip()}") from None
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    if not rows:
+        print(f"No changes recorded for {args.entity} {args.id} in district {args.district}.")
+        return 1
+    print(f"{args.entity} {args.id} (LMS id {rows[0]['lms_id']}), district {args.district}, newest first:")
+    for r in rows:
+        print(f"  {r['date']}  {r['operation']:<11} run {r['run_id']}  ledger #{r['ledger_id']}")
+        for name, change in (r["changes"] or {}).items():
+            print(f"      {name}: {_show(change.get('before'))} -> {_show(change.get('after'))}")
+        where = f"line {r['line']}" if r["line"] else "(not in the bulk file)"
+        print(f"      from {r['file_uri'] or '?'} {where}, version {r['file_version'] or '-'}, "
+              f"sha256 {(r['file_sha256'] or '-')[:16]}")  # fmt: skip
+        if r["released_by"]:
+            print(f"      released by {r['released_by']}: {r['release_reason']}")
+    return 0
+
+
+def _show(value: Any) -> str:
+    return "null" if value is None else json.dumps(value)
+
+
+def run_history(args: argparse.Namespace) -> int:
+    from etl_project.lms.history import history
+
+    _, backend, _ = _context(args.district)
+    try:
+        nights = history(backend, args.district)
+    except _db_errors() as exc:
+        raise CommandError(f"LMS {backend.masked_url}: {str(exc).strip()}") from None
+    if args.json:
+        keys = ("date", "run_id", "state", "counts")
+        print(json.dumps([{k: n[k] for k in keys} for n in nights], indent=2))
+        return 0
+    if not nights:
+        print(f"No nights recorded for district {args.district}.")
+        return 0
+    for n in nights:
+        parts = []
+        for entity, ops in n["counts"].items():
+            shown = ", ".join(f"{op} {c}" for op, c in ops.items() if c)
+            if shown:
+                parts.append(f"{entity}: {shown}")
+        extra = f" (released by {n['released_by']}: {n['release_reason']})" if n["released_by"] else ""
+        print(f"{n['date']}  {n['state']:<8}  run {n['run_id']}  {'; '.join(parts) or 'no changes'}{extra}")
+    return 0

@@ -1,0 +1,96 @@
+"""A throwaway PostgreSQL 15 server on 127.0.0.1 (tests and the bench).
+
+PostgreSQL's binaries refuse to run as root, so when we are root the cluster is created and started as the
+``postgres`` OS user through ``runuser`` (its data folder is chowned to it); the server then accepts
+password-less (trust) connections from this machine only.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from etl_project.devservers.sshd import ServerUnavailable, free_port
+
+PG_BIN = os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin")
+
+
+@dataclass
+class PostgresServer:
+    host: str
+    port: int
+    user: str
+    workdir: str
+    as_user: tuple[str, ...] = ()
+
+    def url(self, dbname: str = "postgres") -> str:
+        return f"postgresql://{self.user}@{self.host}:{self.port}/{dbname}"
+
+    def create_database(self, name: str) -> str:
+        """Create a fresh database; returns its URL."""
+        import psycopg
+
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def stop(self) -> None:
+        data = os.path.join(self.workdir, "data")
+        if os.path.exists(os.path.join(data, "postmaster.pid")):
+            subprocess.run(
+                [*self.as_user, f"{PG_BIN}/pg_ctl", "-D", data, "-m", "immediate", "-w", "stop"],
+                capture_output=True,
+                check=False,
+            )
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> PostgresServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_postgres(workdir: str | None = None, *, settings: dict[str, str] | None = None) -> PostgresServer:
+    """initdb + pg_ctl start on a free loopback port, tuned for throwaway use (fsync off)."""
+    if not os.path.exists(f"{PG_BIN}/initdb"):
+        raise ServerUnavailable(
+            f"{PG_BIN}/initdb not found: install postgresql (scripts/install-system-deps)"
+        )
+    base = Path(workdir or tempfile.mkdtemp(prefix="pg-", dir="/tmp"))
+    base.mkdir(parents=True, exist_ok=True)
+    as_user: tuple[str, ...] = ()
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres", "postgres")
+        os.chmod(base, 0o755)
+        as_user = ("runuser", "-u", "postgres", "--")
+    data, port = base / "data", free_port()
+    run = [*as_user, f"{PG_BIN}/initdb", "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync"]
+    proc = subprocess.run([*run, "-E", "UTF8", "--locale=C.UTF-8"], capture_output=True, text=True)
+    if proc.returncode:
+        raise ServerUnavailable(f"initdb failed: {proc.stderr.strip()[-500:]}")
+    options = {
+        "listen_addresses": "127.0.0.1",
+        "fsync": "off",
+        "synchronous_commit": "off",
+        "full_page_writes": "off",
+        # A backend notices a vanished client even while it waits on a lock.
+        "client_connection_check_interval": "200ms",
+        "max_wal_size": "4GB",
+        **(settings or {}),
+    }
+    opts = f"-k {base} -p {port} " + " ".join(f"-c {k}={v}" for k, v in options.items())
+    log = base / "server.log"
+    proc = subprocess.run(
+        [*as_user, f"{PG_BIN}/pg_ctl", "-D", str(data), "-l", str(log), "-w", "-o", opts, "start"],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode:
+        tail = log.read_text()[-500:] if log.exists() else proc.stderr
+        raise ServerUnavailable(f"PostgreSQL did not start: {tail.strip()}")
+    return PostgresServer(host="127.0.0.1", port=port, user="postgres", workdir=str(base), as_user=as_user)

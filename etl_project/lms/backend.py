@@ -1,0 +1,91 @@
+"""The LMS database behind one interface: PostgreSQL (production) or an embedded SQLite file.
+
+``LMS_URL`` chooses: ``postgresql://user:pass@host:port/db`` or ``sqlite:///path/to/lms.sqlite``. A URL may
+hold a password: only :func:`mask_url` forms are ever printed or put in metadata.
+
+A :class:`LmsSession` is one transaction on one district. Writing sessions hold the district's lock for the
+whole transaction (PostgreSQL: a transaction-scoped advisory lock, so two runs of one district serialize
+while different districts run in parallel; SQLite: the database write lock). Leaving the ``with`` block
+normally commits (or, for read-only sessions, rolls back); an exception rolls everything back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from etl_project.lms.schema import Entity
+
+
+class LmsConfigError(ValueError):
+    pass
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by ``***``."""
+    return re.sub(r"^([a-z0-9+]+://[^:/@]*):[^@]*@", r"\1:***@", url)
+
+
+class LmsSession(ABC):
+    dialect: str
+    district: str
+
+    def table(self, name: str) -> str:
+        return f"lms.{name}" if self.dialect == "postgres" else name
+
+    @abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
+
+    @abstractmethod
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    @abstractmethod
+    def dump_current(self, entity: Entity, path: Path) -> None:
+        """Write the district's rows of ``entity`` as header-less CSV: id, sourced_id, fields..., active."""
+
+    @abstractmethod
+    def reserve(self, sequence: str, n: int) -> int:
+        """Reserve ``n`` consecutive ids of ``sequence`` (lms_ids / ledger_ids); returns the first."""
+
+    @abstractmethod
+    def load(self, duck: duckdb.DuckDBPyConnection, select: str, table: str, columns: Sequence[str]) -> int:
+        """Bulk-insert the rows of a DuckDB query into ``table(columns)``; returns the row count."""
+
+    @abstractmethod
+    def staging(self, name: str, like: str, columns: Sequence[str]) -> str:
+        """A fresh temp table with ``columns`` of ``like``, dropped at the end of the transaction."""
+
+
+class LmsBackend(ABC):
+    url: str
+
+    @property
+    def masked_url(self) -> str:
+        return mask_url(self.url)
+
+    @abstractmethod
+    def ensure_schema(self) -> None: ...
+
+    @abstractmethod
+    @contextlib.contextmanager
+    def session(self, district: str, *, write: bool = True) -> Iterator[LmsSession]: ...
+
+
+def open_backend(url: str) -> LmsBackend:
+    if url.startswith(("postgresql://", "postgres://")):
+        from etl_project.lms.postgres import PostgresBackend
+
+        return PostgresBackend(url)
+    if url.startswith("sqlite:///"):
+        from etl_project.lms.sqlite import SqliteBackend
+
+        return SqliteBackend(url)
+    raise LmsConfigError(
+        f"LMS_URL {mask_url(url)!r} is not supported: use postgresql://... or sqlite:///path/to/lms.sqlite"
+    )

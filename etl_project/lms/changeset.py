@@ -1,0 +1,222 @@
+"""The one change-set builder (used by ``plan``, the LMS assets and the bench), set-based in DuckDB.
+
+The night's mapped rows (mapping.py) are compared with what the LMS holds *now* for the district (read into
+DuckDB by the backend session, inside the same transaction that will apply the changes). Per entity, in
+parent order (schools, terms, courses, sections, users, enrollments):
+
+- the entity's file decides the mode: ``bulk`` (rows missing from the file are deactivated), ``delta`` (each
+  row's status applies: active / tobedeleted) or untouched (file absent, or rejected as a whole);
+- sourcedIds the ingest rejected that night are **held** (never created, changed or deactivated), and so is
+  any row whose parent (section -> course, school; enrollment -> section, user) is held or would not exist
+  in the LMS after this night;
+- every other row is created, updated (with before/after of the changed fields), deactivated, reactivated
+  or unchanged.
+
+The result stays in temp tables ``_lms_chg_<entity>`` (one row per non-unchanged record, op + new values +
+changes JSON + provenance) and ``_lms_held_<entity>`` on the DuckDB connection.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import duckdb
+
+from etl_project.lms.mapping import source_sql
+from etl_project.lms.schema import DUCKDB_TYPES, ENTITIES, OPERATIONS, Entity
+
+COUNTED = (*OPERATIONS, "unchanged", "held")
+
+
+class CurrentRows(Protocol):
+    """What the builder needs from an LMS session: the district's current rows of an entity as CSV."""
+
+    def dump_current(self, entity: Entity, path: Path) -> None: ...
+
+
+@dataclass
+class EntityChanges:
+    entity: str
+    mode: str  # bulk | delta | untouched
+    size: int  # active rows the LMS holds now
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def writes(self) -> int:
+        return sum(self.counts.get(op, 0) for op in OPERATIONS)
+
+
+@dataclass
+class ChangeSet:
+    district: str
+    date: str
+    entities: dict[str, EntityChanges]
+
+    @property
+    def writes(self) -> int:
+        return sum(e.writes for e in self.entities.values())
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        return {name: dict(e.counts) for name, e in self.entities.items()}
+
+    def held(self) -> int:
+        return sum(e.counts.get("held", 0) for e in self.entities.values())
+
+
+def chg(entity: str) -> str:
+    return f"_lms_chg_{entity}"
+
+
+def held_table(entity: str) -> str:
+    return f"_lms_held_{entity}"
+
+
+def build_changeset(
+    duck: duckdb.DuckDBPyConnection, lms: CurrentRows, district: str, date: str, workdir: Path | None = None
+) -> ChangeSet:
+    entities: dict[str, EntityChanges] = {}
+    with tempfile.TemporaryDirectory(prefix="lms-current-", dir=workdir) as scratch:
+        for e in ENTITIES:
+            path = Path(scratch) / f"{e.name}.csv"
+            lms.dump_current(e, path)
+            _read_current(duck, e, path)
+            path.unlink()
+            entities[e.name] = _entity_changes(duck, e, date)
+    return ChangeSet(district, date, entities)
+
+
+def _read_current(duck: duckdb.DuckDBPyConnection, e: Entity, path: Path) -> None:
+    columns = {"id": "BIGINT", "sourced_id": "VARCHAR"}
+    columns.update({f.name: DUCKDB_TYPES[f.kind] for f in e.fields})
+    columns["active"] = "BOOLEAN"
+    spec = "{" + ", ".join(f"'{k}': '{v}'" for k, v in columns.items()) + "}"
+    duck.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _lms_cur_{e.name} AS SELECT * FROM read_csv(?, header = false,
+            auto_detect = false, columns = {spec}, quote = '"', escape = '"', delim = ',')""",
+        [str(path)],
+    )
+
+
+def _file_row(duck: duckdb.DuckDBPyConnection, e: Entity, date: str) -> tuple[Any, ...] | None:
+    return duck.execute(
+        """SELECT file, mode, status, uri, version_id, sha256 FROM oneroster.files
+           WHERE _date = CAST(? AS DATE) AND "table" = ? ORDER BY file LIMIT 1""",
+        [date, e.source],
+    ).fetchone()
+
+
+def _entity_changes(duck: duckdb.DuckDBPyConnection, e: Entity, date: str) -> EntityChanges:
+    name, cur, src = e.name, f"_lms_cur_{e.name}", f"_lms_src_{e.name}"
+    size = duck.execute(f"SELECT count(*) FROM {cur} WHERE active").fetchone()[0]
+    file = _file_row(duck, e, date)
+    applied = bool(file and file[2] == "loaded" and file[1] in ("bulk", "delta"))
+    mode = file[1] if applied else "untouched"
+    if applied:
+        duck.execute(f"CREATE OR REPLACE TEMP TABLE {src} AS {source_sql(e, date)}")
+    else:
+        duck.execute(f"CREATE OR REPLACE TEMP TABLE {src} AS {source_sql(e, date)} LIMIT 0")
+    _held(duck, e, date, file[0] if file else None)
+    fields = e.field_names
+    diff = " OR ".join(f"s.{f} IS DISTINCT FROM c.{f}" for f in fields)
+    pairs = ", ".join(f"struct_pack(k := '{f}', b := to_json(c.{f}), a := to_json(s.{f}))" for f in fields)
+    field_changes = (
+        f"map_from_entries(list_transform(list_filter([{pairs}], lambda x: x.b IS DISTINCT FROM x.a), "
+        f"lambda x: struct_pack(k := x.k, v := struct_pack(before := x.b, after := x.a))))"
+    )
+    active_change = (
+        "map_from_entries([struct_pack(k := 'active', "
+        "v := struct_pack(before := to_json({b}), after := to_json({a})))])"
+    )
+    op = f"""CASE
+        WHEN h.sourced_id IS NOT NULL THEN 'held'
+        WHEN s.sourced_id IS NULL
+            THEN CASE WHEN {mode == "bulk"} AND c.active THEN 'deactivated' ELSE 'unchanged' END
+        WHEN c.id IS NULL THEN CASE WHEN s.desired_active THEN 'created' ELSE 'unchanged' END
+        WHEN NOT s.desired_active THEN CASE WHEN c.active THEN 'deactivated' ELSE 'unchanged' END
+        WHEN NOT c.active THEN 'reactivated'
+        WHEN {diff} THEN 'updated'
+        ELSE 'unchanged' END"""
+    uri, version, sha = (file[3], file[4], file[5]) if file else (None, None, None)
+    duck.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _lms_j_{name} AS
+        WITH j AS (
+            SELECT coalesce(s.sourced_id, c.sourced_id) AS sourced_id, c.id AS lms_id, {op} AS op,
+                   {", ".join(f"s.{f}" for f in fields)},
+                   s.line, s.file_uri, s.file_version, s.file_sha256
+            FROM {src} s FULL JOIN {cur} c ON c.sourced_id = s.sourced_id
+            LEFT JOIN {held_table(name)} h ON h.sourced_id = coalesce(s.sourced_id, c.sourced_id))
+        SELECT j.* EXCLUDE (file_uri, file_version, file_sha256),
+               coalesce(j.file_uri, ?) AS file_uri, coalesce(j.file_version, ?) AS file_version,
+               coalesce(j.file_sha256, ?) AS file_sha256
+        FROM j""",
+        [uri, version, sha],
+    )
+    counts = dict.fromkeys(COUNTED, 0)
+    for op_name, n in duck.execute(f"SELECT op, count(*) FROM _lms_j_{name} GROUP BY op").fetchall():
+        counts[op_name] = n
+    counts["held"] = duck.execute(f"SELECT count(*) FROM {held_table(name)}").fetchone()[0]
+    # Keep the rows to write, with their changes (before -> after), and drop the rest.
+    duck.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {chg(name)} AS
+        SELECT n.*, to_json(CASE n.op
+            WHEN 'deactivated' THEN {active_change.format(b="true", a="false")}
+            WHEN 'reactivated' THEN map_concat({active_change.format(b="false", a="true")}, {field_changes})
+            ELSE {field_changes} END)::VARCHAR AS changes
+        FROM _lms_j_{name} n LEFT JOIN {cur} c ON c.id = n.lms_id
+        LEFT JOIN {src} s ON s.sourced_id = n.sourced_id
+        WHERE n.op IN ('created', 'updated', 'deactivated', 'reactivated')"""
+    )
+    duck.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _lms_final_{name} AS
+        SELECT sourced_id FROM {cur} c WHERE active
+            AND NOT EXISTS (SELECT 1 FROM {chg(name)} d
+                            WHERE d.sourced_id = c.sourced_id AND d.op = 'deactivated')
+        UNION ALL SELECT sourced_id FROM {chg(name)} WHERE op IN ('created', 'reactivated')"""
+    )
+    duck.execute(f"DROP TABLE _lms_j_{name}")
+    duck.execute(f"DROP TABLE {src}")
+    duck.execute(f"DROP TABLE {cur}")
+    return EntityChanges(name, mode, size, counts)
+
+
+def _held(duck: duckdb.DuckDBPyConnection, e: Entity, date: str, file: str | None) -> None:
+    """Rejected sourcedIds of the entity's file, plus rows whose parent is held or missing."""
+    src = f"_lms_src_{e.name}"
+    parts = [
+        f"""SELECT "sourcedId" AS sourced_id, 'rejected (' || code || '): ' || message AS reason, line
+            FROM oneroster.rejects WHERE _date = DATE '{date}' AND file = ? AND "sourcedId" IS NOT NULL"""
+    ]
+    for column, parent in e.parents:
+        parts.append(
+            f"""SELECT s.sourced_id, 'parent {parent} ' || s.{column} ||
+                   CASE WHEN hp.sourced_id IS NOT NULL THEN ' is held' ELSE ' is missing from the LMS' END,
+                   s.line
+            FROM {src} s LEFT JOIN {held_table(parent)} hp ON hp.sourced_id = s.{column}
+            LEFT JOIN _lms_final_{parent} fp ON fp.sourced_id = s.{column}
+            WHERE s.desired_active AND s.{column} IS NOT NULL
+              AND (hp.sourced_id IS NOT NULL OR fp.sourced_id IS NULL)"""
+        )
+    duck.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {held_table(e.name)} AS
+            SELECT sourced_id, min(reason) AS reason, min(line) AS line
+            FROM ({" UNION ALL ".join(parts)}) GROUP BY sourced_id""",
+        [file or ""],
+    )
+
+
+def sample(duck: duckdb.DuckDBPyConnection, entity: str, limit: int = 5) -> list[dict[str, Any]]:
+    """A few rows per operation (and held rows with their reason), for plan output and metadata."""
+    rows = duck.execute(
+        f"""SELECT op, sourced_id, lms_id, changes, line FROM (
+              SELECT *, row_number() OVER (PARTITION BY op ORDER BY sourced_id) AS k FROM {chg(entity)})
+            WHERE k <= {int(limit)} ORDER BY op, sourced_id"""
+    ).fetchall()
+    out = [{"op": r[0], "sourced_id": r[1], "lms_id": r[2], "changes": r[3], "line": r[4]} for r in rows]
+    held = duck.execute(
+        f"SELECT sourced_id, reason, line FROM {held_table(entity)} ORDER BY sourced_id LIMIT {int(limit)}"
+    ).fetchall()
+    out += [{"op": "held", "sourced_id": r[0], "reason": r[1], "line": r[2]} for r in held]
+    return out

@@ -1,0 +1,67 @@
+"""Reading the ledger back: one record's history (trace) and one line per night (history)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from etl_project.lms.backend import LmsBackend
+from etl_project.lms.schema import entity as entity_def
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _text(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.date | dt.datetime) else value
+
+
+def trace(backend: LmsBackend, district: str, entity: str, sourced_id: str) -> list[dict[str, Any]]:
+    """Every ledger row of one record, newest first, with its night, run, release and provenance."""
+    entity_def(entity)
+    with backend.session(district, write=False) as s:
+        rows = s.query(
+            f"""SELECT l.id, l.partition_date, l.run_id, l.operation, l.lms_id, l.changes, l.file_uri,
+                       l.file_version, l.line, l.file_sha256, l.released_by, l.release_reason, l.recorded_at
+                FROM {s.table("change_ledger")} l
+                WHERE l.district = %s AND l.entity = %s AND l.sourced_id = %s ORDER BY l.id DESC""",
+            [district, entity, sourced_id],
+        )
+    keys = (
+        "ledger_id", "date", "run_id", "operation", "lms_id", "changes", "file_uri", "file_version", "line",
+        "file_sha256", "released_by", "release_reason", "recorded_at",
+    )  # fmt: skip
+    out = []
+    for row in rows:
+        item = {k: _text(v) for k, v in zip(keys, row, strict=True)}
+        item["changes"] = _json(item["changes"])
+        out.append(item)
+    return out
+
+
+def history(backend: LmsBackend, district: str) -> list[dict[str, Any]]:
+    """One entry per night (its latest attempt), oldest first."""
+    with backend.session(district, write=False) as s:
+        rows = s.query(
+            f"""SELECT partition_date, run_id, state, counts, held, released_by, release_reason,
+                       ledger_first, ledger_last, id
+                FROM {s.table("sync_runs")} WHERE district = %s ORDER BY partition_date, id""",
+            [district],
+        )
+    nights: dict[str, dict[str, Any]] = {}
+    for date, run_id, state, counts, held, by, reason, first, last, _ in rows:
+        counts = _json(counts) or {}
+        nights[_text(date)] = {
+            "date": _text(date),
+            "run_id": run_id,
+            "state": state,
+            "counts": {e: {op: n for op, n in ops.items() if op != "unchanged"} for e, ops in counts.items()},
+            "held": _json(held),
+            "released_by": by,
+            "release_reason": reason,
+            "ledger_first": first,
+            "ledger_last": last,
+        }
+    return list(nights.values())

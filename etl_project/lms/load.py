@@ -1,0 +1,272 @@
+"""Apply one district-night to the LMS: change set, thresholds, writes, ledger, sync_runs: ONE transaction.
+
+Inside the district's locked transaction the change set is computed against the LMS as it is at that moment,
+so a re-run of the same night finds nothing to do and records nothing; a crash anywhere rolls everything
+back. Parents are written before children; deactivations go children first. New LMS ids and ledger ids are
+reserved in blocks up front, so created rows and ledger rows are COPYed straight into their tables; updates
+and deactivations go through temp staging tables and one set-based ``UPDATE ... FROM`` each.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from etl_project.lms.backend import LmsBackend, LmsSession
+from etl_project.lms.changeset import ChangeSet, build_changeset, chg, sample
+from etl_project.lms.schema import ENTITIES, OPERATIONS
+from etl_project.lms.thresholds import Thresholds, Verdict
+from etl_project.oneroster.validate import lit
+from etl_project.partitions import validate_district_id, validate_night
+
+LEDGER_COLUMNS = (
+    "id", "sync_run_id", "district", "partition_date", "run_id", "entity", "sourced_id", "lms_id",
+    "operation", "changes", "file_uri", "file_version", "line", "file_sha256", "released_by",
+    "release_reason",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Release:
+    """A one-time release of a held night: who released it and why (both required)."""
+
+    by: str
+    reason: str
+
+    def __post_init__(self) -> None:
+        if not self.by.strip() or not self.reason.strip():
+            raise ValueError("a release needs both who releases it and why")
+
+
+@dataclass
+class LoadResult:
+    district: str
+    date: str
+    run_id: str
+    state: str  # applied | held | released (what sync_runs says), or "unchanged" when nothing was recorded
+    changes: ChangeSet
+    verdict: Verdict
+    written: dict[str, dict[str, int]] = field(default_factory=dict)
+    sync_run_id: int | None = None
+    ledger_first: int | None = None
+    ledger_last: int | None = None
+    released_by: str | None = None
+    release_reason: str | None = None
+
+    @property
+    def rows_written(self) -> int:
+        return sum(sum(ops.values()) for ops in self.written.values())
+
+
+@dataclass
+class Plan:
+    changes: ChangeSet
+    verdict: Verdict
+    samples: dict[str, list[dict[str, Any]]]
+
+
+def plan_night(
+    duck: duckdb.DuckDBPyConnection,
+    backend: LmsBackend,
+    district: str,
+    date: str,
+    thresholds: Thresholds,
+    *,
+    sample_size: int = 5,
+) -> Plan:
+    """The change set against the LMS as it is now, and the thresholds' verdict; writes nothing."""
+    with backend.session(district, write=False) as session:
+        changes = build_changeset(duck, session, district, validate_night(date))
+    samples = {e.name: sample(duck, e.name, sample_size) for e in ENTITIES}
+    return Plan(changes, thresholds.evaluate(changes), samples)
+
+
+def load_night(
+    duck: duckdb.DuckDBPyConnection,
+    backend: LmsBackend,
+    district: str,
+    date: str,
+    *,
+    run_id: str,
+    thresholds: Thresholds,
+    release: Release | None = None,
+    workdir: Path | None = None,
+) -> LoadResult:
+    validate_district_id(district)
+    validate_night(date)
+    try:
+        with backend.session(district, write=True) as session:
+            changes = build_changeset(duck, session, district, date, workdir)
+            verdict = thresholds.evaluate(changes)
+            result = _apply(session, duck, changes, verdict, run_id, release)
+    except Exception:
+        _record_failed(backend, district, date, run_id)
+        raise
+    return result
+
+
+def _record_failed(backend: LmsBackend, district: str, date: str, run_id: str) -> None:
+    try:
+        with backend.session(district, write=True) as session:
+            session.execute(
+                f"INSERT INTO {session.table('sync_runs')} "
+                "(district, partition_date, run_id, state, finished_at) "
+                "VALUES (%s, %s, %s, 'failed', CURRENT_TIMESTAMP)",
+                [district, date, run_id],
+            )
+    except Exception:  # the database itself may be what failed; the original error is what matters
+        pass
+
+
+def _apply(
+    session: LmsSession,
+    duck: duckdb.DuckDBPyConnection,
+    changes: ChangeSet,
+    verdict: Verdict,
+    run_id: str,
+    release: Release | None,
+) -> LoadResult:
+    district, date = changes.district, changes.date
+    held_ops = set() if release else verdict.held_operations()
+    ops = [op for op in OPERATIONS if op not in held_ops]
+    state = "held" if held_ops else ("released" if release and verdict.holds else "applied")
+    result = LoadResult(district, date, run_id, state, changes, verdict)
+    if release and verdict.holds:
+        result.released_by, result.release_reason = release.by, release.reason
+    to_write = sum(e.counts.get(op, 0) for e in changes.entities.values() for op in ops)
+    runs = session.table("sync_runs")
+    if to_write == 0 and state == "applied":
+        done = session.query(
+            f"SELECT count(*) FROM {runs} WHERE district = %s AND partition_date = %s "
+            "AND state IN ('applied', 'released')",
+            [district, date],
+        )[0][0]
+        if done:
+            result.state = "unchanged"
+            return result
+    sync_run_id = session.query(
+        f"INSERT INTO {runs} (district, partition_date, run_id, state, released_by, release_reason) "
+        "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+        [district, date, run_id, state, result.released_by, result.release_reason],
+    )[0][0]
+    result.sync_run_id = int(sync_run_id)
+    if to_write:
+        _write(session, duck, changes, ops, result)
+    counts = {
+        name: {**{op: result.written.get(name, {}).get(op, 0) for op in OPERATIONS},
+               "unchanged": e.counts.get("unchanged", 0), "held": e.counts.get("held", 0)}
+        for name, e in changes.entities.items()
+    }  # fmt: skip
+    held = {
+        "breaches": [b.to_json() for b in verdict.breaches],
+        "held_operations": sorted(held_ops),
+        "not_applied": {
+            name: {op: e.counts.get(op, 0) for op in sorted(held_ops) if e.counts.get(op, 0)}
+            for name, e in changes.entities.items()
+        },
+    }
+    session.execute(
+        f"UPDATE {runs} SET counts = %s, held = %s, ledger_first = %s, ledger_last = %s, "
+        "finished_at = CURRENT_TIMESTAMP WHERE id = %s",
+        [json.dumps(counts), json.dumps(held), result.ledger_first, result.ledger_last, result.sync_run_id],
+    )
+    return result
+
+
+def _write(
+    session: LmsSession,
+    duck: duckdb.DuckDBPyConnection,
+    changes: ChangeSet,
+    ops: list[str],
+    result: LoadResult,
+) -> None:
+    district = changes.district
+    op_list = ", ".join(lit(op) for op in ops)
+    created = {
+        e.name: changes.entities[e.name].counts.get("created", 0) if "created" in ops else 0 for e in ENTITIES
+    }
+    next_id = session.reserve("lms_ids", sum(created.values()))
+    for e in ENTITIES:  # give created rows their new LMS ids; keep only the rows this run writes
+        duck.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {chg(e.name)} AS SELECT * REPLACE (
+                    CASE WHEN op = 'created' THEN {next_id} + row_number() OVER (PARTITION BY op) - 1
+                         ELSE lms_id END AS lms_id)
+                FROM {chg(e.name)} WHERE op IN ({op_list})"""
+        )
+        next_id += created[e.name]
+    written = {
+        e.name: {
+            op: n for op, n in duck.execute(f"SELECT op, count(*) FROM {chg(e.name)} GROUP BY op").fetchall()
+        }
+        for e in ENTITIES
+    }
+    result.written = {name: {op: ops_.get(op, 0) for op in OPERATIONS} for name, ops_ in written.items()}
+
+    now = "CURRENT_TIMESTAMP"
+    for e in ENTITIES:  # parents first: creates, updates and reactivations
+        table, fields = session.table(e.name), e.field_names
+        if written[e.name].get("created"):
+            session.load(
+                duck,
+                f"SELECT lms_id, {lit(district)}, sourced_id, {', '.join(fields)}, true "
+                f"FROM {chg(e.name)} WHERE op = 'created' ORDER BY lms_id",
+                table,
+                ["id", "district", "sourced_id", *fields, "active"],
+            )
+        if written[e.name].get("updated") or written[e.name].get("reactivated"):
+            stage = session.staging(f"_stg_{e.name}", table, ["id", *fields])
+            session.load(
+                duck,
+                f"SELECT lms_id, {', '.join(fields)} FROM {chg(e.name)} "
+                "WHERE op IN ('updated', 'reactivated')",
+                stage,
+                ["id", *fields],
+            )
+            sets = ", ".join(f"{f} = s.{f}" for f in fields)
+            session.execute(
+                f"UPDATE {table} SET {sets}, active = true, deactivated_at = NULL, updated_at = {now} "
+                f"FROM {stage} s WHERE {table}.id = s.id"
+            )
+    for e in reversed(ENTITIES):  # children first: deactivations
+        if not written[e.name].get("deactivated"):
+            continue
+        table = session.table(e.name)
+        stage = session.staging(f"_stgd_{e.name}", table, ["id"])
+        session.load(duck, f"SELECT lms_id FROM {chg(e.name)} WHERE op = 'deactivated'", stage, ["id"])
+        session.execute(
+            f"UPDATE {table} SET active = false, deactivated_at = {now}, updated_at = {now} "
+            f"FROM {stage} s WHERE {table}.id = s.id"
+        )
+
+    total = sum(sum(v.values()) for v in written.values())
+    first = session.reserve("ledger_ids", total)
+    selects, offset = [], first
+    constants = ", ".join(
+        [
+            str(result.sync_run_id),
+            lit(district),
+            f"DATE {lit(changes.date)}",
+            lit(result.run_id),
+        ]
+    )
+    release = f"{_lit_or_null(result.released_by)}, {_lit_or_null(result.release_reason)}"
+    for e in ENTITIES:
+        n = sum(written[e.name].values())
+        if not n:
+            continue
+        selects.append(
+            f"""SELECT {offset} + row_number() OVER (ORDER BY lms_id) - 1, {constants}, {lit(e.name)},
+                       sourced_id, lms_id, op, changes, file_uri, file_version, line, file_sha256, {release}
+                FROM {chg(e.name)}"""
+        )
+        offset += n
+    session.load(duck, " UNION ALL ".join(selects), session.table("change_ledger"), LEDGER_COLUMNS)
+    result.ledger_first, result.ledger_last = first, first + total - 1
+
+
+def _lit_or_null(value: str | None) -> str:
+    return "NULL" if value is None else lit(value)

@@ -1,0 +1,271 @@
+"""The reference LMS schema: what an LMS needs from a roster, for PostgreSQL and (the same shape) SQLite.
+
+Entity tables — ``schools``, ``terms``, ``courses``, ``sections``, ``users``, ``enrollments`` — each hold::
+
+    id             the LMS's own id (never reused; allocated from the ``lms_ids`` sequence)
+    district       the district id;  UNIQUE (district, sourced_id) — together with ``id`` this IS the id map
+    sourced_id     the OneRoster sourcedId
+    <mapped fields> (see etl_project/lms/mapping.py for where each comes from)
+    active         false once deactivated: users disabled, enrollments ended, sections/courses/schools/terms
+                   deactivated. Rows are never deleted, so a student's history survives.
+    deactivated_at, created_at, updated_at
+
+``id_map`` is a view (district, entity, sourced_id, lms_id) over the entity tables. ``sync_runs`` holds one
+row per district-night attempt (state applied | held | released | failed, counts, who released it and why,
+the run's ledger id range). ``change_ledger`` holds one row per created / updated / deactivated /
+reactivated record with the changed fields (before/after) and provenance (archived file URI + version, line,
+SHA-256). Everything is created idempotently by :func:`ddl`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+TEXT, DATE, BOOL, INT = "text", "date", "bool", "int"
+
+_PG = {TEXT: "TEXT", DATE: "DATE", BOOL: "BOOLEAN", INT: "INTEGER"}
+_SQLITE = {TEXT: "TEXT", DATE: "TEXT", BOOL: "INTEGER", INT: "INTEGER"}
+DUCKDB_TYPES = {TEXT: "VARCHAR", DATE: "DATE", BOOL: "BOOLEAN", INT: "INTEGER"}
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    kind: str
+    expr: str  # DuckDB SQL over the OneRoster table aliased ``t`` (see mapping.py)
+    sources: tuple[str, ...]  # OneRoster "table.column" this field is derived from (column lineage)
+
+
+@dataclass(frozen=True)
+class Entity:
+    name: str  # LMS table
+    source: str  # OneRoster table
+    fields: tuple[Field, ...]
+    parents: tuple[tuple[str, str], ...] = ()  # (field holding a parent's sourced id, parent entity)
+    where: str = ""  # extra filter on the OneRoster table
+    joins: str = ""  # extra joins (``{date}`` is the night)
+    description: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def field_names(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+
+def _t(kind: str, column: str, table: str) -> Field:
+    """A field copied from one OneRoster column (empty strings read as NULL)."""
+    return Field(_snake(column), kind, _norm(kind, f't."{column}"'), (f"{table}.{column}",))
+
+
+def _list(name: str, column: str, table: str) -> Field:
+    expr = f"nullif(array_to_string(t.\"{column}\", ','), '')"
+    return Field(name, TEXT, expr, (f"{table}.{column}",))
+
+
+def _norm(kind: str, x: str) -> str:
+    return f"nullif(trim({x}), '')" if kind == TEXT else x
+
+
+def _snake(name: str) -> str:
+    out = "".join("_" + c.lower() if c.isupper() else c for c in name)
+    return out.replace("_sourced_id", "_sourced_id")
+
+
+_ROLES = """LEFT JOIN (
+    SELECT "userSourcedId" AS user_sid,
+           arg_min("role", CASE WHEN "roleType" = 'primary' THEN 0 ELSE 1 END) AS role,
+           list_sort(list_distinct(list("orgSourcedId"))) AS orgs
+    FROM oneroster.roles WHERE _date = DATE '{date}' AND coalesce(status, 'active') = 'active'
+    GROUP BY 1) r ON r.user_sid = t."sourcedId\""""
+
+ENTITIES: tuple[Entity, ...] = (
+    Entity(
+        "schools",
+        "orgs",
+        (
+            _t(TEXT, "name", "orgs"),
+            _t(TEXT, "identifier", "orgs"),
+            Field("district_sourced_id", TEXT, _norm(TEXT, 't."parentSourcedId"'), ("orgs.parentSourcedId",)),
+        ),
+        where="t.type = 'school'",
+        description="Schools (orgs.csv rows of type school).",
+    ),
+    Entity(
+        "terms",
+        "academic_sessions",
+        (
+            _t(TEXT, "title", "academic_sessions"),
+            _t(TEXT, "type", "academic_sessions"),
+            _t(DATE, "startDate", "academic_sessions"),
+            _t(DATE, "endDate", "academic_sessions"),
+            _t(TEXT, "parentSourcedId", "academic_sessions"),
+            _t(INT, "schoolYear", "academic_sessions"),
+        ),
+        description="School years, terms and grading periods (academicSessions.csv).",
+    ),
+    Entity(
+        "courses",
+        "courses",
+        (
+            _t(TEXT, "title", "courses"),
+            _t(TEXT, "courseCode", "courses"),
+            _list("grades", "grades", "courses"),
+            _t(TEXT, "orgSourcedId", "courses"),
+            _t(TEXT, "schoolYearSourcedId", "courses"),
+            _list("subjects", "subjects", "courses"),
+        ),
+        description="Courses (courses.csv).",
+    ),
+    Entity(
+        "sections",
+        "classes",
+        (
+            _t(TEXT, "title", "classes"),
+            _t(TEXT, "classCode", "classes"),
+            _t(TEXT, "classType", "classes"),
+            _t(TEXT, "location", "classes"),
+            _t(TEXT, "courseSourcedId", "classes"),
+            _t(TEXT, "schoolSourcedId", "classes"),
+            _list("term_sourced_ids", "termSourcedIds", "classes"),
+            _list("periods", "periods", "classes"),
+            _list("grades", "grades", "classes"),
+        ),
+        parents=(("course_sourced_id", "courses"), ("school_sourced_id", "schools")),
+        description="Class sections (classes.csv).",
+    ),
+    Entity(
+        "users",
+        "users",
+        (
+            _t(TEXT, "username", "users"),
+            _t(TEXT, "givenName", "users"),
+            _t(TEXT, "familyName", "users"),
+            _t(TEXT, "middleName", "users"),
+            _t(TEXT, "preferredGivenName", "users"),
+            _t(TEXT, "preferredFamilyName", "users"),
+            _t(TEXT, "email", "users"),
+            Field("role", TEXT, "coalesce(t.role, r.role)", ("users.role", "roles.role")),
+            _t(TEXT, "identifier", "users"),
+            _list("grades", "grades", "users"),
+            Field(
+                "org_sourced_ids",
+                TEXT,
+                "nullif(array_to_string(coalesce(t.\"orgSourcedIds\", r.orgs), ','), '')",
+                ("users.orgSourcedIds", "roles.orgSourcedId"),
+            ),
+            _t(TEXT, "primaryOrgSourcedId", "users"),
+            Field("enabled", BOOL, 'coalesce(t."enabledUser", true)', ("users.enabledUser",)),
+        ),
+        joins=_ROLES,
+        description="Students, teachers, staff and guardians (users.csv; OneRoster 1.2 roles.csv for role "
+        "and orgs). A deactivated user is disabled.",
+    ),
+    Entity(
+        "enrollments",
+        "enrollments",
+        (
+            Field("section_sourced_id", TEXT, 't."classSourcedId"', ("enrollments.classSourcedId",)),
+            _t(TEXT, "userSourcedId", "enrollments"),
+            _t(TEXT, "schoolSourcedId", "enrollments"),
+            _t(TEXT, "role", "enrollments"),
+            Field("is_primary", BOOL, 't."primary"', ("enrollments.primary",)),
+            _t(DATE, "beginDate", "enrollments"),
+            _t(DATE, "endDate", "enrollments"),
+        ),
+        parents=(("section_sourced_id", "sections"), ("user_sourced_id", "users")),
+        description="Who is in which section, in which role (enrollments.csv). A deactivated enrollment "
+        "is ended.",
+    ),
+)
+BY_NAME = {e.name: e for e in ENTITIES}
+OPERATIONS = ("created", "updated", "deactivated", "reactivated")
+STATES = ("applied", "held", "released", "failed")
+
+
+def entity(name: str) -> Entity:
+    if name not in BY_NAME:
+        raise KeyError(f"unknown LMS entity {name!r} (expected one of {', '.join(BY_NAME)})")
+    return BY_NAME[name]
+
+
+def ddl(dialect: str) -> list[str]:
+    """CREATE statements (idempotent) for ``postgres`` (schema ``lms``) or ``sqlite``."""
+    pg = dialect == "postgres"
+    types = _PG if pg else _SQLITE
+    p = "lms." if pg else ""
+    ts = "TIMESTAMPTZ" if pg else "TEXT"
+    now = "now()" if pg else "CURRENT_TIMESTAMP"
+    boolean = "BOOLEAN" if pg else "INTEGER"
+    json = "JSON" if pg else "TEXT"
+    statements = ["CREATE SCHEMA IF NOT EXISTS lms"] if pg else []
+    if pg:
+        statements.append("CREATE SEQUENCE IF NOT EXISTS lms.lms_ids")
+        statements.append("CREATE SEQUENCE IF NOT EXISTS lms.ledger_ids")
+    else:
+        statements.append(
+            "CREATE TABLE IF NOT EXISTS lms_sequences (name TEXT PRIMARY KEY, last BIGINT NOT NULL)"
+        )
+    for e in ENTITIES:
+        cols = ",\n    ".join(f"{f.name} {types[f.kind]}" for f in e.fields)
+        statements.append(
+            f"""CREATE TABLE IF NOT EXISTS {p}{e.name} (
+    id BIGINT PRIMARY KEY,
+    district TEXT NOT NULL,
+    sourced_id TEXT NOT NULL,
+    {cols},
+    active {boolean} NOT NULL,
+    deactivated_at {ts},
+    created_at {ts} NOT NULL DEFAULT {now if pg else "CURRENT_TIMESTAMP"},
+    updated_at {ts} NOT NULL DEFAULT {now if pg else "CURRENT_TIMESTAMP"},
+    UNIQUE (district, sourced_id))"""
+        )
+    union = "\n    UNION ALL ".join(
+        f"SELECT district, '{e.name}' AS entity, sourced_id, id AS lms_id FROM {p}{e.name}" for e in ENTITIES
+    )
+    statements.append(
+        f"CREATE {'OR REPLACE ' if pg else ''}VIEW {'' if pg else 'IF NOT EXISTS '}{p}id_map AS\n    {union}"
+    )
+    serial = "BIGSERIAL PRIMARY KEY" if pg else "INTEGER PRIMARY KEY AUTOINCREMENT"
+    statements.append(
+        f"""CREATE TABLE IF NOT EXISTS {p}sync_runs (
+    id {serial},
+    district TEXT NOT NULL,
+    partition_date DATE NOT NULL,
+    run_id TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('applied', 'held', 'released', 'failed')),
+    counts {json},
+    held {json},
+    released_by TEXT,
+    release_reason TEXT,
+    ledger_first BIGINT,
+    ledger_last BIGINT,
+    started_at {ts} NOT NULL DEFAULT {now},
+    finished_at {ts})"""
+    )
+    statements.append(
+        f"CREATE INDEX IF NOT EXISTS sync_runs_night ON {p}sync_runs (district, partition_date)"
+    )
+    statements.append(
+        f"""CREATE TABLE IF NOT EXISTS {p}change_ledger (
+    id BIGINT PRIMARY KEY,
+    sync_run_id BIGINT NOT NULL,
+    district TEXT NOT NULL,
+    partition_date DATE NOT NULL,
+    run_id TEXT NOT NULL,
+    entity TEXT NOT NULL,
+    sourced_id TEXT NOT NULL,
+    lms_id BIGINT NOT NULL,
+    operation TEXT NOT NULL CHECK (operation IN ('created', 'updated', 'deactivated', 'reactivated')),
+    changes {json},
+    file_uri TEXT,
+    file_version TEXT,
+    line BIGINT,
+    file_sha256 TEXT,
+    released_by TEXT,
+    release_reason TEXT,
+    recorded_at {ts} NOT NULL DEFAULT {now})"""
+    )
+    statements.append(
+        f"CREATE INDEX IF NOT EXISTS change_ledger_record ON {p}change_ledger (district, entity, sourced_id)"
+    )
+    return statements

@@ -1,0 +1,132 @@
+"""Embedded LMS backend: one SQLite file, same schema and semantics as PostgreSQL, no server.
+
+A writing session is ``BEGIN IMMEDIATE``: it holds the database's write lock for the whole transaction, so
+runs serialize (districts included; the embedded default is for one machine and the demo).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import sqlite3
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from etl_project.lms.backend import LmsBackend, LmsSession
+from etl_project.lms.schema import BOOL, Entity, ddl
+from etl_project.partitions import validate_district_id
+
+sqlite3.register_adapter(dt.date, lambda d: d.isoformat())
+sqlite3.register_adapter(dt.datetime, lambda d: d.isoformat(sep=" "))
+_BATCH = 50_000
+
+
+def _bool_text(column: str) -> str:
+    return f"CASE {column} WHEN 1 THEN 'true' WHEN 0 THEN 'false' END"
+
+
+class SqliteSession(LmsSession):
+    dialect = "sqlite"
+
+    def __init__(self, conn: sqlite3.Connection, district: str):
+        self.conn, self.district = conn, district
+        self._temps: list[str] = []
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> None:
+        self.conn.execute(statement.replace("%s", "?"), tuple(params))
+
+    def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.conn.execute(statement.replace("%s", "?"), tuple(params)).fetchall()
+
+    def dump_current(self, entity: Entity, path: Path) -> None:
+        cols = ["id", "sourced_id"]
+        cols += [_bool_text(f.name) if f.kind == BOOL else f.name for f in entity.fields]
+        cols.append(_bool_text("active"))
+        cursor = self.conn.execute(
+            f"SELECT {', '.join(cols)} FROM {entity.name} WHERE district = ?", (self.district,)
+        )
+        with open(path, "w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out, lineterminator="\n")
+            while rows := cursor.fetchmany(_BATCH):
+                writer.writerows(rows)
+
+    def reserve(self, sequence: str, n: int) -> int:
+        if n <= 0:
+            return 0
+        last = self.conn.execute(
+            """INSERT INTO lms_sequences (name, last) VALUES (?, ?)
+               ON CONFLICT (name) DO UPDATE SET last = last + excluded.last RETURNING last""",
+            (sequence, n),
+        ).fetchone()[0]
+        return int(last) - n + 1
+
+    def load(self, duck: duckdb.DuckDBPyConnection, select: str, table: str, columns: Sequence[str]) -> int:
+        result = duck.execute(select)
+        insert = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        total = 0
+        while rows := result.fetchmany(_BATCH):
+            self.conn.executemany(insert, rows)
+            total += len(rows)
+        return total
+
+    def staging(self, name: str, like: str, columns: Sequence[str]) -> str:
+        self.conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
+        self.conn.execute(f"CREATE TEMP TABLE {name} AS SELECT {', '.join(columns)} FROM {like} LIMIT 0")
+        self._temps.append(name)
+        return name
+
+    def drop_temps(self) -> None:
+        for name in self._temps:
+            self.conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
+        self._temps.clear()
+
+
+class SqliteBackend(LmsBackend):
+    def __init__(self, url: str):
+        self.url = url
+        self.path = Path(url.removeprefix("sqlite:///")).expanduser()
+        if not url.startswith("sqlite:////"):  # sqlite:///relative/path
+            self.path = Path(url.removeprefix("sqlite:///"))
+        self._schema_ready = False
+
+    def connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=600)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    def ensure_schema(self) -> None:
+        if self._schema_ready:
+            return
+        conn = self.connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in ddl("sqlite"):
+                conn.execute(statement)
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+        self._schema_ready = True
+
+    @contextlib.contextmanager
+    def session(self, district: str, *, write: bool = True) -> Iterator[SqliteSession]:
+        validate_district_id(district)
+        self.ensure_schema()
+        conn = self.connect()
+        session = SqliteSession(conn, district)
+        try:
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield session
+                session.drop_temps()
+                conn.execute("COMMIT" if write else "ROLLBACK")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        finally:
+            conn.close()

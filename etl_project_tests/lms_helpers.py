@@ -1,0 +1,77 @@
+"""Helpers for the LMS tests: generated drops -> load_drop into a warehouse -> load into an LMS backend."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from etl_project.lms import LmsBackend, Thresholds, load_night
+from etl_project.lms.schema import ENTITIES
+from etl_project.oneroster.load import load_drop
+from etl_project.warehouse import WarehouseResource
+
+NIGHT1, NIGHT2, NIGHT3 = "2026-09-14", "2026-09-15", "2026-09-16"
+DEFAULTS = Thresholds.from_config({})
+
+
+def ingest(warehouse: WarehouseResource, district: str, date: str, drop: Path) -> None:
+    with warehouse.connect(district) as duck:
+        report = load_drop(duck, drop, district=district, date=date)
+    assert not report.refused, report.drop_errors
+
+
+def load(warehouse: WarehouseResource, backend: LmsBackend, district: str, date: str, **kwargs: Any):
+    kwargs.setdefault("run_id", f"run-{date}")
+    kwargs.setdefault("thresholds", DEFAULTS)
+    with warehouse.connect(district) as duck:
+        return load_night(duck, backend, district, date, **kwargs)
+
+
+def query(backend: LmsBackend, district: str, sql: str, params: list[Any] | None = None) -> list[tuple]:
+    with backend.session(district, write=False) as s:
+        prefix = "lms." if s.dialect == "postgres" else ""
+        return s.query(sql.replace("{p}", prefix), params or [])
+
+
+def snapshot(backend: LmsBackend, district: str) -> dict[str, list[tuple]]:
+    """Everything the LMS holds for the district except sync_runs (a failed attempt may be recorded there)."""
+    out = {}
+    for e in ENTITIES:
+        cols = ", ".join(["id", "sourced_id", "active", "deactivated_at", "updated_at", *e.field_names])
+        out[e.name] = query(
+            backend, district, f"SELECT {cols} FROM {{p}}{e.name} WHERE district = %s ORDER BY id", [district]
+        )
+    out["ledger"] = query(
+        backend,
+        district,
+        "SELECT id, entity, sourced_id, operation FROM {p}change_ledger WHERE district = %s ORDER BY id",
+        [district],
+    )
+    return out
+
+
+def copy_drop(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+def user_line(drop: Path, sourced_id: str) -> tuple[int, str]:
+    lines = (drop / "users.csv").read_text().splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith(sourced_id + ","):
+            return i, line
+    raise AssertionError(f"{sourced_id} not in users.csv")
+
+
+def replace_line(path: Path, index: int, text: str) -> None:
+    lines = path.read_text().splitlines()
+    lines[index] = text
+    path.write_text("\n".join(lines) + "\n")
+
+
+def manifest(path: Path, modes: dict[str, str]) -> None:
+    rows = ["propertyName,value", "manifest.version,1.0", "oneroster.version,1.1"]
+    all_files = ("academicSessions", "classes", "courses", "demographics", "enrollments", "orgs", "users")
+    rows += [f"file.{name},{modes.get(name, 'absent')}" for name in all_files]
+    (path / "manifest.csv").write_text("\n".join(rows) + "\n")

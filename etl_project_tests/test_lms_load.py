@@ -1,0 +1,453 @@
+"""The LMS load against a real PostgreSQL server (started by the fixture) and the embedded SQLite backend."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from etl_project.generate import generate_drop
+from etl_project.lms import Release, Thresholds, mask_url, open_backend, plan_night
+from etl_project.lms.history import history, trace
+from etl_project.lms.thresholds import ThresholdConfigError
+from etl_project.warehouse import WarehouseResource
+from etl_project_tests.lms_helpers import (
+    DEFAULTS,
+    NIGHT1,
+    NIGHT2,
+    NIGHT3,
+    copy_drop,
+    ingest,
+    load,
+    manifest,
+    query,
+    replace_line,
+    snapshot,
+    user_line,
+)
+
+STUDENTS = 150
+
+
+@pytest.fixture(scope="module")
+def drops(tmp_path_factory) -> dict[int, Path]:
+    root = tmp_path_factory.mktemp("lms-drops")
+    return {
+        day: generate_drop(
+            root / f"day{day}", STUDENTS, day=day, seed=5, with_errors=3 if day == 2 else 0
+        ).path
+        for day in (1, 2)
+    }
+
+
+@pytest.fixture(params=["postgres", "sqlite"])
+def backend(request, tmp_path):
+    url = (
+        request.getfixturevalue("pg_url")
+        if request.param == "postgres"
+        else f"sqlite:///{tmp_path}/lms.sqlite"
+    )
+    return open_backend(url)
+
+
+@pytest.fixture
+def pg_backend(pg_url):
+    return open_backend(pg_url)
+
+
+@pytest.fixture
+def warehouse(tmp_path) -> WarehouseResource:
+    return WarehouseResource(root=str(tmp_path / "warehouse"))
+
+
+def _oneroster_ids(warehouse, district, table, date, where="true") -> set[str]:
+    with warehouse.connect(district) as duck:
+        rows = duck.execute(
+            f'SELECT "sourcedId" FROM oneroster.{table} WHERE _date = CAST(? AS DATE) AND {where}', [date]
+        ).fetchall()
+    return {r[0] for r in rows}
+
+
+def test_day1_day2_then_rerun_changes_nothing(backend, warehouse, drops):
+    ingest(warehouse, "d1", NIGHT1, drops[1])
+    ingest(warehouse, "d1", NIGHT2, drops[2])
+    first = load(warehouse, backend, "d1", NIGHT1)
+    users1 = _oneroster_ids(warehouse, "d1", "users", NIGHT1)
+    assert first.state == "applied"
+    assert first.written["users"]["created"] == len(users1)
+    assert first.written["enrollments"]["created"] == len(
+        _oneroster_ids(warehouse, "d1", "enrollments", NIGHT1)
+    )
+    assert first.written["schools"]["created"] == len(
+        _oneroster_ids(warehouse, "d1", "orgs", NIGHT1, "type = 'school'")
+    )
+    ledger = query(backend, "d1", "SELECT count(*) FROM {p}change_ledger WHERE district = %s", ["d1"])[0][0]
+    assert ledger == first.rows_written == first.ledger_last - first.ledger_first + 1
+
+    second = load(warehouse, backend, "d1", NIGHT2)
+    assert second.state == "applied"
+    users2 = _oneroster_ids(warehouse, "d1", "users", NIGHT2)
+    withdrawn = users1 - users2
+    assert withdrawn and second.written["users"]["deactivated"] == len(withdrawn)
+    for sid in withdrawn:
+        active, deactivated_at = query(
+            backend,
+            "d1",
+            "SELECT active, deactivated_at FROM {p}users WHERE district = %s AND sourced_id = %s",
+            ["d1", sid],
+        )[0]
+        assert not active and deactivated_at is not None
+    assert second.written["users"]["updated"] >= 1 and second.written["sections"]["updated"] >= 1
+    assert second.written["enrollments"]["created"] >= 1 and second.written["enrollments"]["deactivated"] >= 1
+    # the renamed student: the LMS now holds day 2's family name, and the ledger has before/after
+    renamed = [r for r in trace_all(backend, "d1", "users") if r[1] == "updated"]
+    sid, _, changes = renamed[0]
+    with warehouse.connect("d1") as duck:
+        family = duck.execute(
+            'SELECT "familyName" FROM oneroster.users WHERE _date = DATE \'2026-09-15\' AND "sourcedId" = ?',
+            [sid],
+        ).fetchone()[0]
+    assert changes["family_name"]["after"] == family
+    assert (
+        query(backend, "d1", "SELECT family_name FROM {p}users WHERE sourced_id = %s", [sid])[0][0] == family
+    )
+    # rejected rows (err-*) never reach the LMS
+    assert not query(backend, "d1", "SELECT count(*) FROM {p}users WHERE sourced_id LIKE 'err-%%'")[0][0]
+    assert second.changes.entities["users"].counts["held"] == 2
+
+    before = snapshot(backend, "d1")
+    runs = query(backend, "d1", "SELECT count(*) FROM {p}sync_runs")[0][0]
+    again = load(warehouse, backend, "d1", NIGHT2, run_id="rerun")
+    assert again.state == "unchanged" and again.rows_written == 0 and again.sync_run_id is None
+    assert snapshot(backend, "d1") == before
+    assert query(backend, "d1", "SELECT count(*) FROM {p}sync_runs")[0][0] == runs
+    nights = history(backend, "d1")
+    assert [(n["date"], n["state"], n["run_id"]) for n in nights] == [
+        (NIGHT1, "applied", f"run-{NIGHT1}"),
+        (NIGHT2, "applied", f"run-{NIGHT2}"),
+    ]
+    assert nights[1]["counts"]["users"]["deactivated"] == len(withdrawn)
+
+
+def trace_all(backend, district, entity):
+    rows = query(
+        backend,
+        district,
+        "SELECT sourced_id, operation, changes FROM {p}change_ledger WHERE entity = %s ORDER BY id",
+        [entity],
+    )
+    import json
+
+    return [(r[0], r[1], json.loads(r[2]) if isinstance(r[2], str) else r[2]) for r in rows]
+
+
+def test_rejected_user_is_held_with_its_enrollments(backend, warehouse, drops, tmp_path):
+    drop2 = copy_drop(drops[2], tmp_path / "day2")
+    index, line = user_line(drop2, "stu-0000010")
+    replace_line(drop2 / "users.csv", index, line.replace(",student,", ",Student Teacher,"))
+    ingest(warehouse, "d1", NIGHT1, drops[1])
+    ingest(warehouse, "d1", NIGHT2, drop2)
+    load(warehouse, backend, "d1", NIGHT1)
+    enrolled = query(
+        backend, "d1", "SELECT count(*) FROM {p}enrollments WHERE user_sourced_id = 'stu-0000010' AND active"
+    )[0][0]
+    assert enrolled > 0
+    with warehouse.connect("d1") as duck:
+        plan = plan_night(duck, backend, "d1", NIGHT2, DEFAULTS, sample_size=50)
+    held = {r["sourced_id"]: r["reason"] for r in plan.samples["users"] if r["op"] == "held"}
+    assert held["stu-0000010"].startswith("rejected (invalid_enum)")
+    held_enrollments = [r for r in plan.samples["enrollments"] if r["op"] == "held"]
+    assert any("stu-0000010" in r["reason"] for r in held_enrollments)
+    result = load(warehouse, backend, "d1", NIGHT2)
+    assert result.state == "applied"
+    # held, not deactivated: the user and the enrollments stay exactly as they were
+    assert query(backend, "d1", "SELECT active, role FROM {p}users WHERE sourced_id = 'stu-0000010'")[0] in [
+        (True, "student"),
+        (1, "student"),
+    ]
+    assert (
+        query(
+            backend,
+            "d1",
+            "SELECT count(*) FROM {p}enrollments WHERE user_sourced_id = 'stu-0000010' AND active",
+        )[0][0]
+        == enrolled
+    )
+    assert [r["operation"] for r in trace(backend, "d1", "users", "stu-0000010")] == ["created"]
+
+
+def test_delta_file_and_absent_files(pg_backend, warehouse, drops, tmp_path):
+    backend = pg_backend
+    ingest(warehouse, "d1", NIGHT1, drops[1])
+    load(warehouse, backend, "d1", NIGHT1)
+    header = (drops[1] / "users.csv").read_text().splitlines()[0]
+    _, leaving = user_line(drops[1], "stu-0000020")
+    delta = tmp_path / "delta"
+    delta.mkdir()
+    fields = leaving.split(",")
+    fields[1], fields[2] = "tobedeleted", "2026-09-15T10:00:00Z"
+    new = "stu-9999999,active,2026-09-15T10:00:00Z,true,sch-00001,student,new.kid,,New,Kid,,9999999,,,,,05,"
+    (delta / "users.csv").write_text("\n".join([header, ",".join(fields), new]) + "\n")
+    manifest(delta, {"users": "delta"})
+    ingest(warehouse, "d1", NIGHT2, delta)
+    before = snapshot(backend, "d1")
+    result = load(warehouse, backend, "d1", NIGHT2)
+    assert {k: v.mode for k, v in result.changes.entities.items()} == {
+        "schools": "untouched", "terms": "untouched", "courses": "untouched", "sections": "untouched",
+        "users": "delta", "enrollments": "untouched",
+    }  # fmt: skip
+    assert result.written["users"] == {"created": 1, "updated": 0, "deactivated": 1, "reactivated": 0}
+    assert sum(result.rows_written for _ in [0]) == 2
+    after = snapshot(backend, "d1")
+    for entity in ("schools", "terms", "courses", "sections", "enrollments"):
+        assert after[entity] == before[entity]  # absent files leave their entities untouched
+    assert query(backend, "d1", "SELECT active FROM {p}users WHERE sourced_id = 'stu-0000020'")[0][0] is False
+    # a later delta brings the student back: reactivated
+    back = tmp_path / "back"
+    back.mkdir()
+    fields[1] = "active"
+    (back / "users.csv").write_text("\n".join([header, ",".join(fields)]) + "\n")
+    manifest(back, {"users": "delta"})
+    ingest(warehouse, "d1", NIGHT3, back)
+    result = load(warehouse, backend, "d1", NIGHT3)
+    assert result.written["users"]["reactivated"] == 1
+    ops = [r["operation"] for r in trace(backend, "d1", "users", "stu-0000020")]
+    assert ops == ["reactivated", "deactivated", "created"]
+
+
+def _truncated_day2(drops, tmp_path) -> Path:
+    drop2 = copy_drop(drops[2], tmp_path / "truncated")
+    lines = (drop2 / "users.csv").read_text().splitlines()
+    (drop2 / "users.csv").write_text("\n".join(lines[: len(lines) // 2]) + "\n")
+    return drop2
+
+
+def test_threshold_hold_then_release_recorded(pg_backend, warehouse, drops, tmp_path):
+    backend = pg_backend
+    ingest(warehouse, "d1", NIGHT1, drops[1])
+    ingest(warehouse, "d1", NIGHT2, _truncated_day2(drops, tmp_path))
+    load(warehouse, backend, "d1", NIGHT1)
+    before = snapshot(backend, "d1")
+    held = load(warehouse, backend, "d1", NIGHT2, run_id="held-run")
+    assert held.state == "held" and held.rows_written == 0
+    assert [b.entity for b in held.verdict.breaches if b.kind == "deactivate"] == ["users"]
+    assert snapshot(backend, "d1") == before
+    assert history(backend, "d1")[-1]["state"] == "held"
+
+    released = load(
+        warehouse,
+        backend,
+        "d1",
+        NIGHT2,
+        run_id="release-run",
+        release=Release(by="ana", reason="mid-year cleanup"),
+    )
+    assert released.state == "released" and released.written["users"]["deactivated"] > 0
+    night = history(backend, "d1")[-1]
+    assert (night["state"], night["run_id"], night["released_by"]) == ("released", "release-run", "ana")
+    rows = query(
+        backend,
+        "d1",
+        "SELECT DISTINCT released_by, release_reason FROM {p}change_ledger WHERE run_id = 'release-run'",
+    )
+    assert rows == [("ana", "mid-year cleanup")]
+    with pytest.raises(ValueError):
+        Release(by="ana", reason=" ")
+
+
+def test_hold_only_deactivations_mode(backend, warehouse, drops, tmp_path):
+    ingest(warehouse, "d1", NIGHT1, drops[1])
+    ingest(warehouse, "d1", NIGHT2, _truncated_day2(drops, tmp_path))
+    load(warehouse, backend, "d1", NIGHT1)
+    thresholds = Thresholds.from_config({"hold": "deactivations"})
+    result = load(warehouse, backend, "d1", NIGHT2, thresholds=thresholds)
+    assert result.state == "held"
+    assert all(ops["deactivated"] == 0 for ops in result.written.values())
+    assert result.written["sections"]["updated"] >= 1  # updates still applied
+    assert query(backend, "d1", "SELECT count(*) FROM {p}users WHERE NOT active")[0][0] == 0
+
+
+def test_edit_made_in_the_lms_is_seen_by_the_next_change_set(backend, warehouse, drops):
+    ingest(warehouse, "d1", NIGHT1, drops[1])
+    load(warehouse, backend, "d1", NIGHT1)
+    with backend.session("d1") as s:
+        s.execute(f"UPDATE {s.table('users')} SET given_name = 'Edited' WHERE sourced_id = 'stu-0000001'")
+        s.execute(f"UPDATE {s.table('sections')} SET active = false WHERE sourced_id = 'cls-0000001'")
+    result = load(warehouse, backend, "d1", NIGHT1, run_id="again")
+    assert result.written["users"]["updated"] == 1 and result.written["sections"]["reactivated"] == 1
+    assert result.rows_written == 2
+    latest = trace(backend, "d1", "users", "stu-0000001")[0]
+    assert latest["changes"]["given_name"]["before"] == "Edited"
+
+
+def test_thresholds_config():
+    t = Thresholds.from_config({"deactivate": "5%", "users": {"deactivate": 3, "update": "50%"}})
+    assert str(t.limits["users"]["deactivate"]) == "3" and str(t.limits["courses"]["deactivate"]) == "5%"
+    assert str(t.limits["courses"]["update"]) == "75%"
+    for bad in (
+        {"deactivate": "ten"},
+        {"hold": "some"},
+        {"pupils": {"deactivate": 1}},
+        {"users": {"delete": 1}},
+    ):
+        with pytest.raises(ThresholdConfigError):
+            Thresholds.from_config(bad)
+
+
+def test_mask_url():
+    assert mask_url("postgresql://lms:s3cret@db:5432/lms") == "postgresql://lms:***@db:5432/lms"
+    assert mask_url("sqlite:////tmp/x.sqlite") == "sqlite:////tmp/x.sqlite"
+
+
+# --- crashes, locks, concurrency (PostgreSQL) ------------------------------------------------------------
+
+CHILD = """
+import sys
+from etl_project.lms import Thresholds, load_night, open_backend
+from etl_project.warehouse import WarehouseResource
+root, district, url, date = sys.argv[1:]
+with WarehouseResource(root=root).connect(district) as duck:
+    load_night(duck, open_backend(url), district, date, run_id="child", thresholds=Thresholds.from_config({}))
+"""
+
+
+def _waiting_backend(url: str) -> int:
+    """The pid of the loader's backend once it waits on a lock (polls pg_stat_activity; no fixed sleeps)."""
+    deadline = time.monotonic() + 60
+    with psycopg.connect(url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'etl_project lms%%' "
+                "AND wait_event_type = 'Lock'"
+            ).fetchone()
+            if row:
+                return row[0]
+            time.sleep(0.02)
+    raise AssertionError("the loader never waited on the lock")
+
+
+def _gone(url: str, pid: int) -> None:
+    deadline = time.monotonic() + 60
+    with psycopg.connect(url, autocommit=True) as conn:
+        while conn.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone():
+            assert time.monotonic() < deadline, "the loader's backend did not go away"
+            time.sleep(0.02)
+
+
+def _prepare_crash(pg_url, warehouse, drops):
+    backend = open_backend(pg_url)
+    ingest(warehouse, "d1", NIGHT1, drops[1])
+    ingest(warehouse, "d1", NIGHT2, drops[2])
+    load(warehouse, backend, "d1", NIGHT1)
+    return backend, snapshot(backend, "d1")
+
+
+def _converges(backend, warehouse):
+    result = load(warehouse, backend, "d1", NIGHT2)
+    assert result.state == "applied" and result.written["users"]["deactivated"] >= 1
+    assert load(warehouse, backend, "d1", NIGHT2, run_id="x").state == "unchanged"
+
+
+def test_killed_load_process_leaves_lms_as_before(pg_url, warehouse, drops):
+    backend, before = _prepare_crash(pg_url, warehouse, drops)
+    blocker = psycopg.connect(pg_url)
+    blocker.execute("LOCK TABLE lms.users IN SHARE MODE")  # the loader blocks on its first users write
+    child = subprocess.Popen([sys.executable, "-c", CHILD, warehouse.root, "d1", pg_url, NIGHT2])
+    try:
+        pid = _waiting_backend(pg_url)
+        # by now schools..sections were written inside the loader's open transaction
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(30)
+    finally:
+        blocker.rollback()
+        blocker.close()
+    _gone(pg_url, pid)
+    assert snapshot(backend, "d1") == before
+    _converges(backend, warehouse)
+
+
+def test_terminated_db_connection_leaves_lms_as_before(pg_url, warehouse, drops):
+    backend, before = _prepare_crash(pg_url, warehouse, drops)
+    blocker = psycopg.connect(pg_url)
+    blocker.execute("LOCK TABLE lms.enrollments IN SHARE MODE")
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            load(warehouse, backend, "d1", NIGHT2, run_id="terminated")
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        pid = _waiting_backend(pg_url)
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            assert admin.execute("SELECT pg_terminate_backend(%s)", [pid]).fetchone()[0]
+        thread.join(60)
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert errors and isinstance(errors[0], psycopg.OperationalError)
+    assert snapshot(backend, "d1") == before
+    assert history(backend, "d1")[-1]["state"] == "failed"
+    _converges(backend, warehouse)
+
+
+def test_two_districts_load_at_once(pg_url, tmp_path, drops):
+    backend = open_backend(pg_url)
+    warehouse = WarehouseResource(root=str(tmp_path / "wh"))
+    for district in ("east", "west"):
+        ingest(warehouse, district, NIGHT1, drops[1])
+    holder = psycopg.connect(pg_url)
+    # hold east's district lock: east's run waits, west's runs to the end meanwhile
+    holder.execute("SELECT pg_advisory_xact_lock(hashtextextended('etl_project.lms:east', 0))")
+    results = {}
+    thread = threading.Thread(target=lambda: results.update(east=load(warehouse, backend, "east", NIGHT1)))
+    thread.start()
+    try:
+        _waiting_backend(pg_url)
+        results["west"] = load(warehouse, backend, "west", NIGHT1)
+        assert thread.is_alive()
+    finally:
+        holder.rollback()
+        holder.close()
+    thread.join(60)
+    assert results["east"].written == results["west"].written
+    assert results["east"].written["users"]["created"] > 0
+    for district in ("east", "west"):
+        assert (
+            query(
+                backend,
+                district,
+                "SELECT count(DISTINCT district) FROM {p}users WHERE district = %s",
+                [district],
+            )[0][0]
+            == 1
+        )
+    ids = query(backend, "east", "SELECT count(*), count(DISTINCT id) FROM {p}users")[0]
+    assert ids[0] == ids[1]  # LMS ids never collide across districts
+
+
+def test_sqlite_failure_mid_load_rolls_back(tmp_path, warehouse, drops):
+    backend = open_backend(f"sqlite:///{tmp_path}/lms.sqlite")
+    ingest(warehouse, "d1", NIGHT1, drops[1])
+    backend.ensure_schema()
+    with backend.session("d1") as s:  # a real failure inside SQLite, after schools..sections were written
+        s.execute(
+            "CREATE TRIGGER refuse AFTER INSERT ON users BEGIN SELECT RAISE(ABORT, 'users refused'); END"
+        )
+    with pytest.raises(Exception, match="users refused"):
+        load(warehouse, backend, "d1", NIGHT1)
+    assert all(not rows for rows in snapshot(backend, "d1").values())
+    assert history(backend, "d1")[-1]["state"] == "failed"
+    with backend.session("d1") as s:
+        s.execute("DROP TRIGGER refuse")
+    assert load(warehouse, backend, "d1", NIGHT1).state == "applied"
