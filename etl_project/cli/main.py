@@ -14,6 +14,7 @@ COMMAND_MODULES = [
     "etl_project.cli.offboard",
     "etl_project.cli.bench",
     "etl_project.cli.generate",
+    "etl_project.cli.districts",
 ]
 
 
