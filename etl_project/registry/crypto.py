@@ -82,5 +82,6 @@ class SecretBox:
             return self._multi.rotate(token.encode()).decode()
         except InvalidToken:
             raise CredentialDecryptError(
-                f"cannot re-encrypt {what}: none of the configured keys opens it; nothing was changed"
+                f"cannot re-encrypt {what}: none of the configured keys opens it (put the old key in "
+                f"{PREVIOUS_KEYS_ENV}); nothing was changed"
             ) from None
