@@ -277,3 +277,32 @@ def test_demo_needs_no_secret_key(tmp_path):
     assert "registry" in done.stdout
     listing = subprocess.run([CONSOLE, "districts", "list"], capture_output=True, text=True, env=env)
     assert listing.stdout.startswith("demo") and "local folder" in listing.stdout
+
+
+def test_rest_district_is_stored_with_its_secret_encrypted(home, capsys, monkeypatch):
+    secret = "rest-client-secret-0a9b8c"
+    code, out = run(
+        capsys,
+        monkeypatch,
+        *(
+            "districts",
+            "add",
+            "metro",
+            "--name",
+            "Metro",
+            "--rest-url",
+            "https://sis.example/ims/oneroster/v1p2/",
+        ),
+        *("--client-id", "etl-client", "--client-secret-stdin", "--oauth", "2"),
+        *("--token-url", "https://sis.example/oauth/token"),
+        stdin=secret,
+    )
+    assert code == 0, out
+    code, out = run(capsys, monkeypatch, "districts", "show", "metro")
+    assert "OneRoster REST https://sis.example/ims/oneroster/v1p2" in out and "etl-client" in out
+    assert f"client secret set ({len(secret)} characters)" in out
+    assert secret not in out
+    assert secret.encode() not in (home / "registry.sqlite").read_bytes()
+    assert Registry().secrets("metro") == {"client_secret": secret}
+    source = Registry().get("metro").source
+    assert (source.kind, source.client_id, source.oauth_version) == ("rest", "etl-client", 2)
