@@ -32,7 +32,7 @@ lint: setup
 
 ui: setup
 	mkdir -p $(DAGSTER_HOME)
-	$(BIN)/dagster dev -w workspace.yaml
+	PATH=$(CURDIR)/$(BIN):$$PATH VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg dev
 
 bench: setup
 	$(BIN)/etl-project bench --students $${STUDENTS:-100000}

@@ -22,6 +22,15 @@ resolved only when a connection is opened. Example::
     [districts.demo.source]
     kind = "local"
     path = "/srv/dropbox/demo"
+
+    [districts.jefferson.source]
+    kind = "rest"                                # OneRoster REST API
+    base_url = "https://sis.jefferson.k12.example/ims/oneroster/v1p1"
+    version = "1.1"                              # or "1.2"
+    auth = "oauth2"                              # client credentials; or "oauth1" (HMAC-SHA1 signing)
+    token_url = "https://sis.jefferson.k12.example/oauth/token"
+    client_id = "etl-project"
+    client_secret_env = "JEFFERSON_CLIENT_SECRET"
 """
 
 from __future__ import annotations
@@ -88,7 +97,32 @@ class SftpSource:
         return f"sftp://{self.username}@{self.host}:{self.port}{self.remote_dir}"
 
 
-Source = LocalSource | SftpSource
+REST_VERSIONS = ("1.1", "1.2")
+REST_AUTH = ("oauth2", "oauth1")
+
+
+@dataclass(frozen=True)
+class RestSource:
+    """A OneRoster REST API. ``base_url`` is the service base (``.../ims/oneroster/v1p1`` or
+    ``.../ims/oneroster/rostering/v1p2``); the client secret is read from ``client_secret_env`` (or passed
+    explicitly as ``RestCredentials``), never written here."""
+
+    base_url: str
+    client_id: str
+    version: str = "1.2"
+    auth: str = "oauth2"
+    token_url: str | None = None
+    client_secret_env: str | None = None
+    scope: str | None = None
+    page_size: int = 1000
+    timeout: float = 60.0
+    kind: str = "rest"
+
+    def describe(self) -> str:
+        return f"OneRoster {self.version} REST {self.base_url}"
+
+
+Source = LocalSource | SftpSource | RestSource
 
 
 @dataclass(frozen=True)
@@ -133,9 +167,44 @@ def _source_from(where: str, raw: Mapping[str, Any]) -> Source:
                 private_key_file=raw.get("private_key_file"),
                 passphrase_env=raw.get("passphrase_env"),
             )
+        if kind == "rest":
+            return _rest_source_from(where, raw)
     except KeyError as missing:
         raise DistrictConfigError(f"{where}: missing {missing.args[0]}") from None
-    raise DistrictConfigError(f"{where}: unknown source kind {kind!r} (expected 'local' or 'sftp')")
+    raise DistrictConfigError(f"{where}: unknown source kind {kind!r} (expected 'local', 'sftp' or 'rest')")
+
+
+def _rest_source_from(where: str, raw: Mapping[str, Any]) -> RestSource:
+    base_url = str(raw["base_url"]).rstrip("/")
+    if not base_url.startswith(("https://", "http://")):
+        raise DistrictConfigError(f"{where}: base_url must be an http(s) URL, got {base_url!r}")
+    version = str(raw.get("version", "1.2"))
+    if version not in REST_VERSIONS:
+        raise DistrictConfigError(
+            f"{where}: version must be one of {', '.join(REST_VERSIONS)}, got {version!r}"
+        )
+    auth = str(raw.get("auth", "oauth2"))
+    if auth not in REST_AUTH:
+        raise DistrictConfigError(f"{where}: auth must be 'oauth2' or 'oauth1', got {auth!r}")
+    if auth == "oauth2" and not raw.get("token_url"):
+        raise DistrictConfigError(f'{where}: token_url is required for auth = "oauth2"')
+    try:
+        page_size, timeout = int(raw.get("page_size", 1000)), float(raw.get("timeout", 60.0))
+    except (TypeError, ValueError):
+        raise DistrictConfigError(f"{where}: page_size and timeout must be numbers") from None
+    if page_size < 1 or timeout <= 0:
+        raise DistrictConfigError(f"{where}: page_size and timeout must be positive")
+    return RestSource(
+        base_url=base_url,
+        client_id=str(raw["client_id"]),
+        version=version,
+        auth=auth,
+        token_url=raw.get("token_url"),
+        client_secret_env=raw.get("client_secret_env"),
+        scope=raw.get("scope"),
+        page_size=page_size,
+        timeout=timeout,
+    )
 
 
 def district_from_mapping(district_id: str, raw: Mapping[str, Any]) -> District:
@@ -188,7 +257,8 @@ def to_toml(districts: Mapping[str, District]) -> str:
         lines.append(f"[districts.{d.id}.source]")
         for key, value in vars(d.source).items():
             if value is not None:
-                lines.append(f"{key} = {value if isinstance(value, int) else _q(str(value))}")
+                plain = isinstance(value, int | float) and not isinstance(value, bool)
+                lines.append(f"{key} = {value if plain else _q(str(value))}")
         lines.append("")
     return "\n".join(lines)
 
@@ -202,10 +272,16 @@ class DistrictsResource(ConfigurableResource):
 
     ``url`` is the registry database (``sqlite:///...`` or ``postgresql://...``; see etl_project/registry).
     Credentials are decrypted only by ``credentials(id)``, with ``ETL_PROJECT_SECRET_KEY`` from the
-    environment.
+    environment. ``path`` instead reads a TOML districts file read-only (tests, migration); its secrets stay
+    environment-variable references, resolved by the source when it connects.
     """
 
-    url: str = Field(description="registry database URL: sqlite:///path or postgresql://...")
+    url: str | None = Field(
+        default=None, description="registry database URL: sqlite:///path or postgresql://"
+    )
+    path: str | None = Field(
+        default=None, description="read-only TOML districts file instead of the registry"
+    )
 
     def _registry(self):
         from etl_project.registry import Registry
@@ -213,11 +289,21 @@ class DistrictsResource(ConfigurableResource):
         return Registry(self.url)
 
     def all(self) -> dict[str, District]:
+        if self.path:
+            return load_districts(self.path)
         return self._registry().all()
 
     def get(self, district_id: str) -> District:
+        if self.path:
+            district = self.all().get(district_id)
+            if district is None:
+                raise DistrictConfigError(f"district {district_id!r} is not configured in {self.path}")
+            return district
         return self._registry().get(district_id)
 
     def credentials(self, district_id: str):
-        """``SftpCredentials`` / ``RestCredentials`` decrypted from the registry, or None (local folder)."""
+        """``SftpCredentials`` / ``RestCredentials`` decrypted from the registry, or None (local folder, or
+        a TOML file whose secrets the source resolves from the environment)."""
+        if self.path:
+            return None
         return self._registry().credentials(district_id)

@@ -65,7 +65,9 @@ class WarehouseResource(ConfigurableResource):
     def offboard(self, district: str) -> list[str]:
         """Remove everything the warehouse holds for a district; returns the files removed."""
         path = self.database_path(district)
-        removed = []
+        removed: list[str] = []
+        if not path.parent.exists():
+            return removed
         with _district_lock(path):
             for candidate in (path, path.with_suffix(".duckdb.wal")):
                 if candidate.exists():

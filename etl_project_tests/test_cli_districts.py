@@ -299,10 +299,18 @@ def test_rest_district_is_stored_with_its_secret_encrypted(home, capsys, monkeyp
     )
     assert code == 0, out
     code, out = run(capsys, monkeypatch, "districts", "show", "metro")
-    assert "OneRoster REST https://sis.example/ims/oneroster/v1p2" in out and "etl-client" in out
+    assert "REST https://sis.example/ims/oneroster/v1p2" in out and "etl-client" in out
     assert f"client secret set ({len(secret)} characters)" in out
     assert secret not in out
     assert secret.encode() not in (home / "registry.sqlite").read_bytes()
     assert Registry().secrets("metro") == {"client_secret": secret}
     source = Registry().get("metro").source
-    assert (source.kind, source.client_id, source.oauth_version) == ("rest", "etl-client", 2)
+    assert (source.kind, source.client_id, source.auth, source.version) == (
+        "rest",
+        "etl-client",
+        "oauth2",
+        "1.2",
+    )
+    credentials = Registry().credentials("metro")
+    assert (credentials.client_id, credentials.client_secret) == ("etl-client", secret)
+    assert secret not in repr(credentials)

@@ -80,3 +80,7 @@ def test_offboard_removes_the_district_and_nothing_else(tmp_path):
 def test_district_ids_are_checked_before_touching_the_disk(tmp_path):
     with pytest.raises(ValueError), WarehouseResource(root=str(tmp_path)).connect("../etc"):
         pass
+
+
+def test_offboarding_a_district_that_never_synced_is_a_no_op(tmp_path):
+    assert WarehouseResource(root=str(tmp_path / "never-created")).offboard("north") == []

@@ -36,6 +36,7 @@ from etl_project.sources import (
     DropNotFound,
     HostKeyMismatch,
     SourceAuthenticationFailed,
+    SourceError,
     UnknownHostKey,
     open_source,
 )
@@ -129,6 +130,10 @@ def fetch_and_archive_drop(
         ) from None
     except (DropNotFound, DropIncomplete) as exc:
         raise Failure(description=f"{night}: {exc}") from None
+    except SourceError as exc:
+        if exc.permanent:  # e.g. a REST API's 4xx, a source config error
+            raise Failure(description=f"{exc} (not retried: permanent)", allow_retries=False) from None
+        raise
 
     yield MaterializeResult(
         asset_key=DROP,

@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _rest_options(add)
     add.add_argument("--client-id", help="REST: OAuth client id")
     add.add_argument("--oauth", type=int, choices=(1, 2), default=2, help="REST: OAuth version (default 2)")
-    add.add_argument("--token-url", help="REST, OAuth 2: token endpoint (default: <rest-url>/token)")
+    add.add_argument("--token-url", help="REST, OAuth 2: the token endpoint (required for OAuth 2)")
     add.add_argument("--oneroster-version", choices=("1.1", "1.2"), default="1.2", help="REST: default 1.2")
     add.add_argument("--disabled", action="store_true", help="register it disabled (no runs until enabled)")
     add.add_argument("--replace", action="store_true", help="overwrite an existing district with this id")
@@ -266,8 +266,7 @@ def run_new_key(args: argparse.Namespace) -> int:
 
 
 def run_add(args: argparse.Namespace) -> int:
-    from etl_project.districts import District, LocalSource, SftpSource
-    from etl_project.registry import PendingRestSource
+    from etl_project.districts import District, LocalSource, RestSource, SftpSource
 
     secrets: dict[str, str | None] | None = None
     if args.sftp_host:
@@ -298,12 +297,14 @@ def run_add(args: argparse.Namespace) -> int:
         if not args.client_id or not args.client_secret_stdin:
             raise CommandError("a REST district needs --client-id and --client-secret-stdin")
         secrets = {"client_secret": read_secret("OAuth client secret")}
-        source = PendingRestSource(
+        if args.oauth == 2 and not args.token_url:
+            raise CommandError("OAuth 2 needs --token-url (the district's token endpoint)")
+        source = RestSource(
             base_url=args.rest_url.rstrip("/"),
             client_id=args.client_id,
-            oauth_version=args.oauth,
+            version=args.oneroster_version,
+            auth=f"oauth{args.oauth}",
             token_url=args.token_url,
-            oneroster_version=args.oneroster_version,
         )
     district = District(
         id=args.district,

@@ -50,4 +50,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run through the package module so CommandError is the same class the commands raise.
+    from etl_project.cli.main import main as _main
+
+    sys.exit(_main())

@@ -268,6 +268,8 @@ class _Loader:
                 )
             )
         for path in present.values():
+            if path.name.startswith("raw__") and path.suffix == ".json":
+                continue  # raw OneRoster REST pages archived with the CSVs they became (sources.rest)
             self.report.warnings.append(f"{path.name} is not a OneRoster file; ignored")
         return plans
 

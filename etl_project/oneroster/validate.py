@@ -170,13 +170,19 @@ def split_list(x: str) -> str:
 def reference_sql(
     view: str, target: str, col: Column, x: str, sid: str, raw: str, ok: str, bad: str, ref_file: str
 ) -> str:
-    """Rows whose required reference is not an accepted row of the referenced file (hash anti-join)."""
+    """Rows whose required reference is not an accepted row of the referenced file (hash anti-join).
+
+    The anti-join runs on (line, reference) alone; the row's id and raw JSON are built only for the few
+    lines that miss, never for the millions that match.
+    """
     if col.kind == REFLIST:
-        source = f"(SELECT _line, {sid} AS sid, {raw} AS raw, unnest({split_list(x)}) AS ref FROM {view})"
+        refs = f"(SELECT _line, unnest({split_list(x)}) AS ref FROM {view})"
     else:
         assert col.kind in (REF, "id")
-        source = f"(SELECT _line, {sid} AS sid, {raw} AS raw, {x} AS ref FROM {view} WHERE {x} IS NOT NULL)"
+        refs = f"(SELECT _line, {x} AS ref FROM {view} WHERE {x} IS NOT NULL)"
     return f"""INSERT INTO {target}
+        WITH miss AS MATERIALIZED (
+            SELECT s._line, s.ref FROM {refs} s ANTI JOIN {ok} o ON s.ref = o.sourcedId)
         SELECT m._line, {lit(col.name)},
                CASE WHEN b.sourcedId IS NULL THEN 'unknown_reference' ELSE 'parent_rejected' END,
                CASE WHEN b.sourcedId IS NULL
@@ -184,6 +190,8 @@ def reference_sql(
                     ELSE {lit(col.name)} || ' ' || {shown("m.ref")}
                          || ' refers to a row of {ref_file} that was itself rejected'
                          || ' (line ' || b.line || ')' END,
-               m.sid, m.raw
-        FROM (SELECT * FROM {source} s ANTI JOIN {ok} o ON s.ref = o.sourcedId) m
+               v.sid, v.raw
+        FROM miss m
+        JOIN (SELECT _line, {sid} AS sid, {raw} AS raw FROM {view}
+              WHERE _line IN (SELECT _line FROM miss)) v ON v._line = m._line
         LEFT JOIN {bad} b ON b.sourcedId = m.ref"""

@@ -16,11 +16,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from etl_project.districts import District, DistrictConfigError, LocalSource, SftpSource
+from etl_project.districts import District, DistrictConfigError, LocalSource, RestSource, SftpSource
 from etl_project.partitions import validate_district_id
 from etl_project.registry.crypto import CredentialDecryptError, SecretBox
 from etl_project.registry.db import Database, mask_url
-from etl_project.sources.base import SftpCredentials
+from etl_project.sources.base import RestCredentials, SftpCredentials
 
 REGISTRY_URL_ENV = "ETL_PROJECT_REGISTRY_URL"
 SECRET_FIELDS = {
@@ -40,21 +40,6 @@ class DistrictNotFound(DistrictConfigError):
 
 class DistrictExists(DistrictConfigError):
     pass
-
-
-@dataclass(frozen=True)
-class PendingRestSource:
-    """A OneRoster REST district, when this build has no REST source module (``etl_project.sources.rest``)."""
-
-    base_url: str
-    client_id: str
-    oauth_version: int = 2
-    token_url: str | None = None
-    oneroster_version: str = "1.2"
-    kind: str = "rest"
-
-    def describe(self) -> str:
-        return f"OneRoster REST {self.base_url}"
 
 
 @dataclass(frozen=True)
@@ -97,21 +82,12 @@ def source_settings(district: District) -> tuple[str, dict[str, Any], str | None
             "remote_dir": src.remote_dir,
         }
         return "sftp", settings, (src.host_key or None)
-    if getattr(src, "kind", None) == "rest":
-        keys = ("base_url", "client_id", "oauth_version", "token_url", "oneroster_version")
-        return "rest", {k: getattr(src, k) for k in keys if getattr(src, k, None) is not None}, None
+    if isinstance(src, RestSource):
+        settings = {k: v for k, v in vars(src).items() if k not in ("kind", "client_secret_env")}
+        return "rest", settings, None
     raise DistrictConfigError(
         f"district {district.id}: unsupported source kind {getattr(src, 'kind', src)!r}"
     )
-
-
-def _rest_source(settings: Mapping[str, Any]):
-    try:
-        from etl_project.sources.rest import RestSource  # type: ignore[attr-defined]
-
-        return RestSource(**settings)
-    except (ImportError, TypeError):
-        return PendingRestSource(**settings)
 
 
 def _source(kind: str, settings: Mapping[str, Any], host_key: str | None):
@@ -126,7 +102,7 @@ def _source(kind: str, settings: Mapping[str, Any], host_key: str | None):
             host_key=host_key or "",
         )
     if kind == "rest":
-        return _rest_source(settings)
+        return RestSource(**settings)
     raise DistrictConfigError(f"unknown source kind {kind!r} in the registry")
 
 
@@ -189,7 +165,7 @@ class Registry:
             rows = tx.execute(f"SELECT {_COLUMNS} FROM districts WHERE id = ?", (district_id,))
         if not rows:
             raise DistrictNotFound(
-                f"district {district_id!r} is not registered in {self.location} "
+                f"district {district_id!r} is not configured: it is not registered in {self.location} "
                 "(see `etl-project districts list`)"
             )
         return self._entry(rows[0])
@@ -228,14 +204,10 @@ class Registry:
         if kind == "sftp":
             return SftpCredentials(**{k: secrets.get(k) for k in SECRET_FIELDS["sftp"]})
         if kind == "rest":
-            try:
-                from etl_project.sources.rest import RestCredentials  # type: ignore[attr-defined]
-            except ImportError:
-                raise DistrictConfigError(
-                    f"district {district_id!r} is a OneRoster REST district; this build has no REST source"
-                ) from None
             client_id = entry.district.source.client_id
-            return RestCredentials(client_id=client_id, client_secret=secrets.get("client_secret"))
+            if not secrets.get("client_secret"):
+                raise DistrictConfigError(f"district {district_id!r}: no client secret is stored")
+            return RestCredentials(client_id=client_id, client_secret=secrets["client_secret"])
         raise DistrictConfigError(f"district {district_id!r}: unsupported source kind {kind!r}")
 
     # -- writing ----------------------------------------------------------------------------------------
@@ -376,7 +348,6 @@ def with_pinned_key(district: District, key_line: str) -> District:
 __all__ = [
     "DistrictExists",
     "DistrictNotFound",
-    "PendingRestSource",
     "Registry",
     "RegistryEntry",
     "registry_url",

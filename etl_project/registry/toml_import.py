@@ -1,7 +1,7 @@
 """``etl-project districts import FILE``: the TOML districts file as a one-time import into the registry.
 
 The file keeps naming secrets by environment variable (``password_env``, ``private_key_env`` or
-``private_key_file``, ``passphrase_env``): on import, they are read from there and
+``private_key_file``, ``passphrase_env``, ``client_secret_env``): on import, they are read from there and
 stored encrypted in the registry; afterwards the variables (and key files) are no longer needed.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from etl_project.districts import DistrictConfigError, SftpSource, load_districts
+from etl_project.districts import DistrictConfigError, RestSource, SftpSource, load_districts
 from etl_project.registry.store import Registry
 from etl_project.sources.base import SourceConfigError
 
@@ -26,6 +26,7 @@ def import_districts(
     registry: Registry, path: str | Path, *, replace_existing: bool = False
 ) -> list[Imported]:
     """Import every district of the file; all secrets are resolved before anything is written."""
+    from etl_project.sources.rest import resolve_rest_credentials
     from etl_project.sources.sftp import resolve_credentials
 
     path = Path(path)
@@ -56,6 +57,12 @@ def import_districts(
                 passphrase_env=None,
             )
             district = replace(district, source=source)
+        elif isinstance(district.source, RestSource):
+            try:
+                secrets = {"client_secret": resolve_rest_credentials(district.source).client_secret}
+            except SourceConfigError as exc:
+                raise DistrictConfigError(f"{path}: district {did!r}: {exc}") from None
+            district = replace(district, source=replace(district.source, client_secret_env=None))
         prepared.append((district, secrets))
     done = []
     for district, secrets in prepared:

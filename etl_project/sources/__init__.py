@@ -1,11 +1,11 @@
-"""Where nightly drops come from: a local folder or an SFTP server (OneRoster REST later).
+"""Where nightly drops come from: a local folder, an SFTP server or a OneRoster REST API.
 
 ``open_source(district)`` returns a ``DropSource``; discovery and completeness rules are in ``sources.drop``.
 """
 
 from __future__ import annotations
 
-from etl_project.districts import District, LocalSource, SftpSource
+from etl_project.districts import District, LocalSource, RestSource, SftpSource
 from etl_project.sources.base import (
     DropChanged,
     DropIncomplete,
@@ -16,6 +16,7 @@ from etl_project.sources.base import (
     HostKeyMismatch,
     HostKeyRefused,
     RemoteFile,
+    RestCredentials,
     SftpCredentials,
     SourceAuthenticationFailed,
     SourceConfigError,
@@ -27,6 +28,7 @@ from etl_project.sources.base import (
 )
 from etl_project.sources.drop import compare_listings
 from etl_project.sources.local import LocalDropSource
+from etl_project.sources.rest import RestDropSource
 from etl_project.sources.sftp import SftpDropSource
 
 __all__ = [
@@ -40,6 +42,8 @@ __all__ = [
     "HostKeyRefused",
     "LocalDropSource",
     "RemoteFile",
+    "RestCredentials",
+    "RestDropSource",
     "SftpCredentials",
     "SftpDropSource",
     "SourceAuthenticationFailed",
@@ -54,11 +58,19 @@ __all__ = [
 ]
 
 
-def open_source(district: District, credentials: SftpCredentials | None = None) -> DropSource:
-    """The district's drop source; SFTP secrets come from ``credentials`` or, when connecting, the env."""
+def open_source(
+    district: District, credentials: SftpCredentials | RestCredentials | None = None
+) -> DropSource:
+    """The district's drop source; secrets come from ``credentials`` or, when connecting, the env."""
     src = district.source
     if isinstance(src, LocalSource):
         return LocalDropSource(src.path)
     if isinstance(src, SftpSource):
+        if credentials is not None and not isinstance(credentials, SftpCredentials):
+            raise SourceConfigError(f"district {district.id}: SFTP source needs SftpCredentials")
         return SftpDropSource(src, credentials)
+    if isinstance(src, RestSource):
+        if credentials is not None and not isinstance(credentials, RestCredentials):
+            raise SourceConfigError(f"district {district.id}: REST source needs RestCredentials")
+        return RestDropSource(src, credentials)
     raise SourceConfigError(f"district {district.id}: unsupported source kind {getattr(src, 'kind', src)!r}")

@@ -84,7 +84,7 @@ class DropListing:
 
     night: str | None
     location: str
-    kind: Literal["folder", "zip"]
+    kind: Literal["folder", "zip", "rest"]
     files: tuple[RemoteFile, ...]
     fingerprint: str
     dated: bool = True
@@ -127,6 +127,19 @@ class SftpCredentials:
     def __repr__(self) -> str:
         shown = [k for k in ("password", "private_key", "passphrase") if getattr(self, k)]
         return f"SftpCredentials(<{', '.join(shown) or 'empty'} set>)"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class RestCredentials:
+    """Explicit OneRoster REST client credentials (e.g. from the district registry); repr hides the secret."""
+
+    client_id: str
+    client_secret: str
+
+    def __repr__(self) -> str:
+        return f"RestCredentials(client_id={self.client_id!r}, <client_secret set>)"
 
     __str__ = __repr__
 
