@@ -1,6 +1,8 @@
 """The district model: where a district's nightly drop comes from, its time zone and its safety thresholds.
 
-Districts are read from a TOML file (``ETL_PROJECT_DISTRICTS``). Secrets are never written in that file:
+Districts live in the registry (etl_project/registry: a database, credentials encrypted at rest), which
+``DistrictsResource`` reads. A TOML file in the format below can be imported into it
+(``etl-project districts import FILE``). Secrets are never written in that file:
 it names the environment variables that hold them (``password_env``, ``private_key_env``), and they are
 resolved only when a connection is opened. Example::
 
@@ -277,15 +279,42 @@ def _q(value: str) -> str:
 
 
 class DistrictsResource(ConfigurableResource):
-    """The districts file as a Dagster resource: assets look a district up by its partition key."""
+    """The district registry as a Dagster resource: assets look a district up by its partition key.
 
-    path: str = Field(description="TOML file listing the districts (see etl_project/districts.py)")
+    ``url`` is the registry database (``sqlite:///...`` or ``postgresql://...``; see etl_project/registry).
+    Credentials are decrypted only by ``credentials(id)``, with ``ETL_PROJECT_SECRET_KEY`` from the
+    environment. ``path`` instead reads a TOML districts file read-only (tests, migration); its secrets stay
+    environment-variable references, resolved by the source when it connects.
+    """
+
+    url: str | None = Field(
+        default=None, description="registry database URL: sqlite:///path or postgresql://"
+    )
+    path: str | None = Field(
+        default=None, description="read-only TOML districts file instead of the registry"
+    )
+
+    def _registry(self):
+        from etl_project.registry import Registry
+
+        return Registry(self.url)
 
     def all(self) -> dict[str, District]:
-        return load_districts(self.path)
+        if self.path:
+            return load_districts(self.path)
+        return self._registry().all()
 
     def get(self, district_id: str) -> District:
-        district = self.all().get(district_id)
-        if district is None:
-            raise DistrictConfigError(f"district {district_id!r} is not configured in {self.path}")
-        return district
+        if self.path:
+            district = self.all().get(district_id)
+            if district is None:
+                raise DistrictConfigError(f"district {district_id!r} is not configured in {self.path}")
+            return district
+        return self._registry().get(district_id)
+
+    def credentials(self, district_id: str):
+        """``SftpCredentials`` / ``RestCredentials`` decrypted from the registry, or None (local folder, or
+        a TOML file whose secrets the source resolves from the environment)."""
+        if self.path:
+            return None
+        return self._registry().credentials(district_id)

@@ -25,7 +25,12 @@ def _env_secret(name: str) -> EnvVar | None:
 def build_resources(settings: Settings | None = None) -> dict[str, object]:
     settings = settings or Settings.from_env()
     return {
-        "districts": DistrictsResource(path=settings.districts_file),
+        "districts": DistrictsResource(
+            # a PostgreSQL URL may hold a password: hand it over as EnvVar, resolved at launch
+            url=EnvVar("ETL_PROJECT_REGISTRY_URL")
+            if settings.registry_url_is_set
+            else settings.registry_default_url
+        ),
         "archive": ArchiveResource(
             url=settings.archive_url,
             s3_endpoint_url=settings.s3_endpoint_url,

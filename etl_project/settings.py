@@ -27,6 +27,8 @@ class Settings:
     lms_url_is_set: bool
     lms_default_url: str
     dagster_home: str
+    registry_url_is_set: bool
+    registry_default_url: str
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -47,6 +49,8 @@ class Settings:
             lms_url_is_set=bool(env.get("LMS_URL")),
             lms_default_url="sqlite:///" + os.path.join(home, "lms.sqlite"),
             dagster_home=_path(env.get("DAGSTER_HOME", os.path.join(home, "dagster"))),
+            registry_url_is_set=bool(env.get("ETL_PROJECT_REGISTRY_URL")),
+            registry_default_url="sqlite:///" + os.path.join(home, "registry.sqlite"),
         )
 
     def lms_url(self, env: dict[str, str] | None = None) -> str:

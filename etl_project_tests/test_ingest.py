@@ -19,6 +19,7 @@ from etl_project.assets.oneroster import oneroster_tables
 from etl_project.districts import District, DistrictsResource, LocalSource, to_toml
 from etl_project.generate import generate_drop
 from etl_project.partitions import DistrictNight
+from etl_project.registry import Registry
 from etl_project.warehouse import WarehouseResource
 from etl_project_tests.fixtures.sftp import SFTP_PASSWORD, SftpTestServer
 
@@ -194,8 +195,9 @@ def test_two_districts_sync_at_the_same_moment_in_separate_processes(tmp_path):
     for did in ("north", "south"):
         generate_drop(tmp_path / "drops" / did / NIGHT, 400, seed=len(did))
         districts[did] = District(id=did, name=did, source=LocalSource(path=str(tmp_path / "drops" / did)))
-    home.mkdir()
-    (home / "districts.toml").write_text(to_toml(districts))
+    registry = Registry(f"sqlite:///{home / 'registry.sqlite'}")
+    for district in districts.values():
+        registry.add(district)
     env = {**os.environ, "ETL_PROJECT_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
     cli = [sys.executable, "-m", "etl_project.cli.main", "sync", "--date", NIGHT, "--settle-seconds", "0"]
     procs = [

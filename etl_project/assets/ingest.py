@@ -30,6 +30,7 @@ from etl_project.archive import ArchiveResource
 from etl_project.assets.keys import DROP, OWNERS, SNAPSHOT
 from etl_project.districts import DistrictConfigError, DistrictsResource, MissingSecret
 from etl_project.partitions import DistrictNight, district_nights
+from etl_project.registry import SecretKeyError
 from etl_project.sources import (
     DropIncomplete,
     DropNotFound,
@@ -41,7 +42,14 @@ from etl_project.sources import (
 )
 
 # Failures that a retry cannot fix: say so and stop.
-PERMANENT = (HostKeyMismatch, UnknownHostKey, SourceAuthenticationFailed, DistrictConfigError, MissingSecret)
+PERMANENT = (
+    HostKeyMismatch,
+    UnknownHostKey,
+    SourceAuthenticationFailed,
+    DistrictConfigError,
+    MissingSecret,
+    SecretKeyError,
+)
 
 _FILES_SCHEMA = TableSchema(
     columns=[
@@ -104,9 +112,10 @@ def fetch_and_archive_drop(
     night = DistrictNight.of(context.partition_key)
     try:
         district = districts.get(night.district)
+        credentials = districts.credentials(night.district)
         with tempfile.TemporaryDirectory(prefix=f"drop-{night.district}-") as scratch:
             started = time.monotonic()
-            with open_source(district) as source:
+            with open_source(district, credentials) as source:
                 listing = source.find_drop(night.date, settle_seconds=config.settle_seconds)
                 fetched = source.fetch(listing, Path(scratch))
                 info = source.info

@@ -11,9 +11,10 @@ from dagster import DagsterInstance
 
 from etl_project.cli.main import CommandError
 from etl_project.cli.sync import format_outcome
-from etl_project.districts import District, LocalSource, load_districts, to_toml
+from etl_project.districts import District, DistrictConfigError, LocalSource
 from etl_project.instance import ensure_dagster_home
 from etl_project.partitions import DistrictNight
+from etl_project.registry import Registry, RegistryDatabaseError
 from etl_project.settings import Settings
 
 DEMO_DISTRICT = "demo"
@@ -55,12 +56,15 @@ def run(args: argparse.Namespace) -> int:
             dropbox / night, args.students, day=day, seed=args.seed, with_errors=3 if day == 2 else 0
         )
 
-    districts = load_districts(settings.districts_file)
-    districts[DEMO_DISTRICT] = District(
+    # a local-folder district has no credentials, so this needs no ETL_PROJECT_SECRET_KEY
+    registry = Registry()
+    demo = District(
         id=DEMO_DISTRICT, name="Demo Unified School District", source=LocalSource(path=str(dropbox))
     )
-    Path(settings.districts_file).parent.mkdir(parents=True, exist_ok=True)
-    Path(settings.districts_file).write_text(to_toml(districts), encoding="utf-8")
+    try:
+        registry.add(demo, replace=True)
+    except (DistrictConfigError, RegistryDatabaseError) as exc:
+        raise CommandError(str(exc)) from None
 
     home = ensure_dagster_home(settings)
     ok = True
@@ -78,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         + "):\n"
         + lms_summary(settings)
         + "\n\nWhere things are:\n"
-        f"  districts file   {settings.districts_file}\n"
+        f"  registry         {registry.location}  (etl-project districts list)\n"
         f"  drop folder      {dropbox}\n"
         f"  archive          {settings.archive_url}\n"
         f"  warehouse        {Path(settings.warehouse_dir) / (DEMO_DISTRICT + '.duckdb')}\n"

@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "etl_project.cli.bench",
     "etl_project.cli.generate",
     "etl_project.cli.lms",
+    "etl_project.cli.districts",
 ]
 
 

@@ -29,8 +29,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from etl_project.resources import build_resources
-
     try:
         district = validate_district_id(args.district)
     except ValueError as exc:
@@ -42,16 +40,36 @@ def run(args: argparse.Namespace) -> int:
         answer = input(f"Remove {what} of district {district!r}? Type the district id to confirm: ")
         if answer.strip() != district:
             raise CommandError("not confirmed; nothing removed", exit_code=1)
-    settings = Settings.from_env()
+    for line in offboard_district(Settings.from_env(), district, archive=args.archive):
+        print(line)
+    from etl_project.districts import DistrictConfigError
+    from etl_project.registry import Registry, RegistryDatabaseError
+
+    try:
+        entry = Registry().entry(district)
+    except (DistrictConfigError, RegistryDatabaseError):  # not registered: nothing more to say
+        return 0
+    if entry.district.enabled:
+        print(
+            f"note: {district!r} is still registered and enabled, so its next sync brings data back; "
+            f"`etl-project districts disable {district}` or `districts remove {district}` stops that"
+        )
+    return 0
+
+
+def offboard_district(settings: Settings, district: str, *, archive: bool) -> list[str]:
+    """Delete the district's warehouse file and Dagster partition (with ``archive``: its archived files)."""
+    from etl_project.resources import build_resources
+
     resources = build_resources(settings)
     removed = resources["warehouse"].offboard(district)
-    print(f"warehouse: removed {len(removed)} file(s) for {district}")
-    if args.archive:
+    done = [f"warehouse: removed {len(removed)} file(s) for {district}"]
+    if archive:
         count = resources["archive"].open().purge_district(district)
-        print(f"archive: removed {count} object version(s) for {district}")
+        done.append(f"archive: removed {count} object version(s) for {district}")
     ensure_dagster_home(settings)
     with DagsterInstance.get() as instance:
         if instance.has_dynamic_partition(DISTRICTS_PARTITION, district):
             instance.delete_dynamic_partition(DISTRICTS_PARTITION, district)
-            print(f"dagster: removed the {district!r} partition")
-    return 0
+            done.append(f"dagster: removed the {district!r} partition")
+    return done

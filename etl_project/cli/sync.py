@@ -7,9 +7,10 @@ import argparse
 from dagster import DagsterInstance
 
 from etl_project.cli.main import CommandError
-from etl_project.districts import DistrictConfigError, load_districts
+from etl_project.districts import DistrictConfigError
 from etl_project.instance import ensure_dagster_home
 from etl_project.partitions import DistrictNight, validate_district_id, validate_night
+from etl_project.registry import Registry, RegistryDatabaseError
 from etl_project.settings import Settings
 
 
@@ -20,7 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Materialize one district-night's whole graph through Dagster against the instance in "
         "DAGSTER_HOME (default .etl_project/dagster), registering the district's partition if needed.",
     )
-    parser.add_argument("--district", required=True, help="district id, as in the districts file")
+    parser.add_argument(
+        "--district", required=True, help="district id, as registered (etl-project districts list)"
+    )
     parser.add_argument("--date", required=True, help="the night, YYYY-MM-DD")
     parser.add_argument(
         "--replay",
@@ -47,10 +50,11 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from None
     settings = Settings.from_env()
     try:
-        if night.district not in load_districts(settings.districts_file):
-            raise CommandError(f"district {night.district!r} is not configured in {settings.districts_file}")
-    except DistrictConfigError as exc:
+        district = Registry().get(night.district)
+    except (DistrictConfigError, RegistryDatabaseError) as exc:
         raise CommandError(str(exc)) from None
+    if not district.enabled:
+        print(f"note: {night.district!r} is disabled: nightly runs skip it; this explicit sync runs anyway")
     tags = {}
     if args.release_by or args.release_reason:
         if not (args.release_by and args.release_reason):

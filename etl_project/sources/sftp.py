@@ -199,7 +199,8 @@ class SftpDropSource(DropSourceBase):
         s = self.source
         if not self._pinned:
             raise UnknownHostKey(
-                f"no host key is pinned for {self._where}; refusing to connect",
+                f"no host key is pinned for {self._where}; refusing to connect "
+                "(`etl-project districts test <district>` shows the server's key and pins it once confirmed)",
                 host=s.host,
                 port=s.port,
                 expected=[],

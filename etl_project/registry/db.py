@@ -1,0 +1,112 @@
+"""The registry's database: SQLite (embedded default) or PostgreSQL (shared by every worker in production).
+
+The SQL is kept to what both accept (TEXT/INTEGER columns, ``INSERT ... ON CONFLICT``); statements are written
+with ``?`` placeholders and translated for psycopg.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS districts (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    timezone TEXT NOT NULL,
+    enabled INTEGER NOT NULL,
+    expected_by_hour INTEGER NOT NULL,
+    thresholds TEXT NOT NULL,
+    source_kind TEXT NOT NULL,
+    source_settings TEXT NOT NULL,
+    host_key TEXT,
+    host_key_pinned_at TEXT,
+    secret_fields TEXT NOT NULL,
+    credentials TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+)
+"""
+
+
+class RegistryDatabaseError(Exception):
+    pass
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced, safe to print."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = netloc[0].split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+
+
+def sqlite_path(url: str) -> Path | None:
+    if url.startswith("sqlite:///"):
+        return Path(url[len("sqlite:///") :])
+    if "://" not in url:
+        return Path(url)
+    return None
+
+
+class Database:
+    def __init__(self, url: str):
+        self.url = url
+        self._path = sqlite_path(url)
+        if self._path is None and not url.startswith(("postgresql://", "postgres://")):
+            raise RegistryDatabaseError(
+                f"unsupported registry URL {mask_url(url)!r}: use sqlite:///path or postgresql://..."
+            )
+        self._schema_ready = False
+
+    @property
+    def is_postgres(self) -> bool:
+        return self._path is None
+
+    @contextmanager
+    def _connect(self) -> Iterator[Any]:
+        if self._path is not None:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            if not self._path.exists():  # holds encrypted credentials: readable by the owner only
+                os.close(os.open(self._path, os.O_CREAT | os.O_WRONLY, 0o600))
+            with closing(sqlite3.connect(self._path, timeout=30)) as conn, conn:
+                yield conn
+        else:
+            import psycopg
+
+            try:
+                conn = psycopg.connect(self.url, connect_timeout=15)
+            except psycopg.OperationalError as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise RegistryDatabaseError(
+                    f"cannot reach the registry at {mask_url(self.url)}: {first}"
+                ) from None
+            with conn:
+                yield conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        with self._connect() as conn:
+            tx = Transaction(conn, self.is_postgres)
+            if not self._schema_ready:
+                tx.execute(SCHEMA)
+                self._schema_ready = True
+            yield tx
+
+
+class Transaction:
+    def __init__(self, conn: Any, postgres: bool):
+        self._conn, self._postgres = conn, postgres
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        if self._postgres:
+            sql = sql.replace("?", "%s")
+        cur = self._conn.execute(sql, tuple(params))
+        return list(cur.fetchall()) if cur.description else []
