@@ -1,0 +1,184 @@
+"""Missing-drop alert: did each district's drop arrive by its expected hour (local time)?
+
+The check ``drop_arrived_on_time`` is an asset check on ``archive/oneroster_snapshot``, per partition
+(night × district), so it shows on the asset's Checks tab and per partition in the UI. A drop has *arrived*
+for a night when its snapshot is archived, or when the new-drop sensor has seen it complete and requested
+its run (a slow or failed run is a different problem, with its own alerts). Failed evaluations have ERROR
+severity and say which district, which night, and how late it is.
+
+Why a sensor emitting ``AssetCheckEvaluation``s rather than a job on a schedule: checking 200 districts is
+a few instance queries, not worth 200 runs (each a process) every few minutes; a sensor evaluates every
+district each tick in milliseconds and writes an evaluation only when the verdict changes (and, while a
+drop stays missing, once an hour with the updated lateness), so the event log does not fill with repeats.
+The check can also be executed by hand from the UI for one partition, and it runs inside every
+``nightly_sync`` run (after the snapshot, so it records the arrival).
+
+``missing_drop_sensor``: every 5 minutes, ``default_status=RUNNING`` (an alert nobody switched on is no alert).
+"""
+
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from dagster import (
+    AssetCheckEvaluation,
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    DagsterInstance,
+    DefaultSensorStatus,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SensorResult,
+    asset_check,
+    sensor,
+)
+
+from etl_project.assets.keys import SNAPSHOT
+from etl_project.districts import District, DistrictsResource
+from etl_project.nights import due_at, due_night, format_lateness
+from etl_project.partitions import DISTRICTS_PARTITION, DistrictNight, district_nights
+from etl_project.sync_status import night_status
+
+CHECK_NAME = "drop_arrived_on_time"
+RE_ALERT_SECONDS = 3600
+MINIMUM_INTERVAL_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class Freshness:
+    district: District
+    night: str
+    due: dt.datetime
+    arrived_at: dt.datetime | None
+    now: dt.datetime
+
+    @property
+    def is_due(self) -> bool:
+        return self.now >= self.due
+
+    @property
+    def passed(self) -> bool:
+        return self.arrived_at is not None or not self.is_due
+
+    @property
+    def late_by(self) -> dt.timedelta:
+        """How late the drop is (missing) or was (arrived after its due time); zero when on time."""
+        end = self.arrived_at or self.now
+        return max(dt.timedelta(0), end - self.due)
+
+    @property
+    def description(self) -> str:
+        d = self.district
+        due = f"{self.due:%Y-%m-%d %H:%M} {d.timezone}"
+        if self.arrived_at is None and self.is_due:
+            return (
+                f"District {d.id} ({d.name}): no drop for night {self.night}, expected by {due}; "
+                f"{format_lateness(self.late_by)} late"
+            )
+        if self.arrived_at is None:
+            return f"District {d.id}: the drop for night {self.night} is not due until {due}"
+        late = self.late_by
+        when = f"{format_lateness(late)} late" if late else "on time"
+        return f"District {d.id}: the drop for night {self.night} arrived {when} (expected by {due})"
+
+    @property
+    def metadata(self) -> dict[str, object]:
+        return {
+            "district": self.district.id,
+            "night": self.night,
+            "timezone": self.district.timezone,
+            "expected_by": self.due.isoformat(),
+            "arrived_at": self.arrived_at.isoformat() if self.arrived_at else "",
+            "late_minutes": int(self.late_by.total_seconds() // 60),
+        }
+
+    @property
+    def severity(self) -> AssetCheckSeverity:
+        return AssetCheckSeverity.ERROR if not self.passed else AssetCheckSeverity.WARN
+
+
+def evaluate_freshness(instance: DagsterInstance, district: District, night: str, now: dt.datetime) -> Freshness:
+    status = night_status(instance, DistrictNight(night, district.id))
+    return Freshness(district, night, due_at(district, night), status.arrived_at, now)
+
+
+def to_evaluation(f: Freshness) -> AssetCheckEvaluation:
+    return AssetCheckEvaluation(
+        asset_key=SNAPSHOT,
+        check_name=CHECK_NAME,
+        passed=f.passed,
+        severity=f.severity,
+        description=f.description,
+        metadata=f.metadata,
+        partition=str(DistrictNight(f.night, f.district.id)),
+    )
+
+
+@asset_check(
+    asset=SNAPSHOT,
+    name=CHECK_NAME,
+    partitions_def=district_nights,
+    description="The district's drop for the night arrived by its expected hour (District.expected_by_hour, "
+    "local time). Evaluated every 5 minutes by missing_drop_sensor; see etl_project/freshness.py.",
+)
+def drop_arrived_on_time(context: AssetCheckExecutionContext, districts: DistrictsResource) -> AssetCheckResult:
+    night = DistrictNight.of(context.partition_key)
+    f = evaluate_freshness(context.instance, districts.get(night.district), night.date, dt.datetime.now(dt.UTC))
+    return AssetCheckResult(passed=f.passed, severity=f.severity, description=f.description, metadata=f.metadata)
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def build_missing_drop_sensor(
+    *, name: str = "missing_drop_sensor", clock: Callable[[], dt.datetime] = _utcnow
+) -> SensorDefinition:
+    """``clock`` is the sensor's notion of now (tests pass a fixed time instead of waiting for one)."""
+
+    @sensor(
+        name=name,
+        minimum_interval_seconds=MINIMUM_INTERVAL_SECONDS,
+        default_status=DefaultSensorStatus.RUNNING,
+        description=f"Evaluates the {CHECK_NAME} check for every enabled district's latest due night.",
+    )
+    def _missing_drop_sensor(context: SensorEvaluationContext, districts: DistrictsResource) -> SensorResult:
+        now = clock()
+        try:
+            state: dict[str, dict[str, object]] = json.loads(context.cursor or "{}")
+        except ValueError:
+            state = {}
+        registered = set(context.instance.get_dynamic_partitions(DISTRICTS_PARTITION))
+        evaluations: list[AssetCheckEvaluation] = []
+        late: list[str] = []
+        for district in sorted(districts.all().values(), key=lambda d: d.id):
+            if not district.enabled or district.id not in registered:
+                continue
+            night = due_night(district, now)
+            if night is None:
+                continue
+            f = evaluate_freshness(context.instance, district, night, now)
+            prev = state.get(district.id) or {}
+            changed = prev.get("night") != night or prev.get("passed") != f.passed
+            repeat = not f.passed and now.timestamp() - float(prev.get("at") or 0) >= RE_ALERT_SECONDS
+            if not f.passed:
+                late.append(f.description)
+            if changed or repeat:
+                evaluations.append(to_evaluation(f))
+                state[district.id] = {"night": night, "passed": f.passed, "at": now.timestamp()}
+        for line in late:
+            context.log.error(line)
+        state = {did: st for did, st in state.items() if did in registered}
+        return SensorResult(
+            asset_events=evaluations,
+            cursor=json.dumps(state, sort_keys=True),
+            skip_reason=None if evaluations else f"no change ({len(late)} district(s) still late)",
+        )
+
+    return _missing_drop_sensor
+
+
+missing_drop_sensor = build_missing_drop_sensor()
