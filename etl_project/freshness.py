@@ -13,9 +13,9 @@ drop stays missing, once an hour with the updated lateness), so the event log do
 The check can also be executed by hand from the UI for one partition, and it runs inside every
 ``nightly_sync`` run (after the snapshot, so it records the arrival).
 
-``missing_drop_sensor``: every 5 minutes, ``default_status=RUNNING`` (an alert nobody switched on is no alert).
+``missing_drop_sensor``: every 5 minutes, ``default_status=RUNNING`` (an alert nobody switched on is
+no alert).
 """
-
 
 import datetime as dt
 import json
@@ -100,7 +100,9 @@ class Freshness:
         return AssetCheckSeverity.ERROR if not self.passed else AssetCheckSeverity.WARN
 
 
-def evaluate_freshness(instance: DagsterInstance, district: District, night: str, now: dt.datetime) -> Freshness:
+def evaluate_freshness(
+    instance: DagsterInstance, district: District, night: str, now: dt.datetime
+) -> Freshness:
     status = night_status(instance, DistrictNight(night, district.id))
     return Freshness(district, night, due_at(district, night), status.arrived_at, now)
 
@@ -124,10 +126,16 @@ def to_evaluation(f: Freshness) -> AssetCheckEvaluation:
     description="The district's drop for the night arrived by its expected hour (District.expected_by_hour, "
     "local time). Evaluated every 5 minutes by missing_drop_sensor; see etl_project/freshness.py.",
 )
-def drop_arrived_on_time(context: AssetCheckExecutionContext, districts: DistrictsResource) -> AssetCheckResult:
+def drop_arrived_on_time(
+    context: AssetCheckExecutionContext, districts: DistrictsResource
+) -> AssetCheckResult:
     night = DistrictNight.of(context.partition_key)
-    f = evaluate_freshness(context.instance, districts.get(night.district), night.date, dt.datetime.now(dt.UTC))
-    return AssetCheckResult(passed=f.passed, severity=f.severity, description=f.description, metadata=f.metadata)
+    f = evaluate_freshness(
+        context.instance, districts.get(night.district), night.date, dt.datetime.now(dt.UTC)
+    )
+    return AssetCheckResult(
+        passed=f.passed, severity=f.severity, description=f.description, metadata=f.metadata
+    )
 
 
 def _utcnow() -> dt.datetime:

@@ -15,7 +15,6 @@ not yet registered are left to the new-drop sensor (which registers them within 
 schedule is idempotent (it only requests nights nothing has handled yet).
 """
 
-
 import datetime as dt
 
 from dagster import DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext, SkipReason, schedule
@@ -61,7 +60,9 @@ def nightly_run_requests(
         context.log.info(f"Skipped {line}")
     if not requests:
         return SkipReason(f"no district is due and unsynced at {now.isoformat()}")
-    context.log.info(f"Starting {len(requests)} district(s): {', '.join(str(r.partition_key) for r in requests)}")
+    context.log.info(
+        f"Starting {len(requests)} district(s): {', '.join(str(r.partition_key) for r in requests)}"
+    )
     return requests
 
 

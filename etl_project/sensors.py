@@ -2,7 +2,7 @@
 
 Each tick:
 
-1. **Registers districts.** Enabled districts of the registry (``DistrictsResource.all()``) that are not yet in
+1. **Registers districts.** Enabled districts of the registry (``DistrictsResource.all()``) not yet in
    the ``districts`` dynamic partitions are added with one deduplicated ``AddDynamicPartitionsRequest``, so a
    newly registered district gets its partitions from the daemon, with no button to press.
 2. **Polls sources concurrently.** Every enabled district's source is listed (``list_drops``) on a bounded
@@ -30,7 +30,6 @@ district servers. ``default_status=RUNNING``: onboarding must work without anyon
 in the UI; the sensor is idempotent (run keys) and cheap when nothing changed.
 """
 
-
 import datetime as dt
 import json
 import time
@@ -51,7 +50,7 @@ from etl_project.districts import District, DistrictsResource
 from etl_project.jobs import nightly_sync
 from etl_project.nights import is_recent, night_of_listing
 from etl_project.partitions import DISTRICTS_PARTITION, DistrictNight, districts_partitions
-from etl_project.sources import DropListing, SourceError, SftpDropSource, open_source
+from etl_project.sources import DropListing, SftpDropSource, SourceError, open_source
 from etl_project.sync_status import FINGERPRINT_TAG, TRIGGER_TAG
 
 TICK_BUDGET_SECONDS = 40.0
@@ -76,7 +75,12 @@ class DistrictCursor:
     synced_once: bool = False  # polled successfully at least once (else the next success is a first sync)
 
     def to_json(self) -> dict[str, object]:
-        return {"seen": self.seen, "taken": self.taken, "polled": self.polled, "synced_once": self.synced_once}
+        return {
+            "seen": self.seen,
+            "taken": self.taken,
+            "polled": self.polled,
+            "synced_once": self.synced_once,
+        }
 
     @classmethod
     def from_json(cls, raw: Mapping[str, object]) -> "DistrictCursor":
@@ -316,7 +320,9 @@ class NewDropTick:
                 "(slow or hung server); retried next tick"
             )
         if report.not_reached:
-            log.warning(f"Not reached within the budget, polled first next tick: {', '.join(report.not_reached)}")
+            log.warning(
+                f"Not reached within the budget, polled first next tick: {', '.join(report.not_reached)}"
+            )
         for did, drops in sorted(report.waiting.items()):
             log.info(f"District {did}: waiting for {'; '.join(drops)} to stop changing")
 
@@ -330,7 +336,9 @@ def build_new_drop_sensor(
     minimum_interval_seconds: int = MINIMUM_INTERVAL_SECONDS,
     default_status: DefaultSensorStatus = DefaultSensorStatus.RUNNING,
 ) -> SensorDefinition:
-    tick = NewDropTick(budget_seconds=budget_seconds, connect_timeout=connect_timeout, max_workers=max_workers)
+    tick = NewDropTick(
+        budget_seconds=budget_seconds, connect_timeout=connect_timeout, max_workers=max_workers
+    )
 
     @sensor(
         name=name,

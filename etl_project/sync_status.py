@@ -49,7 +49,9 @@ def night_status(instance: DagsterInstance, night: DistrictNight) -> NightStatus
     runs = instance.get_run_records(
         RunsFilter(job_name=JOB, tags={"dagster/partition": key}), order_by="create_timestamp", ascending=True
     )
-    seen = [_aware(r.create_timestamp) for r in runs if r.dagster_run.tags.get(TRIGGER_TAG) in DROP_SEEN_TRIGGERS]
+    seen = [
+        _aware(r.create_timestamp) for r in runs if r.dagster_run.tags.get(TRIGGER_TAG) in DROP_SEEN_TRIGGERS
+    ]
     return NightStatus(
         archived_at=archived_at,
         drop_seen_at=min(seen) if seen else None,

@@ -11,7 +11,7 @@ import pytest
 from dagster import AssetKey, SensorResult, build_sensor_context, instance_for_test
 
 from etl_project.districts import District, SftpSource
-from etl_project.partitions import DISTRICTS_PARTITION, DistrictNight
+from etl_project.partitions import DISTRICTS_PARTITION
 from etl_project.sensors import build_new_drop_sensor, load_cursor
 from etl_project.sync_status import TRIGGER_TAG
 from etl_project_tests.automation import (
@@ -203,7 +203,7 @@ def test_disabled_districts_are_not_registered_polled_or_run(tmp_path, instance)
 
 @pytest.fixture
 def hung_port():
-    """A TCP port that accepts connections (kernel backlog) but never says a word: an SSH server that hangs."""
+    """A port that accepts connections (kernel backlog) but never says a word: a hung SSH server."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen(64)
