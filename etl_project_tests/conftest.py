@@ -3,4 +3,5 @@
 pytest_plugins = [
     "etl_project_tests.fixtures.sftp",
     "etl_project_tests.fixtures.s3",
+    "etl_project_tests.fixtures.dagster_instance",
 ]

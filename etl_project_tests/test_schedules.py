@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from dagster import DagsterRunStatus, SkipReason, build_schedule_context, instance_for_test
+from dagster import DagsterRunStatus, SkipReason, build_schedule_context
 from dagster._core.test_utils import create_run_for_test
 
 from etl_project.partitions import DISTRICTS_PARTITION
@@ -14,12 +14,6 @@ from etl_project.sync_status import TRIGGER_TAG
 from etl_project_tests.automation import local_district, make_defs, write_districts, write_oneroster_drop
 
 UTC = dt.UTC
-
-
-@pytest.fixture
-def instance():
-    with instance_for_test() as inst:
-        yield inst
 
 
 @pytest.fixture
@@ -39,7 +33,8 @@ def setup(tmp_path, instance):
 
 
 def evaluate(instance, districts, when: dt.datetime) -> dict[str, str]:
-    ctx = build_schedule_context(instance=instance, scheduled_execution_time=when, resources={"districts": districts})
+    resources = {"districts": districts}
+    ctx = build_schedule_context(instance=instance, scheduled_execution_time=when, resources=resources)
     result = nightly_sync_schedule(ctx)
     if isinstance(result, SkipReason):
         return {}
@@ -80,7 +75,7 @@ def test_already_synced_or_requested_nights_and_disabled_or_unregistered_distric
     when = dt.datetime(2026, 11, 28, 13, 0, tzinfo=UTC)
     assert set(evaluate(instance, setup, when)) == {"chicago", "berlin", "sydney", "kolkata"}
 
-    # berlin: synced for real (the snapshot is materialized); sydney: a run was already requested by the sensor.
+    # berlin: synced for real (its snapshot is materialized); sydney: the sensor already requested a run.
     write_oneroster_drop(tmp_path / "berlin" / "2026-11-27")
     result = (
         make_defs(tmp_path)

@@ -8,7 +8,7 @@ import socket
 
 import asyncssh
 import pytest
-from dagster import AssetKey, SensorResult, build_sensor_context, instance_for_test
+from dagster import AssetKey, SensorResult, build_sensor_context
 
 from etl_project.districts import District, SftpSource
 from etl_project.partitions import DISTRICTS_PARTITION
@@ -25,12 +25,6 @@ from etl_project_tests.drops import write_folder_drop
 
 SNAPSHOT = AssetKey(["archive", "oneroster_snapshot"])
 PW_ENV = "AUTOMATION_TEST_SFTP_PASSWORD"
-
-
-@pytest.fixture
-def instance():
-    with instance_for_test() as inst:
-        yield inst
 
 
 class TickLog(logging.Handler):
