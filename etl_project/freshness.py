@@ -3,28 +3,32 @@
 The check ``drop_arrived_on_time`` is an asset check on ``archive/oneroster_snapshot``, per partition
 (night × district), so it shows on the asset's Checks tab and per partition in the UI. A drop has *arrived*
 for a night when its snapshot is archived, or when the new-drop sensor has seen it complete and requested
-its run (a slow or failed run is a different problem, with its own alerts). Failed evaluations have ERROR
-severity and say which district, which night, and how late it is.
+its run (a slow or failed run is a different problem, with its own alerts).
 
-Why a sensor emitting ``AssetCheckEvaluation``s rather than a job on a schedule: checking 200 districts is
-a few instance queries, not worth 200 runs (each a process) every few minutes; a sensor evaluates every
-district each tick in milliseconds and writes an evaluation only when the verdict changes (and, while a
-drop stays missing, once an hour with the updated lateness), so the event log does not fill with repeats.
-The check can also be executed by hand from the UI for one partition, and it runs inside every
-``nightly_sync`` run (after the snapshot, so it records the arrival).
+Who evaluates it:
 
-``missing_drop_sensor``: every 5 minutes, ``default_status=RUNNING`` (an alert nobody switched on is
-no alert).
+* ``missing_drop_sensor`` (every 5 minutes, ``default_status=RUNNING``: an alert nobody switched on is no
+  alert) looks at every enabled district's latest due night. When the drop is missing past its hour it
+  records a failed evaluation (ERROR) naming the district, the night and how late it is, and logs the
+  current lateness on every tick while it stays missing. Why a sensor rather than a job on a schedule:
+  200 districts are a few instance queries per tick, not 200 runs.
+* The check also runs inside every ``nightly_sync`` run, right after the snapshot: that evaluation passes
+  and says whether the drop came on time or how late; it supersedes the failure in the UI.
+* It can be executed by hand for one partition from the UI.
+
+Dagster 1.13 stores run-less check evaluations under a unique (check, run_id='', partition) row, so a
+second sensor evaluation of the same partition would fail the tick: the sensor records each late partition
+once (it looks for an earlier run-less evaluation first) and leaves the passing verdict to the run.
 """
 
 import datetime as dt
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from dagster import (
     AssetCheckEvaluation,
     AssetCheckExecutionContext,
+    AssetCheckKey,
     AssetCheckResult,
     AssetCheckSeverity,
     DagsterInstance,
@@ -35,6 +39,7 @@ from dagster import (
     asset_check,
     sensor,
 )
+from dagster._core.storage.event_log.base import PartitionKeyFilter
 
 from etl_project.assets.keys import SNAPSHOT
 from etl_project.districts import District, DistrictsResource
@@ -43,7 +48,6 @@ from etl_project.partitions import DISTRICTS_PARTITION, DistrictNight, district_
 from etl_project.sync_status import night_status
 
 CHECK_NAME = "drop_arrived_on_time"
-RE_ALERT_SECONDS = 3600
 MINIMUM_INTERVAL_SECONDS = 300
 
 
@@ -142,6 +146,17 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+CHECK_KEY = AssetCheckKey(SNAPSHOT, CHECK_NAME)
+
+
+def already_alerted(instance: DagsterInstance, partition: str) -> bool:
+    """Whether a run-less (sensor) evaluation was already recorded for this partition."""
+    history = instance.event_log_storage.get_asset_check_execution_history(
+        CHECK_KEY, limit=100, partition_filter=PartitionKeyFilter(key=partition)
+    )
+    return any(not record.run_id for record in history)
+
+
 def build_missing_drop_sensor(
     *, name: str = "missing_drop_sensor", clock: Callable[[], dt.datetime] = _utcnow
 ) -> SensorDefinition:
@@ -151,17 +166,14 @@ def build_missing_drop_sensor(
         name=name,
         minimum_interval_seconds=MINIMUM_INTERVAL_SECONDS,
         default_status=DefaultSensorStatus.RUNNING,
-        description=f"Evaluates the {CHECK_NAME} check for every enabled district's latest due night.",
+        description=f"Records a failed {CHECK_NAME} check for every enabled district whose latest due drop "
+        "is missing; see etl_project/freshness.py.",
     )
     def _missing_drop_sensor(context: SensorEvaluationContext, districts: DistrictsResource) -> SensorResult:
         now = clock()
-        try:
-            state: dict[str, dict[str, object]] = json.loads(context.cursor or "{}")
-        except ValueError:
-            state = {}
         registered = set(context.instance.get_dynamic_partitions(DISTRICTS_PARTITION))
         evaluations: list[AssetCheckEvaluation] = []
-        late: list[str] = []
+        late = 0
         for district in sorted(districts.all().values(), key=lambda d: d.id):
             if not district.enabled or district.id not in registered:
                 continue
@@ -169,21 +181,15 @@ def build_missing_drop_sensor(
             if night is None:
                 continue
             f = evaluate_freshness(context.instance, district, night, now)
-            prev = state.get(district.id) or {}
-            changed = prev.get("night") != night or prev.get("passed") != f.passed
-            repeat = not f.passed and now.timestamp() - float(prev.get("at") or 0) >= RE_ALERT_SECONDS
-            if not f.passed:
-                late.append(f.description)
-            if changed or repeat:
+            if f.passed:
+                continue
+            late += 1
+            context.log.error(f.description)
+            if not already_alerted(context.instance, str(DistrictNight(night, district.id))):
                 evaluations.append(to_evaluation(f))
-                state[district.id] = {"night": night, "passed": f.passed, "at": now.timestamp()}
-        for line in late:
-            context.log.error(line)
-        state = {did: st for did, st in state.items() if did in registered}
         return SensorResult(
             asset_events=evaluations,
-            cursor=json.dumps(state, sort_keys=True),
-            skip_reason=None if evaluations else f"no change ({len(late)} district(s) still late)",
+            skip_reason=None if evaluations else f"no new missing drop ({late} district(s) still late)",
         )
 
     return _missing_drop_sensor
