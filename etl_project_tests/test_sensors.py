@@ -272,3 +272,20 @@ def test_districts_not_reached_within_the_budget_are_polled_first_next_tick(
     assert "Not reached within the budget, polled first next tick: b0, b1, b2, b3" in tick_log.text
     r = tick(sensor, instance, districts, r.cursor, log=tick_log)
     assert sorted(keys(r)) == sorted(f"{night(1)}|{d.id}" for d in locals_)
+
+
+def test_the_code_location_loads_with_its_automation():
+    from dagster import DefaultScheduleStatus, DefaultSensorStatus, Definitions
+
+    from etl_project.definitions import defs
+
+    Definitions.validate_loadable(defs)
+    sensors = {s.name: s for s in defs.sensors}
+    assert set(sensors) == {"new_drop_sensor", "missing_drop_sensor"}
+    assert all(s.default_status == DefaultSensorStatus.RUNNING for s in sensors.values())
+    assert sensors["new_drop_sensor"].minimum_interval_seconds == 120
+    (schedule,) = defs.schedules
+    assert schedule.name == "nightly_sync_schedule"
+    assert schedule.default_status == DefaultScheduleStatus.RUNNING
+    steps = set(defs.resolve_job_def("nightly_sync").graph.node_dict)
+    assert "archive__oneroster_snapshot_drop_arrived_on_time" in steps  # the check runs in every sync
