@@ -5,4 +5,5 @@ pytest_plugins = [
     "etl_project_tests.fixtures.s3",
     "etl_project_tests.fixtures.oneroster_rest",
     "etl_project_tests.fixtures.postgres",
+    "etl_project_tests.fixtures.dagster_instance",
 ]

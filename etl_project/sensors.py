@@ -1,0 +1,351 @@
+"""The new-drop sensor: one run per complete, new drop, for every enabled district, within a time budget.
+
+Each tick:
+
+1. **Registers districts.** Enabled districts of the registry (``DistrictsResource.all()``) not yet in
+   the ``districts`` dynamic partitions are added with one deduplicated ``AddDynamicPartitionsRequest``, so a
+   newly registered district gets its partitions from the daemon, with no button to press.
+2. **Polls sources concurrently.** Every enabled district's source is listed (``list_drops``) on a bounded
+   thread pool, with a per-connection timeout, until the tick's budget runs out (well under Dagster's 60 s
+   sensor timeout). Districts are polled oldest-poll-first, so districts not reached within the budget are
+   polled first next tick (round-robin, resumed from the cursor). A district that is unreachable, refuses our
+   credentials or shows a changed host key is reported in the tick's log and never blocks the others.
+   Disabled districts are neither polled nor run.
+3. **Takes complete, new drops.** ``list_drops`` already refuses drops without ``manifest.csv``, with a file
+   the manifest lists missing, or with an upload in progress (``.filepart``, ``.part``, rsync dot-files). On
+   top, a drop is taken only when its fingerprint (name, size, mtime of every file) is the same as at the
+   **previous poll** (kept per district in the cursor), so a drop is taken one poll interval after it stops
+   changing and the sensor never sleeps. One run per drop: ``run_key = "<district>:<fingerprint>"``, so the
+   same drop never runs twice (even if the cursor is reset) and a re-uploaded, changed drop runs again.
+   Which night a drop is for: see ``etl_project.nights`` (date in the name, else noon-to-noon local time).
+   Only drops of the last ``RECENT_NIGHTS`` nights are considered: older nights are for a backfill.
+4. **First sync at once.** A district the cursor has never polled successfully (a new registration) gets
+   a run for its newest complete drop in the same tick, without waiting a poll interval (the fetch step's
+   own settle check still guards a drop that is still moving); its older drops are marked seen, not
+   backfilled.
+
+``minimum_interval_seconds=120``: a drop is taken 2-4 minutes after its upload finishes (two polls must
+agree), and 200 districts cost under two SFTP logins a second; a shorter interval mostly adds logins to
+district servers. ``default_status=RUNNING``: onboarding must work without anyone toggling the sensor
+in the UI; the sensor is idempotent (run keys) and cheap when nothing changed.
+"""
+
+import datetime as dt
+import json
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+
+from dagster import (
+    DefaultSensorStatus,
+    RunRequest,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SensorResult,
+    sensor,
+)
+
+from etl_project.districts import District, DistrictsResource
+from etl_project.jobs import nightly_sync
+from etl_project.nights import is_recent, night_of_listing
+from etl_project.partitions import DISTRICTS_PARTITION, DistrictNight, districts_partitions
+from etl_project.sources import DropListing, SftpDropSource, SourceError, open_source
+from etl_project.sync_status import FINGERPRINT_TAG, TRIGGER_TAG
+
+TICK_BUDGET_SECONDS = 40.0
+CONNECT_TIMEOUT_SECONDS = 10.0
+MAX_WORKERS = 16
+MINIMUM_INTERVAL_SECONDS = 120
+RECENT_NIGHTS = 7
+TAKEN_KEPT = 32  # fingerprints remembered per district (run keys dedupe forever; this only saves requests)
+FINGERPRINT_CHARS = 24
+CURSOR_VERSION = 1
+FETCH_STEP = "fetch_and_archive_drop"
+
+
+# ------------------------------------------------------------------------------------------------ cursor
+
+
+@dataclass
+class DistrictCursor:
+    seen: dict[str, str] = field(default_factory=dict)  # drop location -> fingerprint at the previous poll
+    taken: list[str] = field(default_factory=list)  # fingerprints already requested, newest last
+    polled: float = 0.0  # epoch seconds of the last poll attempt (0: never); orders the next tick
+    synced_once: bool = False  # polled successfully at least once (else the next success is a first sync)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "seen": self.seen,
+            "taken": self.taken,
+            "polled": self.polled,
+            "synced_once": self.synced_once,
+        }
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, object]) -> "DistrictCursor":
+        return cls(
+            seen={str(k): str(v) for k, v in dict(raw.get("seen") or {}).items()},
+            taken=[str(x) for x in raw.get("taken") or []],
+            polled=float(raw.get("polled") or 0.0),
+            synced_once=bool(raw.get("synced_once")),
+        )
+
+
+def load_cursor(raw: str | None) -> dict[str, DistrictCursor]:
+    """Per-district state from the sensor cursor; an unreadable or foreign cursor starts afresh."""
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+        if data.get("v") != CURSOR_VERSION:
+            return {}
+        return {did: DistrictCursor.from_json(st) for did, st in data["districts"].items()}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def dump_cursor(state: Mapping[str, DistrictCursor]) -> str:
+    body = {did: st.to_json() for did, st in sorted(state.items())}
+    return json.dumps({"v": CURSOR_VERSION, "districts": body}, separators=(",", ":"), sort_keys=True)
+
+
+def short(fingerprint: str) -> str:
+    return fingerprint[:FINGERPRINT_CHARS]
+
+
+# ------------------------------------------------------------------------------------------------ polling
+
+
+def poll_district(
+    district: District, credentials: Callable[[District], object | None], connect_timeout: float
+) -> list[DropListing]:
+    """Every complete-looking drop at the district's source (one connection, closed afterwards)."""
+    source = open_source(district, credentials(district))
+    if isinstance(source, SftpDropSource):
+        source.timeout = connect_timeout  # TCP connect, banner and auth each bounded
+    with source:
+        return source.list_drops()
+
+
+def describe_error(exc: BaseException) -> str:
+    """A one-line, secret-free description (source errors are written to name user@host:port at most)."""
+    if isinstance(exc, SourceError):
+        kind = "permanent, fix the district's configuration" if exc.permanent else "will retry next tick"
+        return f"{exc} ({kind})"
+    return f"{type(exc).__name__}: {exc}"
+
+
+@dataclass
+class TickReport:
+    polled: list[str] = field(default_factory=list)
+    unreachable: dict[str, str] = field(default_factory=dict)
+    over_budget: list[str] = field(default_factory=list)  # still connecting when the budget ran out
+    not_reached: list[str] = field(default_factory=list)  # never started this tick; first in line next tick
+    waiting: dict[str, list[str]] = field(default_factory=dict)  # drops seen changing or for the first time
+
+
+class NewDropTick:
+    """One evaluation of the sensor; parameters are the sensor's knobs (tests shrink the budget)."""
+
+    def __init__(self, *, budget_seconds: float, connect_timeout: float, max_workers: int):
+        self.budget_seconds = budget_seconds
+        self.connect_timeout = connect_timeout
+        self.max_workers = max_workers
+
+    def evaluate(self, context: SensorEvaluationContext, districts: DistrictsResource) -> SensorResult:
+        started = time.monotonic()
+        now = dt.datetime.now(dt.UTC)
+        state = load_cursor(context.cursor)
+        enabled = {d.id: d for d in districts.all().values() if d.enabled}
+        registered = set(context.instance.get_dynamic_partitions(DISTRICTS_PARTITION))
+        to_register = sorted(set(enabled) - registered)
+        state = {did: st for did, st in state.items() if did in enabled}  # forget removed/disabled ones
+
+        def priority(did: str) -> tuple[bool, float, str]:
+            st = state.get(did)
+            return (st is not None and st.synced_once, st.polled if st else 0.0, did)
+
+        order = sorted(enabled, key=priority)
+        report = TickReport()
+        results = self._poll_all([enabled[did] for did in order], districts, report)
+
+        run_requests: list[RunRequest] = []
+        for did in order:
+            outcome = results.get(did)
+            if outcome is None:
+                continue
+            st = state.setdefault(did, DistrictCursor())
+            st.polled = time.time()
+            if isinstance(outcome, BaseException):
+                continue
+            run_requests += self._take(enabled[did], st, outcome, now, report)
+
+        self._log(context, report, len(enabled), len(run_requests), to_register, time.monotonic() - started)
+        summary = (
+            f"{len(report.polled)} of {len(enabled)} districts polled, no new complete drop"
+            f"{f'; {len(report.unreachable)} unreachable' if report.unreachable else ''}"
+        )
+        return SensorResult(
+            run_requests=run_requests,
+            cursor=dump_cursor(state),
+            dynamic_partitions_requests=[districts_partitions.build_add_request(to_register)]
+            if to_register
+            else None,
+            skip_reason=None if run_requests else summary,
+        )
+
+    # -- polling -------------------------------------------------------------------------------------
+    def _poll_all(
+        self, ordered: list[District], districts: DistrictsResource, report: TickReport
+    ) -> dict[str, list[DropListing] | BaseException]:
+        results: dict[str, list[DropListing] | BaseException] = {}
+        if not ordered:
+            return results
+
+        def credentials(d: District) -> object | None:
+            return districts.credentials(d.id)
+
+        workers = max(1, min(self.max_workers, len(ordered)))
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="new-drop-poll")
+        futures: dict[Future, str] = {
+            pool.submit(poll_district, d, credentials, self.connect_timeout): d.id for d in ordered
+        }
+        try:
+            done, _ = wait(futures, timeout=self.budget_seconds)
+        finally:
+            # Never wait for a hung server: queued polls are cancelled, running ones end at their timeout.
+            pool.shutdown(wait=False, cancel_futures=True)
+        for fut, did in futures.items():
+            if fut in done and not fut.cancelled():
+                exc = fut.exception()
+                if exc is not None:
+                    results[did] = exc
+                    report.unreachable[did] = describe_error(exc)
+                else:
+                    results[did] = fut.result()
+                    report.polled.append(did)
+            elif fut.cancelled():
+                report.not_reached.append(did)
+            else:
+                report.over_budget.append(did)
+                results[did] = TimeoutError(f"still polling after {self.budget_seconds:g} s")
+        return results
+
+    # -- deciding ------------------------------------------------------------------------------------
+    def _take(
+        self,
+        district: District,
+        st: DistrictCursor,
+        listings: list[DropListing],
+        now: dt.datetime,
+        report: TickReport,
+    ) -> list[RunRequest]:
+        nights = [(night_of_listing(district, lst), lst) for lst in listings]
+        recent = [(n, lst) for n, lst in nights if is_recent(district, n, now, RECENT_NIGHTS)]
+        previous = st.seen
+        st.seen = {lst.location: short(lst.fingerprint) for _, lst in recent}
+        first_sync = not st.synced_once
+        st.synced_once = True
+        requests: dict[str, RunRequest] = {}
+
+        if first_sync:
+            if recent:
+                # Newest night first; a dated drop wins over the undated one for the same night.
+                night, newest = max(recent, key=lambda item: (item[0], item[1].dated))
+                requests[night] = self._request(district, night, newest, "first_sync")
+            st.taken = [short(lst.fingerprint) for _, lst in recent][-TAKEN_KEPT:]
+            return list(requests.values())
+
+        for night, lst in sorted(recent, key=lambda item: (item[0], item[1].dated)):
+            fp = short(lst.fingerprint)
+            if fp in st.taken:
+                continue
+            if previous.get(lst.location) != fp:
+                what = "new" if lst.location not in previous else "changed"
+                report.waiting.setdefault(district.id, []).append(
+                    f"{lst.location} (night {night}, {what} since the last poll)"
+                )
+                continue
+            requests[night] = self._request(district, night, lst, "new_drop", settled=True)
+            st.taken.append(fp)
+        st.taken = st.taken[-TAKEN_KEPT:]
+        return list(requests.values())
+
+    @staticmethod
+    def _request(
+        district: District, night: str, listing: DropListing, trigger: str, settled: bool = False
+    ) -> RunRequest:
+        dn = DistrictNight(night, district.id)
+        run_config: dict[str, object] = {}
+        if settled:  # two polls a full interval apart already agreed: no need to wait again in the run
+            run_config = {"ops": {FETCH_STEP: {"config": {"settle_seconds": 0.0}}}}
+        return RunRequest(
+            run_key=f"{district.id}:{listing.fingerprint}",
+            partition_key=dn.key,
+            run_config=run_config,
+            tags={TRIGGER_TAG: trigger, FINGERPRINT_TAG: short(listing.fingerprint)},
+        )
+
+    # -- reporting -----------------------------------------------------------------------------------
+    def _log(
+        self,
+        context: SensorEvaluationContext,
+        report: TickReport,
+        enabled: int,
+        runs: int,
+        registered: list[str],
+        elapsed: float,
+    ) -> None:
+        log = context.log
+        if registered:
+            log.info(f"Registering {len(registered)} new district(s): {', '.join(registered)}")
+        log.info(
+            f"Polled {len(report.polled)} of {enabled} enabled districts in {elapsed:.1f} s "
+            f"(budget {self.budget_seconds:g} s): {runs} run(s) requested, "
+            f"{len(report.unreachable)} unreachable, {len(report.over_budget)} over budget, "
+            f"{len(report.not_reached)} not reached (polled first next tick)"
+        )
+        for did, why in sorted(report.unreachable.items()):
+            log.warning(f"District {did} unreachable: {why}")
+        for did in report.over_budget:
+            log.warning(
+                f"District {did}: still polling when the {self.budget_seconds:g} s budget ran out "
+                "(slow or hung server); retried next tick"
+            )
+        if report.not_reached:
+            log.warning(
+                f"Not reached within the budget, polled first next tick: {', '.join(report.not_reached)}"
+            )
+        for did, drops in sorted(report.waiting.items()):
+            log.info(f"District {did}: waiting for {'; '.join(drops)} to stop changing")
+
+
+def build_new_drop_sensor(
+    *,
+    name: str = "new_drop_sensor",
+    budget_seconds: float = TICK_BUDGET_SECONDS,
+    connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+    max_workers: int = MAX_WORKERS,
+    minimum_interval_seconds: int = MINIMUM_INTERVAL_SECONDS,
+    default_status: DefaultSensorStatus = DefaultSensorStatus.RUNNING,
+) -> SensorDefinition:
+    tick = NewDropTick(
+        budget_seconds=budget_seconds, connect_timeout=connect_timeout, max_workers=max_workers
+    )
+
+    @sensor(
+        name=name,
+        job=nightly_sync,
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=default_status,
+        description="Registers new districts and starts one nightly_sync run per complete, new drop "
+        "(stable across two polls, new fingerprint); see etl_project/sensors.py.",
+    )
+    def _new_drop_sensor(context: SensorEvaluationContext, districts: DistrictsResource) -> SensorResult:
+        return tick.evaluate(context, districts)
+
+    return _new_drop_sensor
+
+
+new_drop_sensor = build_new_drop_sensor()

@@ -1,0 +1,46 @@
+"""Helpers for the automation tests: a districts file, definitions bound to a test home, recent nights."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from pathlib import Path
+
+from dagster import Definitions
+
+from etl_project.districts import District, DistrictsResource, LocalSource, to_toml
+from etl_project.resources import build_resources
+from etl_project.settings import Settings
+from etl_project_tests.oneroster_drops import write_drop as write_oneroster_drop  # noqa: F401 (re-export)
+
+
+def night(days_ago: int = 1) -> str:
+    """A night relative to today (the sensor only considers recent nights)."""
+    return (dt.date.today() - dt.timedelta(days=days_ago)).isoformat()
+
+
+def local_district(did: str, folder: Path, **kwargs) -> District:
+    folder.mkdir(parents=True, exist_ok=True)
+    return District(id=did, name=did.title(), source=LocalSource(str(folder)), **kwargs)
+
+
+def write_districts(home: Path, districts: Iterable[District]) -> DistrictsResource:
+    path = home / "districts.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(to_toml({d.id: d for d in districts}))
+    return DistrictsResource(path=str(path))
+
+
+def make_defs(home: Path) -> Definitions:
+    """The project's definitions with resources pointed at ``home`` (districts.toml, archive, warehouse)."""
+    from etl_project.definitions import defs
+
+    settings = Settings.from_env({"ETL_PROJECT_HOME": str(home)})
+    return Definitions(
+        assets=defs.assets,
+        asset_checks=defs.asset_checks,
+        jobs=defs.jobs,
+        schedules=defs.schedules,
+        sensors=defs.sensors,
+        resources=build_resources(settings),
+    )
