@@ -22,15 +22,20 @@ def _env_secret(name: str) -> EnvVar | None:
     return EnvVar(name) if os.environ.get(name) else None
 
 
+def _districts(settings: Settings) -> DistrictsResource:
+    """The encrypted registry; or, when ETL_PROJECT_DISTRICTS names one, a read-only districts file."""
+    if settings.districts_file_is_set:
+        return DistrictsResource(path=settings.districts_file)
+    # a PostgreSQL URL may hold a password: hand it over as EnvVar, resolved at launch
+    if settings.registry_url_is_set:
+        return DistrictsResource(url=EnvVar("ETL_PROJECT_REGISTRY_URL"))
+    return DistrictsResource(url=settings.registry_default_url)
+
+
 def build_resources(settings: Settings | None = None) -> dict[str, object]:
     settings = settings or Settings.from_env()
     return {
-        "districts": DistrictsResource(
-            # a PostgreSQL URL may hold a password: hand it over as EnvVar, resolved at launch
-            url=EnvVar("ETL_PROJECT_REGISTRY_URL")
-            if settings.registry_url_is_set
-            else settings.registry_default_url
-        ),
+        "districts": _districts(settings),
         "archive": ArchiveResource(
             url=settings.archive_url,
             s3_endpoint_url=settings.s3_endpoint_url,

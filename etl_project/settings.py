@@ -18,6 +18,7 @@ def _path(value: str) -> str:
 class Settings:
     home: str
     districts_file: str
+    districts_file_is_set: bool
     archive_url: str
     s3_endpoint_url: str | None
     s3_region: str
@@ -40,6 +41,7 @@ class Settings:
         return cls(
             home=home,
             districts_file=_path(env.get("ETL_PROJECT_DISTRICTS", os.path.join(home, "districts.toml"))),
+            districts_file_is_set=bool(env.get("ETL_PROJECT_DISTRICTS")),
             archive_url=archive,
             s3_endpoint_url=env.get("ETL_PROJECT_S3_ENDPOINT") or None,
             s3_region=env.get("AWS_REGION", env.get("AWS_DEFAULT_REGION", "us-east-1")),

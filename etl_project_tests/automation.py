@@ -35,7 +35,10 @@ def make_defs(home: Path) -> Definitions:
     """The project's definitions with resources pointed at ``home`` (districts.toml, archive, warehouse)."""
     from etl_project.definitions import defs
 
-    settings = Settings.from_env({"ETL_PROJECT_HOME": str(home)})
+    env = {"ETL_PROJECT_HOME": str(home)}
+    if (home / "districts.toml").exists():
+        env["ETL_PROJECT_DISTRICTS"] = str(home / "districts.toml")
+    settings = Settings.from_env(env)
     return Definitions(
         assets=defs.assets,
         asset_checks=defs.asset_checks,
