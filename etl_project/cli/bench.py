@@ -24,6 +24,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--workdir", type=Path, default=None, help="keep the work files here (default: temp)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run the floor and normalize alternately N times and keep the best of each (noisy machines)",
+    )
+    parser.add_argument(
         "--lms",
         choices=["postgres"],
         default=None,
@@ -39,10 +45,16 @@ def run(args: argparse.Namespace) -> int:
     def progress(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
-    bench = run_lms_bench if args.lms == "postgres" else run_bench
-    result = bench(
-        args.students, workdir=args.workdir, seed=args.seed, memory_limit=args.memory_limit, progress=progress
-    )
+    common = {
+        "workdir": args.workdir,
+        "seed": args.seed,
+        "memory_limit": args.memory_limit,
+        "progress": progress,
+    }
+    if args.lms == "postgres":
+        result = run_lms_bench(args.students, **common)
+    else:
+        result = run_bench(args.students, repeat=max(1, args.repeat), **common)
     data = result.to_json()
     if args.json:
         print(json.dumps(data))
