@@ -459,8 +459,8 @@ def test_open_source_refuses_the_wrong_credential_type():
 # ---------------------------------------------------------------------------- through the Dagster assets
 
 
-def _materialize_rest_night(server, tmp_path, monkeypatch, secret: str):
-    from dagster import DagsterInstance, materialize
+def _materialize_rest_night(server, tmp_path, monkeypatch, instance, secret: str):
+    from dagster import materialize
 
     from etl_project.archive import ArchiveResource
     from etl_project.assets.ingest import fetch_and_archive_drop
@@ -483,7 +483,6 @@ timeout = 10
 """
     )
     monkeypatch.setenv("JEFFERSON_REST_SECRET", secret)
-    instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(DISTRICTS_PARTITION, ["jefferson"])
     warehouse = WarehouseResource(root=str(tmp_path / "warehouse"))
     result = materialize(
@@ -500,8 +499,12 @@ timeout = 10
     return result, instance, warehouse
 
 
-def test_a_rest_district_syncs_through_the_assets(oneroster_rest, oneroster_rest_drop, tmp_path, monkeypatch):
-    result, _, warehouse = _materialize_rest_night(oneroster_rest, tmp_path, monkeypatch, CLIENT_SECRET)
+def test_a_rest_district_syncs_through_the_assets(
+    oneroster_rest, oneroster_rest_drop, tmp_path, monkeypatch, instance
+):
+    result, _, warehouse = _materialize_rest_night(
+        oneroster_rest, tmp_path, monkeypatch, instance, CLIENT_SECRET
+    )
     assert result.success
     with warehouse.connect("jefferson") as conn:
         users = conn.execute("SELECT count(*) FROM oneroster.users").fetchone()[0]
@@ -510,10 +513,10 @@ def test_a_rest_district_syncs_through_the_assets(oneroster_rest, oneroster_rest
 
 
 def test_bad_rest_credentials_fail_the_run_once_without_showing_the_secret(
-    oneroster_rest, tmp_path, monkeypatch
+    oneroster_rest, tmp_path, monkeypatch, instance
 ):
     wrong = "wr0ng-dagster-s3cret"
-    result, instance, _ = _materialize_rest_night(oneroster_rest, tmp_path, monkeypatch, wrong)
+    result, instance, _ = _materialize_rest_night(oneroster_rest, tmp_path, monkeypatch, instance, wrong)
     assert not result.success
     events = [e.event_type_value for e in result.all_events]
     assert "STEP_UP_FOR_RETRY" not in events and events.count("STEP_START") == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 from pathlib import Path
@@ -18,9 +19,23 @@ def ensure_dagster_home(settings: Settings) -> Path:
     """Use ``DAGSTER_HOME`` if set, else ``$ETL_PROJECT_HOME/dagster``; seed it with our dagster.yaml."""
     home = Path(os.environ.get("DAGSTER_HOME") or settings.dagster_home)
     home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        shutil.copyfile(_TEMPLATE, home / "dagster.yaml")
     os.environ["DAGSTER_HOME"] = str(home)
+    initialized = home / ".etl_project_initialized"
+    if initialized.exists():
+        return home
+    # Two commands starting at once on a new home would both create the SQLite storage and collide
+    # ("table ... already exists"): the first one creates it under a lock, the others wait.
+    fd = os.open(home / ".etl_project_init.lock", os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if not initialized.exists():
+            if not (home / "dagster.yaml").exists():
+                shutil.copyfile(_TEMPLATE, home / "dagster.yaml")
+            DagsterInstance.get().dispose()
+            initialized.touch()
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
     return home
 
 
