@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         f"  LMS              {settings_lms(settings)}\n"
         f"  Dagster instance {home}\n"
         "Open the UI (lineage, runs, metadata):\n"
-        f"  DAGSTER_HOME={home} .venv/bin/dagster dev -w workspace.yaml   (or: make ui)\n"
+        f"  make ui    (= DAGSTER_HOME={home} ETL_PROJECT_HOME={settings.home} .venv/bin/dg dev)\n"
         "Check a drop without loading it:\n"
         f"  .venv/bin/etl-project check-drop {dropbox / nights[-1]}\n"
         "What the LMS load did, night by night, and the history of one record:\n"
