@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -47,3 +48,21 @@ def make_defs(home: Path) -> Definitions:
         sensors=defs.sensors,
         resources=build_resources(settings),
     )
+
+
+class TickLog(logging.Handler):
+    """Collects what a sensor tick writes to its log (what the UI shows under the tick)."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    def clear(self):
+        self.lines.clear()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 
 from dagster import (
     AssetCheckSeverity,
@@ -17,7 +16,13 @@ from etl_project.assets.keys import SNAPSHOT
 from etl_project.freshness import CHECK_KEY, CHECK_NAME, build_missing_drop_sensor
 from etl_project.partitions import DISTRICTS_PARTITION
 from etl_project.sync_status import TRIGGER_TAG
-from etl_project_tests.automation import local_district, make_defs, write_districts, write_oneroster_drop
+from etl_project_tests.automation import (
+    TickLog,
+    local_district,
+    make_defs,
+    write_districts,
+    write_oneroster_drop,
+)
 
 UTC = dt.UTC
 # Chicago is UTC-6 in November: lincoln's drop for night Nov 27 is due Nov 28 06:00 local = 12:00 UTC.
@@ -30,19 +35,6 @@ class Clock:
 
     def __call__(self) -> dt.datetime:
         return self.now
-
-
-class TickLog(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record):
-        self.lines.append(record.getMessage())
-
-    @property
-    def text(self) -> str:
-        return "\n".join(self.lines)
 
 
 def evaluate(sensor, instance, districts, log: TickLog | None = None) -> SensorResult:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import socket
 
 import asyncssh
@@ -15,6 +14,7 @@ from etl_project.partitions import DISTRICTS_PARTITION
 from etl_project.sensors import build_new_drop_sensor, load_cursor
 from etl_project.sync_status import TRIGGER_TAG
 from etl_project_tests.automation import (
+    TickLog,
     local_district,
     make_defs,
     night,
@@ -25,24 +25,6 @@ from etl_project_tests.drops import write_folder_drop
 
 SNAPSHOT = AssetKey(["archive", "oneroster_snapshot"])
 PW_ENV = "AUTOMATION_TEST_SFTP_PASSWORD"
-
-
-class TickLog(logging.Handler):
-    """Collects what a tick writes to its log (what the UI shows under the tick)."""
-
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record):
-        self.lines.append(record.getMessage())
-
-    @property
-    def text(self) -> str:
-        return "\n".join(self.lines)
-
-    def clear(self):
-        self.lines.clear()
 
 
 @pytest.fixture
