@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import csv
+import http.client
 import io
 import re
 from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+from dagster import DagsterInstance
 
+from etl_project_tests.report_server import serve_reports
 from etl_project_tests.reports_helpers import NIGHT1, NIGHT2, sync_districts
 
 
@@ -33,9 +38,13 @@ def parse(html: str) -> _Text:
     return p
 
 
-@pytest.fixture
-def synced(tmp_path, instance):
-    return sync_districts(tmp_path, instance, {"north": "North Unified", "south": "South County Schools"})
+@pytest.fixture(scope="module")
+def synced(tmp_path_factory):
+    """Synced once for the module (each test only reads, or rewrites the same reports)."""
+    with DagsterInstance.ephemeral() as instance:
+        return sync_districts(
+            tmp_path_factory.mktemp("reports"), instance, {"north": "North Unified", "south": "South County Schools"}
+        )
 
 
 def test_report_from_a_real_run(synced):
@@ -82,3 +91,83 @@ def test_report_from_a_real_run(synced):
     history = archive.get_bytes("north", NIGHT2, "history.html").decode()
     assert "<svg" in history and f"../date={NIGHT1}/report.html" in history
     assert history.count('class="bar received"') == 2
+
+
+def test_cli_report_writes_and_prints_the_path(synced, monkeypatch, capsys):
+    from etl_project.cli.main import main
+
+    for k, v in synced.env().items():
+        monkeypatch.setenv(k, v)
+    assert main(["report", "--district", "south"]) == 0  # latest synced night by default
+    out = capsys.readouterr().out.strip().splitlines()
+    path = Path(out[-1])
+    assert path == Path(synced.env()["ETL_PROJECT_HOME"]) / "reports" / "south" / f"date={NIGHT2}" / "report.html"
+    html = path.read_text()
+    assert "South County Schools" in html and f"Night of {NIGHT2}" in html
+    assert (path.parent / "rejects.csv").exists() and (path.parent / "history.html").exists()
+    assert "rejected" in out[0] and "LMS applied" in out[0]
+    assert synced.archive.open().get_bytes("south", NIGHT2, "report.html") == path.read_bytes()
+
+    assert main(["report", "--district", "south", "--date", NIGHT1]) == 0
+    assert capsys.readouterr().out.strip().endswith(f"date={NIGHT1}/report.html")
+    assert main(["report", "--district", "nowhere"]) == 2
+    assert "no synced night" in capsys.readouterr().err
+    assert main(["report", "--district", "../etc"]) == 2
+    assert "invalid district id" in capsys.readouterr().err
+
+
+def _get(url: str, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        conn.request(method, parts.path + (f"?{parts.query}" if parts.query else ""))
+        resp = conn.getresponse()
+        return resp.status, dict(resp.getheaders()), resp.read()
+    finally:
+        conn.close()
+
+
+def test_serve_reports_one_district_per_url(synced):
+    with serve_reports(synced.env()) as server:
+        assert server.base.startswith("http://127.0.0.1:")
+        assert any(server.url("north") in line for line in server.banner)
+
+        status, headers, body = _get(server.url("north", f"date={NIGHT2}/report.html"))
+        assert status == 200 and headers["Content-Type"].startswith("text/html")
+        assert b"North Unified" in body and b"South County" not in body
+        assert "script-src" not in headers["Content-Security-Policy"]
+        assert headers["Referrer-Policy"] == "no-referrer"
+        status, headers, _ = _get(server.url("north"))
+        assert status == 302 and headers["Location"] == f"date={NIGHT2}/history.html"
+        status, headers, body = _get(server.url("north", f"date={NIGHT2}/rejects.csv"))
+        assert status == 200 and body.startswith(b"file,line,column,code")
+        status, _, body = _get(server.url("south", f"date={NIGHT1}/history.html"))
+        assert status == 200 and b"South County Schools" in body
+        assert _get(server.url("north", f"date={NIGHT2}/report.html"), "HEAD")[0] == 200
+
+        north = server.url("north")
+        refused = [
+            north + f"date={NIGHT2}/../../south/date={NIGHT2}/report.html",
+            north + f"../district=south/date={NIGHT2}/report.html",
+            north + f"date={NIGHT2}/%2e%2e/%2e%2e/report.html",
+            north + f"district=south/date={NIGHT2}/report.html",
+            north + f"date={NIGHT2}/users.csv",  # raw roster files are never served
+            north + f"date={NIGHT2}/_snapshot.json",
+            north + "date=2030-01-01/report.html",
+            server.base + f"/d/south/date={NIGHT2}/report.html",
+            server.base + "/d/" + "A" * 32 + f"/date={NIGHT2}/report.html",
+            server.base + "/../../../../etc/passwd",
+            server.base + "/",
+        ]
+        for url in refused:
+            status, _, body = _get(url)
+            assert status == 404, url
+            assert b"South" not in body and b"North" not in body
+        # a token that differs in one character opens nothing
+        token = north.split("/d/")[1].strip("/")
+        flipped = token[:-1] + ("A" if token[-1] != "A" else "B")
+        assert _get(server.base + f"/d/{flipped}/date={NIGHT2}/report.html")[0] == 404
+        assert _get(server.url("north", f"date={NIGHT2}/report.html"), "POST")[0] == 405
+        assert _get(server.url("north", f"date={NIGHT2}/report.html"), "DELETE")[0] == 405
+    log = "\n".join(server.banner)
+    assert "reports-secret" not in log
