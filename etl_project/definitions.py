@@ -2,7 +2,6 @@
 
 from dagster import Definitions
 
-from etl_project.alerts import build_alerts_resource
 from etl_project.alerts.sensors import ALERT_SENSORS
 from etl_project.assets.ingest import fetch_and_archive_drop
 from etl_project.assets.lms import lms_change_plan, lms_entities
@@ -13,7 +12,6 @@ from etl_project.jobs import load_lms, nightly_sync, replay_from_archive
 from etl_project.resources import build_resources
 from etl_project.schedules import nightly_sync_schedule
 from etl_project.sensors import new_drop_sensor
-from etl_project.settings import Settings
 
 defs = Definitions(
     assets=[fetch_and_archive_drop, oneroster_tables, lms_change_plan, lms_entities, district_sync_report],
@@ -21,5 +19,5 @@ defs = Definitions(
     jobs=[nightly_sync, replay_from_archive, load_lms],
     schedules=[nightly_sync_schedule],
     sensors=[new_drop_sensor, missing_drop_sensor, *ALERT_SENSORS],
-    resources={**build_resources(), "alerts": build_alerts_resource(home=Settings.from_env().home)},
+    resources=build_resources(),
 )
