@@ -1,4 +1,4 @@
-"""``etl-project serve-reports`` as a real subprocess on a free loopback port (used by the HTTP and browser tests)."""
+"""``etl-project serve-reports`` as a real subprocess on a free loopback port (HTTP and browser tests)."""
 
 from __future__ import annotations
 

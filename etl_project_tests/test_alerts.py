@@ -25,10 +25,13 @@ from dagster import (
 from etl_project.alerts import Alert, AlertsResource, NotifyError, SmtpNotifier, WebhookNotifier
 from etl_project.alerts.sensors import missing_drop_alert_sensor, sync_failure_alert_sensor
 from etl_project.freshness import build_missing_drop_sensor
+from etl_project.generate import generate_drop
 from etl_project.partitions import DISTRICTS_PARTITION, DistrictNight
 from etl_project.reports.serve import district_token
 from etl_project_tests.report_server import free_port
 from etl_project_tests.reports_helpers import ASSETS, NIGHT1, NIGHT2, RUN_CONFIG, sync_districts
+
+NIGHT3 = "2026-09-16"
 
 HOOK_TOKEN = "T0PSECRET-hook-token"
 SMTP_PASSWORD = "sm7p-pa55word"
@@ -121,9 +124,8 @@ def test_webhook_posts_one_json_message(webhook):
 
 
 def test_webhook_failure_names_no_secret():
-    with Webhook(status=500) as hook:
-        with pytest.raises(NotifyError) as err:
-            WebhookNotifier(hook.url).send(ALERT)
+    with Webhook(status=500) as hook, pytest.raises(NotifyError) as err:
+        WebhookNotifier(hook.url).send(ALERT)
     assert "HTTP 500" in str(err.value) and HOOK_TOKEN not in str(err.value)
     with pytest.raises(NotifyError) as err:
         WebhookNotifier(f"http://127.0.0.1:{free_port()}/hooks/{HOOK_TOKEN}").send(ALERT)
@@ -140,12 +142,17 @@ def test_email_over_a_real_smtp_server(smtp_server):
     [raw] = inbox.messages
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     text = msg.get_content()
-    assert msg["Subject"] == "[roster sync] North Unified (north), night 2026-09-15: held: nothing applied to the LMS"
+    assert (
+        msg["Subject"]
+        == "[roster sync] North Unified (north), night 2026-09-15: held: nothing applied to the LMS"
+    )
     assert "What happened: The night's roster would change more" in text
     assert f"Report: {ALERT.report_url}" in text and msg["To"] == "it@north.example, ops@example.org"
     assert SMTP_PASSWORD not in raw.decode() and SMTP_PASSWORD not in text
 
-    wrong = SmtpNotifier("127.0.0.1", port, "a@b", ["c@d"], username="alerts", password="nope", starttls=False)
+    wrong = SmtpNotifier(
+        "127.0.0.1", port, "a@b", ["c@d"], username="alerts", password="nope", starttls=False
+    )
     with pytest.raises(NotifyError) as err:
         wrong.send(ALERT)
     assert "refused the login" in str(err.value) and "nope" not in str(err.value)
@@ -208,17 +215,23 @@ def test_held_night_and_failed_run_alert_once_each(tmp_path, webhook, smtp_serve
         assert not [s for s in students if s in sent]
         assert SMTP_PASSWORD not in sent and HOOK_TOKEN not in sent
 
-        # a run that fails (the district's drop never arrived): one run_failed alert
+        # a run that fails (the drop is refused: an unknown OneRoster version): one run_failed alert
+        bad = generate_drop(tmp_path / "dropbox-ridge" / NIGHT3, 60, day=3, seed=3).path
+        manifest = (
+            (bad / "manifest.csv").read_text().replace("oneroster.version,1.1", "oneroster.version,9.9")
+        )
+        (bad / "manifest.csv").write_text(manifest)
         result = materialize(
-            ASSETS, partition_key=DistrictNight("2026-09-20", "ridge").key, resources=synced.resources,
+            ASSETS, partition_key=DistrictNight(NIGHT3, "ridge").key, resources=synced.resources,
             instance=instance, run_config=RUN_CONFIG, raise_on_error=False,
         )  # fmt: skip
         assert not result.success
         sync_failure_alert_sensor(_run_failure_context(instance, result, resources))
         assert len(webhook.received) == 2
         body = webhook.received[1][1]
-        assert body["event"] == "run_failed" and body["night"] == "2026-09-20"
-        assert "fetch_and_archive_drop" in body["what"] and body["details"]["run_id"] == result.run_id
+        assert body["event"] == "run_failed" and body["night"] == NIGHT3
+        assert "oneroster_tables" in body["what"] and "drop refused" in body["what"]
+        assert body["details"]["run_id"] == result.run_id
         assert not [s for s in students if s in json.dumps(body)]
 
 
@@ -230,7 +243,9 @@ def test_missing_drop_alerts_once(tmp_path, instance, webhook):
     instance.add_dynamic_partitions(DISTRICTS_PARTITION, ["lincoln"])
     due = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
     freshness = build_missing_drop_sensor(clock=lambda: due + dt.timedelta(hours=2, minutes=15))
-    for event in freshness(build_sensor_context(instance=instance, resources={"districts": districts})).asset_events:
+    for event in freshness(
+        build_sensor_context(instance=instance, resources={"districts": districts})
+    ).asset_events:
         instance.report_runless_asset_event(event)  # what the daemon does with the sensor's result
 
     alerts = AlertsResource(webhook_url=webhook.url, home=str(tmp_path / "home"))

@@ -43,7 +43,9 @@ def synced(tmp_path_factory):
     """Synced once for the module (each test only reads, or rewrites the same reports)."""
     with DagsterInstance.ephemeral() as instance:
         return sync_districts(
-            tmp_path_factory.mktemp("reports"), instance, {"north": "North Unified", "south": "South County Schools"}
+            tmp_path_factory.mktemp("reports"),
+            instance,
+            {"north": "North Unified", "south": "South County Schools"},
         )
 
 
@@ -101,7 +103,10 @@ def test_cli_report_writes_and_prints_the_path(synced, monkeypatch, capsys):
     assert main(["report", "--district", "south"]) == 0  # latest synced night by default
     out = capsys.readouterr().out.strip().splitlines()
     path = Path(out[-1])
-    assert path == Path(synced.env()["ETL_PROJECT_HOME"]) / "reports" / "south" / f"date={NIGHT2}" / "report.html"
+    assert (
+        path
+        == Path(synced.env()["ETL_PROJECT_HOME"]) / "reports" / "south" / f"date={NIGHT2}" / "report.html"
+    )
     html = path.read_text()
     assert "South County Schools" in html and f"Night of {NIGHT2}" in html
     assert (path.parent / "rejects.csv").exists() and (path.parent / "history.html").exists()

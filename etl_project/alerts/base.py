@@ -41,8 +41,9 @@ class Alert:
 
     @property
     def text(self) -> str:
+        who = f"{self.district_name} ({self.district})" if self.district_name else self.district
         lines = [
-            f"District: {self.district_name + ' (' + self.district + ')' if self.district_name else self.district}",
+            f"District: {who}",
             f"Night: {self.night}",
             f"What happened: {self.what}",
         ]

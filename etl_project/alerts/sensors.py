@@ -139,7 +139,9 @@ def _held_details(evaluation) -> dict[str, int | str]:
     for b in (breaches.value if breaches else None) or []:
         if isinstance(b, dict):
             entity, op = b.get("entity", "?"), b.get("kind", "?")
-            details[f"{entity} {op}"] = f"{b.get('count', '?')} of {b.get('size', '?')} (limit {b.get('limit', '?')})"
+            details[f"{entity} {op}"] = (
+                f"{b.get('count', '?')} of {b.get('size', '?')} (limit {b.get('limit', '?')})"
+            )
     return details
 
 
@@ -236,13 +238,19 @@ def new_missing_drops(instance: DagsterInstance, after_id: int, now: dt.datetime
     """Failed run-less drop_arrived_on_time records newer than ``after_id``, oldest first."""
     found, cursor = [], None
     while True:
-        page = instance.event_log_storage.get_asset_check_execution_history(DROP_CHECK_KEY, limit=100, cursor=cursor)
+        page = instance.event_log_storage.get_asset_check_execution_history(
+            DROP_CHECK_KEY, limit=100, cursor=cursor
+        )
         fresh = [r for r in page if r.id > after_id]
         found += fresh
         if len(page) < 100 or len(fresh) < len(page):
             break
         cursor = page[-1].id
-    out = [r for r in found if not r.run_id and r.status == AssetCheckExecutionRecordStatus.FAILED and r.partition]
+    out = [
+        r
+        for r in found
+        if not r.run_id and r.status == AssetCheckExecutionRecordStatus.FAILED and r.partition
+    ]
     if after_id == 0:
         out = [r for r in out if now.timestamp() - r.create_timestamp <= FIRST_LOOKBACK.total_seconds()]
     return sorted(out, key=lambda r: r.id)
@@ -254,12 +262,16 @@ def new_missing_drops(instance: DagsterInstance, after_id: int, now: dt.datetime
     default_status=DefaultSensorStatus.RUNNING,
     description="Sends one alert per missing drop recorded by missing_drop_sensor (deduplicated by cursor).",
 )
-def missing_drop_alert_sensor(context: SensorEvaluationContext, alerts: AlertsResource, districts: DistrictsResource):
+def missing_drop_alert_sensor(
+    context: SensorEvaluationContext, alerts: AlertsResource, districts: DistrictsResource
+):
     after = int(context.cursor or 0)
     records = new_missing_drops(context.instance, after, dt.datetime.now(dt.UTC))
     if not records:
         if not after:
-            latest = context.instance.event_log_storage.get_asset_check_execution_history(DROP_CHECK_KEY, limit=1)
+            latest = context.instance.event_log_storage.get_asset_check_execution_history(
+                DROP_CHECK_KEY, limit=1
+            )
             context.update_cursor(str(latest[0].id if latest else 0))
         return SkipReason("no new missing drop")
     secret = report_secret(alerts.home) if alerts.reports_url else None
@@ -274,7 +286,8 @@ def missing_drop_alert_sensor(context: SensorEvaluationContext, alerts: AlertsRe
         late = int(meta.get("late_minutes", 0) or 0)
         what = (
             f"No drop arrived for this night: it was expected by {meta.get('expected_by', '?')} and is "
-            f"{late // 60} h {late % 60:02d} min late. Check that the SIS export ran and reached the SFTP folder."
+            f"{late // 60} h {late % 60:02d} min late. Check that the SIS export ran and reached the SFTP "
+            "folder."
         )
         link = (alerts.reports_url.rstrip("/") + district_path(secret, night.district)) if secret else None
         alert = Alert("missing_drop", night.district, night.date, what, name, {"late_minutes": late}, link,

@@ -57,4 +57,6 @@ class SmtpNotifier(Notifier):
         except smtplib.SMTPException as exc:
             raise NotifyError(f"SMTP error at {self.host}:{self.port} ({type(exc).__name__})") from None
         except (OSError, ssl.SSLError) as exc:
-            raise NotifyError(f"cannot reach SMTP server {self.host}:{self.port} ({type(exc).__name__})") from None
+            raise NotifyError(
+                f"cannot reach SMTP server {self.host}:{self.port} ({type(exc).__name__})"
+            ) from None

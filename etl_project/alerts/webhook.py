@@ -15,7 +15,9 @@ class WebhookNotifier(Notifier):
 
     def __init__(self, url: str, timeout: float = 15.0):
         if not url.startswith(("https://", "http://")):
-            raise ValueError("the alert webhook URL must start with https:// (or http:// on a private network)")
+            raise ValueError(
+                "the alert webhook URL must start with https:// (or http:// on a private network)"
+            )
         self._url, self.timeout = url, timeout
 
     def __repr__(self) -> str:

@@ -108,7 +108,9 @@ def run_serve(args: argparse.Namespace) -> int:
         try:
             ids |= set(districts.all())
         except Exception as exc:  # the registry being down must not stop the reports already archived
-            print(f"warning: district registry unavailable ({type(exc).__name__}); serving archived districts")
+            print(
+                f"warning: district registry unavailable ({type(exc).__name__}); serving archived districts"
+            )
         return sorted(ids)
 
     secret = report_secret(settings.home)

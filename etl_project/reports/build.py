@@ -180,7 +180,9 @@ def build_night_report(
         night = next((n for n in _lms_nights(backend, district) if n["date"] == date), None)
         if night:
             report.lms_state = night["state"]
-            report.lms_counts = {e: {op: int(n) for op, n in ops.items()} for e, ops in night["counts"].items()}
+            report.lms_counts = {
+                e: {op: int(n) for op, n in ops.items()} for e, ops in night["counts"].items()
+            }
             report.released_by = night.get("released_by")
     return report
 
@@ -219,7 +221,9 @@ def _notes(conn: duckdb.DuckDBPyConnection, date: str) -> list[str]:
         ).fetchone()[0]
         if n:
             hint = hint_for("", "grades", None, "9")
-            notes.append(f"{n} row(s) of {table} list a grade such as 9 instead of 09. {hint.reason} {hint.fix}")
+            notes.append(
+                f"{n} row(s) of {table} list a grade such as 9 instead of 09. {hint.reason} {hint.fix}"
+            )
     return notes
 
 

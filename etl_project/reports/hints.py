@@ -104,7 +104,7 @@ CODES: dict[str, Hint] = {
     ),
     "csv_syntax": Hint(
         "The row is not valid CSV (for example a stray double quote).",
-        "Double quotes inside a value must be doubled (\"\"), and the value must be quoted.",
+        'Double quotes inside a value must be doubled (""), and the value must be quoted.',
     ),
 }
 
@@ -131,7 +131,7 @@ _DMY = Hint(
 )
 _UNQUOTED_LIST = Hint(
     "A list such as grades 09,10 was written without quotes, so the row has extra fields.",
-    "Lists must be quoted: \"09,10\". Fix the export setting that quotes text fields.",
+    'Lists must be quoted: "09,10". Fix the export setting that quotes text fields.',
 )
 _LEADING_ZERO = Hint(
     "Excel dropped the leading zero of the grade (9 instead of 09).",
@@ -143,7 +143,9 @@ _DMY_VALUE = re.compile(r"^\s*\d{1,2}/\d{1,2}/\d{2,4}")
 _GRADE_NO_ZERO = re.compile(r"(^|[,\s\"])[1-9]($|[,\s\"])")
 
 
-def hint_for(code: str, column: str | None = None, message: str | None = None, value: str | None = None) -> Hint:
+def hint_for(
+    code: str, column: str | None = None, message: str | None = None, value: str | None = None
+) -> Hint:
     """The reason and fix for one rejection (``value`` is the rejected value or raw line, when known)."""
     msg = message or ""
     if code == "unknown_header" and "table prefix" in msg:

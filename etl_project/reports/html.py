@@ -14,7 +14,8 @@ REJECTS_NAME = "rejects.csv"
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
 _CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1f2933;background:#f5f7fa}
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1f2933;
+background:#f5f7fa}
 main{max-width:1180px;margin:0 auto;padding:24px}
 h1{font-size:1.6em;margin:0 0 4px} h2{font-size:1.2em;margin:28px 0 8px} .sub{color:#52606d;margin:0 0 16px}
 .banner{padding:14px 18px;border-radius:8px;font-size:1.15em;font-weight:600;margin:12px 0}
@@ -40,7 +41,7 @@ def e(value: object) -> str:
 
 def _page(title: str, body: str) -> str:
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{e(title)}</title><style>{_CSS}</style></head><body><main>{body}</main></body></html>\n"
@@ -55,7 +56,11 @@ def _n(value: int | None) -> str:
 
 
 def _banner(r: NightReport) -> str:
-    rejected = f" {r.rejected:,} row(s) were rejected; they are listed below with how to fix them." if r.rejected else ""
+    rejected = (
+        f" {r.rejected:,} row(s) were rejected; they are listed below with how to fix them."
+        if r.rejected
+        else ""
+    )
     if not r.loaded:
         return (
             '<div class="banner bad" id="status">No drop was loaded for this night. If the export ran, check '
@@ -70,11 +75,18 @@ def _banner(r: NightReport) -> str:
     if r.lms_state in ("applied", "released"):
         how = "released after review and applied" if r.lms_state == "released" else "applied to the LMS"
         cls = "warn" if r.rejected else "ok"
-        return f'<div class="banner {cls}" id="status">Synced: last night\'s roster was {how}.{e(rejected)}</div>'
+        return (
+            f'<div class="banner {cls}" id="status">Synced: last night\'s roster was {how}.'
+            f"{e(rejected)}</div>"
+        )
     if r.lms_state == "failed":
-        return f'<div class="banner bad" id="status">The LMS update failed; our team is alerted.{e(rejected)}</div>'
+        return (
+            '<div class="banner bad" id="status">The LMS update failed; our team is alerted.'
+            f"{e(rejected)}</div>"
+        )
     return (
-        '<div class="banner warn" id="status">The drop was checked, but it has not been applied to the LMS yet.'
+        '<div class="banner warn" id="status">The drop was checked, but it has not been applied to the '
+        "LMS yet."
         f"{e(rejected)}</div>"
     )
 
@@ -90,19 +102,26 @@ def _cards(r: NightReport) -> str:
         (r.lms_state or "not applied", "LMS"),
         (_n(r.changes), "LMS changes"),
     ]
-    return '<div class="cards" id="summary">' + "".join(
-        f'<div class="card"><b>{e(v)}</b><span>{e(k)}</span></div>' for v, k in cards
-    ) + "</div>"
+    return (
+        '<div class="cards" id="summary">'
+        + "".join(f'<div class="card"><b>{e(v)}</b><span>{e(k)}</span></div>' for v, k in cards)
+        + "</div>"
+    )
 
 
 def _changes(r: NightReport) -> str:
     if not r.lms_counts:
         return ""
-    ops = [op for op in ("created", "updated", "deactivated", "reactivated", "held") if any(
-        op in c for c in r.lms_counts.values())]
+    ops = [
+        op
+        for op in ("created", "updated", "deactivated", "reactivated", "held")
+        if any(op in c for c in r.lms_counts.values())
+    ]
     head = "".join(f"<th>{e(op)}</th>" for op in ops)
     rows = "".join(
-        f"<tr><td>{e(entity)}</td>" + "".join(f'<td class="n">{_n(c.get(op, 0))}</td>' for op in ops) + "</tr>"
+        f"<tr><td>{e(entity)}</td>"
+        + "".join(f'<td class="n">{_n(c.get(op, 0))}</td>' for op in ops)
+        + "</tr>"
         for entity, c in r.lms_counts.items()
     )
     title = "Changes not applied (held)" if r.lms_state == "held" else "Changes in the LMS"
@@ -112,8 +131,11 @@ def _changes(r: NightReport) -> str:
 def _problem_row(p: RejectRow, with_line: bool) -> str:
     cells = [f"<td>{e(p.file)}</td>"]
     if with_line:
-        cells += [f'<td class="n">{e(p.line)}</td>', f"<td>{e(p.column)}</td>",
-                  f"<td><code>{e(p.value)}</code></td>"]
+        cells += [
+            f'<td class="n">{e(p.line)}</td>',
+            f"<td>{e(p.column)}</td>",
+            f"<td><code>{e(p.value)}</code></td>",
+        ]
     cells += [
         f'<td><div class="reason">{e(p.hint.reason)}</div><div class="muted">{e(p.message)}</div></td>',
         f'<td class="fix">{e(p.hint.fix)}</td>',
@@ -125,7 +147,8 @@ def _problems(r: NightReport) -> str:
     out = []
     if r.file_problems:
         out.append(
-            '<h2>Whole files rejected</h2><p class="sub">These files were not loaded at all; fix them first.</p>'
+            '<h2>Whole files rejected</h2><p class="sub">These files were not loaded at all; '
+            "fix them first.</p>"
             '<table id="file-problems"><tr><th>file</th><th>why</th><th>how to fix</th></tr>'
             + "".join(_problem_row(p, False) for p in r.file_problems)
             + "</table>"
@@ -141,7 +164,8 @@ def _problems(r: NightReport) -> str:
         )
         out.append(
             f"<h2>Rejected rows ({r.rejects_total - len(r.file_problems):,})</h2>"
-            f'<p class="sub">These rows were left out; the rest of the file was loaded. Records on these rows '
+            '<p class="sub">These rows were left out; the rest of the file was loaded. '
+            "Records on these rows "
             f"are kept as they were in the LMS until fixed.{more}</p>"
             '<table id="rejects"><tr><th>file</th><th>line</th><th>column</th><th>value</th>'
             "<th>why</th><th>how to fix</th></tr>" + "".join(_problem_row(p, True) for p in rows) + "</table>"
@@ -155,7 +179,7 @@ def _files(r: NightReport) -> str:
     if not r.files:
         return ""
     rows = "".join(
-        f"<tr><td>{e(f.file)}</td><td>{e(f.mode)}</td><td>{e(f.status)}</td><td class=\"n\">{_n(f.rows)}</td>"
+        f'<tr><td>{e(f.file)}</td><td>{e(f.mode)}</td><td>{e(f.status)}</td><td class="n">{_n(f.rows)}</td>'
         f'<td class="n">{_n(f.accepted)}</td><td class="n">{_n(f.rejected)}</td></tr>'
         for f in r.files
     )
@@ -168,13 +192,14 @@ def _files(r: NightReport) -> str:
 def render_night(r: NightReport) -> str:
     notes = "".join(f"<li>{e(n)}</li>" for n in r.notes)
     body = (
-        f'<nav><a href="{HISTORY_NAME}">Last 30 nights</a><a href="{REJECTS_NAME}">Rejected rows (CSV)</a></nav>'
+        f'<nav><a href="{HISTORY_NAME}">Last 30 nights</a>'
+        f'<a href="{REJECTS_NAME}">Rejected rows (CSV)</a></nav>'
         f"<h1>Roster sync report: {e(r.district_name)}</h1>"
         f'<p class="sub">Night of {e(r.date)} · district id {e(r.district)}</p>'
         + _banner(r)
         + _cards(r)
         + _problems(r)
-        + (f"<h2>Worth a look</h2><ul id=\"notes\">{notes}</ul>" if notes else "")
+        + (f'<h2>Worth a look</h2><ul id="notes">{notes}</ul>' if notes else "")
         + _changes(r)
         + _files(r)
         + (f'<p class="muted">Archived drop: {e(r.snapshot_uri)}</p>' if r.snapshot_uri else "")
@@ -227,15 +252,17 @@ def chart_svg(nights: list[NightPoint]) -> str:
             x = _LEFT + j * step + (step - bar_w) / 2
             if v is None:
                 parts.append(
-                    f'<rect class="gap" x="{x:.1f}" y="{base - 6}" width="{bar_w:.1f}" height="6" fill="#cbd2d9">'
+                    f'<rect class="gap" x="{x:.1f}" y="{base - 6}" width="{bar_w:.1f}" height="6" '
+                    'fill="#cbd2d9">'
                     f"<title>{e(p.date)}: no drop loaded</title></rect>"
                 )
                 continue
             h = max(_PANEL_H * v / peak, 1.5 if v else 0)
             state = f" ({p.state})" if p.state and series == "changes" else ""
+            fill = "#e0a100" if p.state == "held" and series == "changes" else color
             parts.append(
                 f'<rect class="bar {series}" x="{x:.1f}" y="{base - h:.1f}" width="{bar_w:.1f}" '
-                f'height="{h:.1f}" fill="{"#e0a100" if p.state == "held" and series == "changes" else color}">'
+                f'height="{h:.1f}" fill="{fill}">'
                 f"<title>{e(p.date)}: {v:,} {e(label.lower())}{e(state)}</title></rect>"
             )
     last_base = (len(_SERIES) - 1) * (_PANEL_H + _TOP + 10) + _TOP + _PANEL_H
@@ -243,7 +270,8 @@ def chart_svg(nights: list[NightPoint]) -> str:
         if j % 5 == 0 or j == len(nights) - 1:
             x = _LEFT + j * step + step / 2
             parts.append(
-                f'<text x="{x:.1f}" y="{last_base + 18}" font-size="11" text-anchor="middle">{e(p.date[5:])}</text>'
+                f'<text x="{x:.1f}" y="{last_base + 18}" font-size="11" text-anchor="middle">'
+                f"{e(p.date[5:])}</text>"
             )
     parts.append("</svg>")
     return "".join(parts)
@@ -251,8 +279,10 @@ def chart_svg(nights: list[NightPoint]) -> str:
 
 def render_history(h: History) -> str:
     rows = "".join(
-        f"<tr><td>{e(p.date)}</td><td>{e(p.state or ('no drop' if p.received is None else 'not applied'))}</td>"
-        f'<td class="n">{_n(p.received)}</td><td class="n">{_n(p.rejected if p.received is not None else None)}'
+        f"<tr><td>{e(p.date)}</td>"
+        f"<td>{e(p.state or ('no drop' if p.received is None else 'not applied'))}</td>"
+        f'<td class="n">{_n(p.received)}</td>'
+        f'<td class="n">{_n(p.rejected if p.received is not None else None)}'
         f'</td><td class="n">{_n(p.changes)}</td><td>'
         + (f'<a href="../date={e(p.date)}/{REPORT_NAME}">report</a>' if p.received is not None else "")
         + "</td></tr>"

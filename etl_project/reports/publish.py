@@ -1,5 +1,6 @@
-"""Build a night's report, its rejected-rows CSV and the district's history page, and store all three in the
-archive beside the night's snapshot: ``district=<id>/date=<night>/{report.html, rejects.csv, history.html}``."""
+"""Build a night's report, its rejected-rows CSV and the district's history page, and store all three in
+the archive beside the night's snapshot:
+``district=<id>/date=<night>/{report.html, rejects.csv, history.html}``."""
 
 from __future__ import annotations
 

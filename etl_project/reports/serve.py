@@ -125,7 +125,12 @@ def make_handler(archive: Archive, tokens: TokenMap) -> type[BaseHTTPRequestHand
 
         def _send(self, status: int, body: bytes, ctype: str = "text/plain; charset=utf-8", **extra: str):
             self.send_response(status)
-            for k, v in {**_HEADERS, "Content-Type": ctype, "Content-Length": str(len(body)), **extra}.items():
+            for k, v in {
+                **_HEADERS,
+                "Content-Type": ctype,
+                "Content-Length": str(len(body)),
+                **extra,
+            }.items():
                 self.send_header(k, v)
             self.end_headers()
             if self.command != "HEAD":
@@ -151,7 +156,9 @@ def make_handler(archive: Archive, tokens: TokenMap) -> type[BaseHTTPRequestHand
             if data is None:
                 return self._not_found()
             extra = {"Content-Disposition": f'attachment; filename="{district}-{match["date"]}-rejects.csv"'}
-            self._send(HTTPStatus.OK, data, _TYPES[match["name"]], **(extra if match["name"] == REJECTS_NAME else {}))
+            self._send(
+                HTTPStatus.OK, data, _TYPES[match["name"]], **(extra if match["name"] == REJECTS_NAME else {})
+            )
 
         do_HEAD = do_GET
 
