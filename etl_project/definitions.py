@@ -2,9 +2,11 @@
 
 from dagster import Definitions
 
+from etl_project.alerts.sensors import ALERT_SENSORS
 from etl_project.assets.ingest import fetch_and_archive_drop
 from etl_project.assets.lms import lms_change_plan, lms_entities
 from etl_project.assets.oneroster import oneroster_tables
+from etl_project.assets.reports import district_sync_report
 from etl_project.freshness import drop_arrived_on_time, missing_drop_sensor
 from etl_project.jobs import load_lms, nightly_sync, replay_from_archive
 from etl_project.resources import build_resources
@@ -12,10 +14,10 @@ from etl_project.schedules import nightly_sync_schedule
 from etl_project.sensors import new_drop_sensor
 
 defs = Definitions(
-    assets=[fetch_and_archive_drop, oneroster_tables, lms_change_plan, lms_entities],
+    assets=[fetch_and_archive_drop, oneroster_tables, lms_change_plan, lms_entities, district_sync_report],
     asset_checks=[drop_arrived_on_time],
     jobs=[nightly_sync, replay_from_archive, load_lms],
     schedules=[nightly_sync_schedule],
-    sensors=[new_drop_sensor, missing_drop_sensor],
+    sensors=[new_drop_sensor, missing_drop_sensor, *ALERT_SENSORS],
     resources=build_resources(),
 )

@@ -19,6 +19,7 @@ replay_from_archive = define_asset_job(
 
 load_lms = define_asset_job(
     "load_lms",
-    selection=AssetSelection.groups("lms"),
-    description="Apply a night already in the OneRoster tables to the LMS (e.g. to release a held night).",
+    selection=AssetSelection.groups("lms", "reports"),
+    description="Apply a night already in the OneRoster tables to the LMS (e.g. to release a held night), "
+    "then rewrite its sync report.",
 )

@@ -11,6 +11,7 @@ import os
 
 from dagster import EnvVar
 
+from etl_project.alerts.resource import build_alerts_resource
 from etl_project.archive import ArchiveResource
 from etl_project.districts import DistrictsResource
 from etl_project.lms.resource import LmsResource
@@ -48,4 +49,6 @@ def build_resources(settings: Settings | None = None) -> dict[str, object]:
         "warehouse": WarehouseResource(root=settings.warehouse_dir),
         # LMS_URL may hold a password: handed over as EnvVar, resolved at launch, never printed.
         "lms": LmsResource(url=_env_secret("LMS_URL") or settings.lms_default_url),
+        # webhook URL and SMTP password are EnvVar too (etl_project/alerts/resource.py)
+        "alerts": build_alerts_resource(home=settings.home),
     }

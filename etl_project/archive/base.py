@@ -255,6 +255,12 @@ class Archive(ABC):
         validate_district_id(district)
         return sorted(self._snapshot_nights(district))
 
+    def get_bytes(self, district: str, date: str, name: str) -> bytes | None:
+        """The latest version of a generated artifact stored with ``put_bytes`` (None when there is none)."""
+        check_file_name(name)
+        found = self._read_latest(self.key(district, date, name))
+        return found[0] if found else None
+
     def put_bytes(self, district: str, date: str, name: str, data: bytes, content_type: str) -> ArchivedFile:
         """Archive a generated artifact (e.g. a validation report) next to the night's raw files."""
         check_file_name(name)

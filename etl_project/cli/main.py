@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "etl_project.cli.generate",
     "etl_project.cli.lms",
     "etl_project.cli.districts",
+    "etl_project.cli.report",
 ]
 
 

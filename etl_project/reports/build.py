@@ -1,0 +1,296 @@
+"""The facts of a district's sync report, gathered with set-based SQL.
+
+Sources: the district's DuckDB (``oneroster.files``, ``oneroster.rejects``, entity tables for a few counts),
+the LMS ledger (``sync_runs`` through :func:`etl_project.lms.history.history`) and the archived snapshot
+manifest (when the drop arrived). Only the capped sample of rejected rows is turned into Python objects;
+the full list is written as CSV by DuckDB itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+import zoneinfo
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from etl_project.archive.base import Archive, ArchiveError
+from etl_project.lms.backend import LmsBackend
+from etl_project.lms.history import history as lms_history
+from etl_project.reports.hints import CODES, Hint, hint_for
+
+REJECTS_CAP = 500
+HISTORY_NIGHTS = 30
+MANIFEST = "manifest.csv"
+
+
+@dataclass(frozen=True)
+class FileRow:
+    file: str
+    table: str | None
+    mode: str | None
+    status: str
+    rows: int
+    accepted: int
+    rejected: int
+    error: str | None
+
+
+@dataclass(frozen=True)
+class RejectRow:
+    file: str
+    line: int | None
+    column: str | None
+    code: str
+    message: str
+    sourced_id: str | None
+    value: str | None
+    hint: Hint
+
+
+@dataclass
+class NightReport:
+    district: str
+    district_name: str
+    date: str
+    received_at: str | None = None  # newest file's time at the source, in the district's time zone
+    snapshot_uri: str | None = None
+    files: list[FileRow] = field(default_factory=list)
+    lms_state: str | None = None  # applied | held | released | failed | None (not loaded into the LMS)
+    lms_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    released_by: str | None = None
+    rejects: list[RejectRow] = field(default_factory=list)
+    rejects_total: int = 0
+    rejected_by_code: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def loaded(self) -> bool:
+        return bool(self.files)
+
+    @property
+    def rows(self) -> int:
+        return sum(f.rows for f in self.files)
+
+    @property
+    def accepted(self) -> int:
+        return sum(f.accepted for f in self.files)
+
+    @property
+    def rejected(self) -> int:
+        return sum(f.rejected for f in self.files)
+
+    @property
+    def file_problems(self) -> list[RejectRow]:
+        return [r for r in self.rejects if r.line is None]
+
+    @property
+    def row_problems(self) -> list[RejectRow]:
+        return [r for r in self.rejects if r.line is not None]
+
+    @property
+    def changes(self) -> int:
+        return sum(n for ops in self.lms_counts.values() for op, n in ops.items() if op != "held")
+
+
+@dataclass(frozen=True)
+class NightPoint:
+    """One night on the history chart; ``received`` is None when no drop was loaded that night."""
+
+    date: str
+    received: int | None
+    rejected: int
+    changes: int
+    state: str | None
+
+
+@dataclass
+class History:
+    district: str
+    district_name: str
+    until: str
+    nights: list[NightPoint]
+
+
+# -- the night ---------------------------------------------------------------------------------------------
+
+
+def has_tables(conn: duckdb.DuckDBPyConnection) -> bool:
+    return bool(
+        conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'oneroster' "
+            "AND table_name IN ('files', 'rejects')"
+        ).fetchone()[0]
+        == 2
+    )
+
+
+_VALUE = """coalesce(CASE WHEN "column" IS NOT NULL THEN json_extract_string(raw, '/' || "column") END,
+                     json_extract_string(raw, '/csv_line'))"""
+
+
+def build_night_report(
+    conn: duckdb.DuckDBPyConnection,
+    backend: LmsBackend | None,
+    archive: Archive | None,
+    district: str,
+    date: str,
+    *,
+    district_name: str | None = None,
+    timezone: str = "UTC",
+    cap: int = REJECTS_CAP,
+) -> NightReport:
+    report = NightReport(district, district_name or district, date)
+    if has_tables(conn):
+        rows = conn.execute(
+            """SELECT file, "table", mode, status, coalesce(rows, 0), coalesce(accepted, 0),
+                      coalesce(rejected, 0), error
+               FROM oneroster.files WHERE _date = ? AND file <> ? ORDER BY status <> 'rejected', file""",
+            [date, MANIFEST],
+        ).fetchall()
+        report.files = [FileRow(*r) for r in rows]
+        report.rejects_total = conn.execute(
+            "SELECT count(*) FROM oneroster.rejects WHERE _date = ?", [date]
+        ).fetchone()[0]
+        report.rejected_by_code = dict(
+            conn.execute(
+                "SELECT code, count(*) FROM oneroster.rejects WHERE _date = ? GROUP BY 1 ORDER BY 2 DESC",
+                [date],
+            ).fetchall()
+        )
+        sample = conn.execute(
+            f"""SELECT file, CASE WHEN line <= 1 THEN NULL ELSE line END, "column", code, message,
+                       "sourcedId", {_VALUE}
+                FROM oneroster.rejects WHERE _date = ?
+                ORDER BY line IS NOT NULL AND line > 1, file, line, "column" LIMIT {int(cap)}""",
+            [date],
+        ).fetchall()
+        report.rejects = [
+            RejectRow(f, line, col, code, msg or "", sid, val, hint_for(code, col, msg, val))
+            for f, line, col, code, msg, sid, val in sample
+        ]
+        report.notes = _notes(conn, date)
+    if archive is not None:
+        _snapshot_facts(report, archive, timezone)
+    if backend is not None:
+        night = next((n for n in _lms_nights(backend, district) if n["date"] == date), None)
+        if night:
+            report.lms_state = night["state"]
+            report.lms_counts = {
+                e: {op: int(n) for op, n in ops.items()} for e, ops in night["counts"].items()
+            }
+            report.released_by = night.get("released_by")
+    return report
+
+
+def _snapshot_facts(report: NightReport, archive: Archive, timezone: str) -> None:
+    try:
+        snapshot = archive.get_snapshot(report.district, report.date)
+    except ArchiveError:
+        return
+    report.snapshot_uri = snapshot.manifest_uri
+    mtimes = [f.source_mtime for f in snapshot.files if f.source_mtime]
+    if mtimes:
+        try:
+            tz: dt.tzinfo = zoneinfo.ZoneInfo(timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            tz = dt.UTC
+        when = dt.datetime.fromtimestamp(max(mtimes), tz=tz)
+        report.received_at = f"{when:%Y-%m-%d %H:%M} {when.tzname()}"
+
+
+def _lms_nights(backend: LmsBackend, district: str) -> list[dict[str, Any]]:
+    try:
+        return lms_history(backend, district)
+    except Exception:  # an LMS never loaded for this district has no ledger yet: the report says so
+        return []
+
+
+def _notes(conn: duckdb.DuckDBPyConnection, date: str) -> list[str]:
+    """Accepted-but-suspicious patterns worth a line on the report (counts only)."""
+    notes = []
+    for table in ("users", "classes", "courses"):
+        n = conn.execute(
+            f"""SELECT count(*) FROM oneroster.{table} WHERE _date = ? AND grades IS NOT NULL
+                AND len(list_filter(grades, lambda g: regexp_full_match(g, '[1-9]'))) > 0""",
+            [date],
+        ).fetchone()[0]
+        if n:
+            hint = hint_for("", "grades", None, "9")
+            notes.append(
+                f"{n} row(s) of {table} list a grade such as 9 instead of 09. {hint.reason} {hint.fix}"
+            )
+    return notes
+
+
+def rejects_csv(conn: duckdb.DuckDBPyConnection, date: str) -> bytes:
+    """Every rejected row of the night as CSV (DuckDB writes it; the plain reason and fix per code joined)."""
+    hints = ", ".join(
+        "(" + ", ".join(_lit(x) for x in (code, h.reason, h.fix)) + ")" for code, h in sorted(CODES.items())
+    )
+    fd, path = tempfile.mkstemp(suffix=".csv", prefix="rejects-")
+    os.close(fd)
+    try:
+        if has_tables(conn):
+            conn.execute(
+                f"""COPY (
+                    SELECT r.file, r.line, r."column", r.code, r.message AS details, r."sourcedId",
+                           {_VALUE.replace("raw", "r.raw").replace('"column"', 'r."column"')} AS value,
+                           h.reason, h.fix
+                    FROM oneroster.rejects r LEFT JOIN (VALUES {hints}) h(code, reason, fix) USING (code)
+                    WHERE r._date = DATE {_lit(date)}
+                    ORDER BY r.line IS NOT NULL AND r.line > 1, r.file, r.line, r."column"
+                ) TO {_lit(path)} (HEADER, DELIMITER ',')"""
+            )
+        else:
+            Path(path).write_text("file,line,column,code,details,sourcedId,value,reason,fix\n")
+        return Path(path).read_bytes()
+    finally:
+        Path(path).unlink(missing_ok=True)
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+# -- the history -------------------------------------------------------------------------------------------
+
+
+def build_history(
+    conn: duckdb.DuckDBPyConnection,
+    backend: LmsBackend | None,
+    district: str,
+    until: str,
+    *,
+    district_name: str | None = None,
+    nights: int = HISTORY_NIGHTS,
+) -> History:
+    """The ``nights`` calendar nights ending at ``until`` (a night without a drop is a gap on the chart)."""
+    end = dt.date.fromisoformat(until)
+    start = end - dt.timedelta(days=nights - 1)
+    loaded: dict[str, tuple[int, int]] = {}
+    if has_tables(conn):
+        for day, rows, rejected in conn.execute(
+            """SELECT _date, sum(coalesce(rows, 0)), sum(coalesce(rejected, 0)) FROM oneroster.files
+               WHERE _date BETWEEN ? AND ? AND file <> ? GROUP BY 1""",
+            [start, end, MANIFEST],
+        ).fetchall():
+            loaded[day.isoformat()] = (int(rows), int(rejected))
+    lms = {n["date"]: n for n in _lms_nights(backend, district)} if backend is not None else {}
+    points = []
+    for i in range(nights):
+        day = (start + dt.timedelta(days=i)).isoformat()
+        rows, rejected = loaded.get(day, (None, 0))
+        night = lms.get(day)
+        state = night["state"] if night else None
+        changes = (
+            sum(n for ops in night["counts"].values() for op, n in ops.items() if op != "held")
+            if night and state in ("applied", "released")
+            else 0
+        )
+        points.append(NightPoint(day, rows, rejected, changes, state))
+    return History(district, district_name or district, until, points)

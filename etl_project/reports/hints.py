@@ -1,0 +1,166 @@
+"""Plain-language reasons and fix hints for every rejection code, for district IT staff (not engineers).
+
+``hint_for`` first recognises common export accidents from the message or the rejected value (a PowerSchool
+table prefix in the header, a file saved by Excel in Windows-1252, dates Excel rewrote as day/month/year, a
+grade list written without quotes, a grade that lost its leading zero), then falls back to the code's own
+reason and fix. Codes are the ones ``etl_project.oneroster`` writes to ``oneroster.rejects``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Hint:
+    reason: str  # what is wrong, in plain words
+    fix: str  # what to change in the SIS or the export
+
+
+# One entry per code written by etl_project/oneroster (validate.py, load.py, header.py, read.py).
+CODES: dict[str, Hint] = {
+    # whole-file problems
+    "manifest_mismatch": Hint(
+        "manifest.csv and the files in the drop disagree (a file is listed but missing, present but marked "
+        "absent, or has an unknown mode).",
+        "Re-run the OneRoster export so that manifest.csv is written together with the files; every file "
+        "listed as bulk or delta must be in the drop, and files marked absent must not be.",
+    ),
+    "missing_column": Hint(
+        "A column OneRoster requires is missing from the file's header, so the whole file was not loaded.",
+        "Add the missing column to the export template (the column name is in the message) and export again.",
+    ),
+    "unknown_header": Hint(
+        "The header row does not use OneRoster column names, so the file cannot be read.",
+        "Export with the OneRoster CSV template of your SIS, not a custom report; the first row must be the "
+        "OneRoster column names such as sourcedId, status, dateLastModified.",
+    ),
+    "duplicate_header": Hint(
+        "Two columns in the header have the same meaning, so we cannot tell which one to use.",
+        "Remove the duplicate column from the export template.",
+    ),
+    "not_utf8": Hint(
+        "The file contains characters that are not UTF-8 text (often names with accents).",
+        "Export or save the file as UTF-8 ('CSV UTF-8' in Excel), then send it again.",
+    ),
+    "empty_file": Hint(
+        "The file is completely empty, not even a header row. We did not treat this as 'everyone left'.",
+        "Check that the export finished; an empty file usually means the export job failed or was cut off.",
+    ),
+    "unreadable_csv": Hint(
+        "The file cannot be read as CSV at all.",
+        "Check that the file is a comma-separated export and was copied completely.",
+    ),
+    # row problems
+    "required_missing": Hint(
+        "A value OneRoster requires is empty on this row.",
+        "Fill in the field in the SIS for this record (the column is named), then let tonight's export run.",
+    ),
+    "invalid_enum": Hint(
+        "The value is not one of the words OneRoster allows for this column.",
+        "Map the value to one of the allowed OneRoster values in your SIS's OneRoster settings (the allowed "
+        "values are listed in the message).",
+    ),
+    "bad_date": Hint(
+        "The date is not written as YYYY-MM-DD.",
+        "Set the export's date format to YYYY-MM-DD (for example 2026-09-01).",
+    ),
+    "bad_datetime": Hint(
+        "The date and time is not in the ISO 8601 format OneRoster requires.",
+        "Set the export to write dateLastModified like 2026-09-01T18:25:43Z.",
+    ),
+    "bad_boolean": Hint(
+        "The value must be true or false.",
+        "Use true or false in the export (not yes/no, 1/0 or Y/N).",
+    ),
+    "bad_year": Hint(
+        "The school year must be a four-digit year.",
+        "Write the year the school year ends, e.g. 2027 for 2026-2027.",
+    ),
+    "duplicate_sourced_id": Hint(
+        "The same sourcedId appears on more than one row, so we cannot tell which row is right; all of them "
+        "were set aside.",
+        "Make the ids unique in the SIS (often the same person or section was entered twice); the message "
+        "names the other lines.",
+    ),
+    "unknown_reference": Hint(
+        "The row points at a record that is not in the drop (for example an enrollment in a class that "
+        "does not exist).",
+        "Check that the referenced class, user, school or term is exported too (and is not filtered out of "
+        "the export), or remove the stale row in the SIS.",
+    ),
+    "parent_rejected": Hint(
+        "The row points at a record that was itself rejected, so it was set aside too.",
+        "Fix the referenced row first (its line is in the message); this row will load once that one does.",
+    ),
+    "wrong_field_count": Hint(
+        "The row has a different number of fields than the header, so the columns do not line up.",
+        "Values that contain commas must be inside double quotes; check this line in a text editor.",
+    ),
+    "line_too_long": Hint(
+        "The line is far longer than any valid row, usually a missing closing quote.",
+        "Look for an unbalanced double quote on this line or just before it.",
+    ),
+    "csv_syntax": Hint(
+        "The row is not valid CSV (for example a stray double quote).",
+        'Double quotes inside a value must be doubled (""), and the value must be quoted.',
+    ),
+}
+
+UNKNOWN = Hint(
+    "The row could not be accepted (the message gives the details).",
+    "Correct the value named in the message in the SIS and export again.",
+)
+
+_POWERSCHOOL = Hint(
+    "The PowerSchool export added a table prefix to the header (for example Students.First_Name), so "
+    "the columns are not OneRoster column names.",
+    "In PowerSchool, export with the OneRoster CSV template (or untick 'include table name in column "
+    "headers'), so the header reads sourcedId, status, ...",
+)
+_CP1252 = Hint(
+    "The file was saved by Excel in Windows-1252, not UTF-8, so accented names cannot be read.",
+    "Open the file and 'Save As' > 'CSV UTF-8 (Comma delimited)', or export directly from the SIS "
+    "without opening it in Excel.",
+)
+_DMY = Hint(
+    "Excel turned the dates into day/month/year (like 17/08/2026); OneRoster needs YYYY-MM-DD.",
+    "Do not open and re-save the export in Excel; if you must, format the date columns as text or as "
+    "yyyy-mm-dd before saving.",
+)
+_UNQUOTED_LIST = Hint(
+    "A list such as grades 09,10 was written without quotes, so the row has extra fields.",
+    'Lists must be quoted: "09,10". Fix the export setting that quotes text fields.',
+)
+_LEADING_ZERO = Hint(
+    "Excel dropped the leading zero of the grade (9 instead of 09).",
+    "OneRoster grades are two characters (KG, 01 ... 12): format the grades column as text before saving, "
+    "or export without opening the file in Excel.",
+)
+
+_DMY_VALUE = re.compile(r"^\s*\d{1,2}/\d{1,2}/\d{2,4}")
+_GRADE_NO_ZERO = re.compile(r"(^|[,\s\"])[1-9]($|[,\s\"])")
+
+
+def hint_for(
+    code: str, column: str | None = None, message: str | None = None, value: str | None = None
+) -> Hint:
+    """The reason and fix for one rejection (``value`` is the rejected value or raw line, when known)."""
+    msg = message or ""
+    if code == "unknown_header" and "table prefix" in msg:
+        return _POWERSCHOOL
+    if code == "not_utf8" and "Windows-1252" in msg:
+        return _CP1252
+    if code in ("bad_date", "bad_datetime") and ("day/month/year" in msg or _DMY_VALUE.match(value or "")):
+        return _DMY
+    if code == "wrong_field_count" and value and re.search(r",\s*\d{2},\d{2}\s*,", value):
+        return _UNQUOTED_LIST
+    if column == "grades" and value and _GRADE_NO_ZERO.search(value):
+        return _LEADING_ZERO
+    return CODES.get(code, UNKNOWN)
+
+
+def is_file_level(line: int | None) -> bool:
+    """File problems have no line (or the header line): they reject the whole file and are shown first."""
+    return line is None or line <= 1
