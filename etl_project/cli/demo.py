@@ -95,7 +95,10 @@ def run(args: argparse.Namespace) -> int:
         "What the LMS load did, night by night, and the history of one record:\n"
         f"  .venv/bin/etl-project history --district {DEMO_DISTRICT}\n"
         f"  .venv/bin/etl-project trace --district {DEMO_DISTRICT} --entity users --id {_traced(settings)}\n"
-        f"  .venv/bin/etl-project plan --district {DEMO_DISTRICT} --date {nights[-1]}"
+        f"  .venv/bin/etl-project plan --district {DEMO_DISTRICT} --date {nights[-1]}\n"
+        "The district's sync report (rejected rows with how to fix them, and the last 30 nights):\n"
+        f"  .venv/bin/etl-project report --district {DEMO_DISTRICT}\n"
+        "  .venv/bin/etl-project serve-reports --port 8765"
     )
     return 0
 
