@@ -268,3 +268,46 @@ def test_checks_are_wired_into_the_jobs(sync):
     assert {"oneroster_quality", "lms_quality"} <= names
     replay = sync.defs.resolve_job_def("replay_from_archive")
     assert "oneroster_quality" in {n.name for n in replay.graph.nodes}
+
+
+def test_lineage_reads_well_column_lineage_and_schema_on_the_lms_assets(sync):
+    from dagster import AssetKey, TableColumnDep
+
+    graph = sync.defs.resolve_asset_graph()
+    groups = {"ingest", "archive", "oneroster", "lms", "reports"}
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.description and node.group_name in groups and node.owners, key
+        assert 1 <= len(node.kinds) <= 10, key
+    for check_key in graph.asset_check_keys:
+        assert graph.get_check_spec(check_key).description, check_key
+
+    users = graph.get(AssetKey(["lms", "users"]))
+    lineage = users.metadata["dagster/column_lineage"].deps_by_column
+    assert lineage["email"] == [TableColumnDep(AssetKey(["oneroster", "users"]), "email")]
+    assert {d.asset_key for d in lineage["role"]} == {
+        AssetKey(["oneroster", "users"]),
+        AssetKey(["oneroster", "roles"]),
+    }
+    upstream = set(users.parent_keys)
+    assert {d.asset_key for deps in lineage.values() for d in deps} <= upstream
+    schema = {c.name: c for c in users.metadata["dagster/column_schema"].columns}
+    assert set(lineage) <= set(schema)
+    assert schema["email"].description == "from OneRoster users.email"
+    assert users.metadata["dagster/table_name"] == "lms.users"
+    enrollments = (
+        graph.get(AssetKey(["lms", "enrollments"])).metadata["dagster/column_lineage"].deps_by_column
+    )
+    assert enrollments["section_sourced_id"] == [
+        TableColumnDep(AssetKey(["oneroster", "enrollments"]), "classSourcedId")
+    ]
+
+    # the same lineage travels with every materialization
+    sync.drop(N1, 1)
+    result = sync.run(N1)
+    meta = {
+        m.asset_key.to_user_string(): m.metadata
+        for m in result.asset_materializations_for_node("lms_entities")
+    }
+    assert meta["lms/users"]["dagster/column_lineage"].value.deps_by_column["email"] == lineage["email"]
+    assert "dagster/column_schema" in meta["lms/enrollments"]
