@@ -7,6 +7,7 @@ from etl_project.assets.ingest import fetch_and_archive_drop
 from etl_project.assets.lms import lms_change_plan, lms_entities
 from etl_project.assets.oneroster import oneroster_tables
 from etl_project.assets.reports import district_sync_report
+from etl_project.checks.definitions import quality_checks
 from etl_project.freshness import drop_arrived_on_time, missing_drop_sensor
 from etl_project.jobs import load_lms, nightly_sync, replay_from_archive
 from etl_project.resources import build_resources
@@ -15,7 +16,7 @@ from etl_project.sensors import new_drop_sensor
 
 defs = Definitions(
     assets=[fetch_and_archive_drop, oneroster_tables, lms_change_plan, lms_entities, district_sync_report],
-    asset_checks=[drop_arrived_on_time],
+    asset_checks=[drop_arrived_on_time, *quality_checks],
     jobs=[nightly_sync, replay_from_archive, load_lms],
     schedules=[nightly_sync_schedule],
     sensors=[new_drop_sensor, missing_drop_sensor, *ALERT_SENSORS],

@@ -82,11 +82,11 @@ class FetchConfig(Config):
         AssetSpec(
             DROP,
             group_name="ingest",
-            kinds={"sftp"},
+            kinds={"sftp", "rest", "csv"},
             owners=OWNERS,
             description="The district's nightly OneRoster drop (folder of CSVs or a zip) as found on its "
-            "SFTP server or local drop folder: only complete drops are taken, every file is "
-            "size- and SHA-256-verified.",
+            "SFTP server, OneRoster REST API or local drop folder: only complete drops are taken, every "
+            "file is size- and SHA-256-verified.",
         ),
         AssetSpec(
             SNAPSHOT,

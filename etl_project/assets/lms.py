@@ -22,8 +22,10 @@ from dagster import (
     Failure,
     MaterializeResult,
     MetadataValue,
+    TableColumn,
     TableColumnDep,
     TableColumnLineage,
+    TableSchema,
     asset,
     multi_asset,
 )
@@ -34,7 +36,7 @@ from etl_project.districts import DistrictsResource
 from etl_project.lms import Release, Thresholds, load_night, plan_night
 from etl_project.lms.mapping import column_lineage
 from etl_project.lms.resource import LmsResource
-from etl_project.lms.schema import ENTITIES, OPERATIONS
+from etl_project.lms.schema import ENTITIES, OPERATIONS, Entity
 from etl_project.partitions import DistrictNight, district_nights
 from etl_project.settings import Settings
 from etl_project.warehouse import WarehouseResource
@@ -173,7 +175,35 @@ def _entity_spec(entity) -> AssetSpec:
         kinds={_KIND},
         owners=OWNERS,
         description=entity.description + " Loaded into the LMS (never hard-deleted).",
-        metadata={"dagster/table_name": f"lms.{entity.name}"},
+        metadata={
+            "dagster/table_name": f"lms.{entity.name}",
+            "dagster/column_schema": column_schema(entity),
+            "dagster/column_lineage": _lineage(entity.name),
+        },
+    )
+
+
+_TYPES = {"text": "string", "date": "date", "bool": "boolean", "int": "int"}
+
+
+def column_schema(entity: Entity) -> TableSchema:
+    """The LMS table's columns; each mapped column says which OneRoster column(s) it comes from."""
+    lineage = column_lineage()[entity.name]
+
+    def origin(column: str) -> str:
+        return "from OneRoster " + " + ".join(f"{t}.{c}" for t, c in lineage[column])
+
+    return TableSchema(
+        columns=[
+            TableColumn("id", "int", description="the LMS's own id (never reused)"),
+            TableColumn("district", "string", description="the district id (the partition's district)"),
+            TableColumn("sourced_id", "string", description=origin("sourced_id")),
+            *(TableColumn(f.name, _TYPES[f.kind], description=origin(f.name)) for f in entity.fields),
+            TableColumn("active", "boolean", description=origin("active") + " (tobedeleted -> false)"),
+            TableColumn("deactivated_at", "timestamp", description="when the record was deactivated"),
+            TableColumn("created_at", "timestamp"),
+            TableColumn("updated_at", "timestamp"),
+        ]
     )
 
 
@@ -234,6 +264,7 @@ def lms_entities(
             "ledger_first": result.ledger_first or 0,
             "ledger_last": result.ledger_last or 0,
             "dagster/column_lineage": _lineage(e.name),
+            "dagster/column_schema": column_schema(e),
         }
         if result.state == "held":
             metadata["not_applied"] = MetadataValue.json(
