@@ -40,8 +40,14 @@ ENTITIES = ("users", "enrollments")
 
 
 def chain(entity: str) -> list[str]:
-    """raw -> archive -> OneRoster -> LMS for one entity (the report hop is appended once it exists)."""
-    return ["raw/oneroster_drop", "archive/oneroster_snapshot", f"oneroster/{entity}", f"lms/{entity}"]
+    """raw -> archive -> OneRoster -> LMS -> the district's sync report, for one entity."""
+    return [
+        "raw/oneroster_drop",
+        "archive/oneroster_snapshot",
+        f"oneroster/{entity}",
+        f"lms/{entity}",
+        "reports/district_sync_report",
+    ]
 
 
 def _free_port() -> int:
@@ -129,7 +135,13 @@ def test_graphql_shows_the_chain_with_groups_kinds_descriptions_and_checks(webse
         for up, down in itertools.pairwise(hops):
             assert down in {"/".join(k["path"]) for k in nodes[up]["dependedByKeys"]}, (up, down)
             assert up in {"/".join(k["path"]) for k in nodes[down]["dependencyKeys"]}, (up, down)
-    expected_groups = {"raw": "ingest", "archive": "archive", "oneroster": "oneroster", "lms": "lms"}
+    expected_groups = {
+        "raw": "ingest",
+        "archive": "archive",
+        "oneroster": "oneroster",
+        "lms": "lms",
+        "reports": "reports",
+    }
     for key, node in nodes.items():
         assert node["description"] and node["owners"], key
         assert node["groupName"] == expected_groups.get(key.split("/")[0], node["groupName"]), key
