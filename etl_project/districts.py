@@ -271,7 +271,24 @@ def to_toml(districts: Mapping[str, District]) -> str:
                 plain = isinstance(value, int | float) and not isinstance(value, bool)
                 lines.append(f"{key} = {value if plain else _q(str(value))}")
         lines.append("")
+        lines += _toml_table(f"districts.{d.id}.thresholds", d.thresholds)
     return "\n".join(lines)
+
+
+def _toml_table(name: str, table: Mapping[str, Any]) -> list[str]:
+    """A (possibly nested) table of scalars, e.g. thresholds with per-entity sub-tables."""
+    if not table:
+        return []
+    scalars = {k: v for k, v in table.items() if not isinstance(v, Mapping)}
+    lines = [f"[{name}]"]
+    for key, value in scalars.items():
+        plain = isinstance(value, int | float) and not isinstance(value, bool)
+        lines.append(f"{key} = {value if plain else _q(str(value))}")
+    lines.append("")
+    for key, value in table.items():
+        if isinstance(value, Mapping):
+            lines += _toml_table(f"{name}.{key}", value)
+    return lines
 
 
 def _q(value: str) -> str:

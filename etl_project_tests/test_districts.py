@@ -23,6 +23,12 @@ password_env = "LINCOLN_PW"
 host_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGs"
 remote_dir = "/outbox"
 
+[districts.lincoln.thresholds]
+hold = "deactivations"
+deactivate = "5%"
+[districts.lincoln.thresholds.enrollments]
+deactivate = 2000
+
 [districts.demo.source]
 kind = "local"
 path = "/srv/drops/demo"

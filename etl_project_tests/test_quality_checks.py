@@ -36,11 +36,7 @@ class Sync:
         instance.add_dynamic_partitions(DISTRICTS_PARTITION, [DISTRICT])
 
     def configure(self, **thresholds: str) -> None:
-        write_districts(self.home, [local_district(DISTRICT, self.dropbox)])
-        if thresholds:  # districts.to_toml leaves thresholds out, so they are appended here
-            with open(self.home / "districts.toml", "a") as f:
-                f.write(f"\n[districts.{DISTRICT}.thresholds]\n")
-                f.writelines(f'{k} = "{v}"\n' for k, v in thresholds.items())
+        write_districts(self.home, [local_district(DISTRICT, self.dropbox, thresholds=thresholds)])
         self.defs = make_defs(self.home)
 
     def drop(self, night: str, day: int, students: int = STUDENTS, **kwargs) -> Path:
