@@ -12,8 +12,9 @@ parent order (schools, terms, courses, sections, users, enrollments):
 - every other row is created, updated (with before/after of the changed fields), deactivated, reactivated
   or unchanged.
 
-The result stays in temp tables ``_lms_chg_<entity>`` (one row per non-unchanged record, op + new values +
-changes JSON + provenance) and ``_lms_held_<entity>`` on the DuckDB connection.
+The result stays in temp tables ``_lms_chg_<entity>`` (one row per record to write, in sourcedId order: op +
+new values + changes JSON (see :func:`changes_sql`) + provenance) and ``_lms_held_<entity>`` on the DuckDB
+connection.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import duckdb
 
 from etl_project.lms.mapping import source_sql
 from etl_project.lms.schema import DUCKDB_TYPES, ENTITIES, OPERATIONS, Entity
+from etl_project.lms.schema import entity as entity_def
 
 COUNTED = (*OPERATIONS, "unchanged", "held")
 
@@ -66,12 +68,36 @@ class ChangeSet:
         return sum(e.counts.get("held", 0) for e in self.entities.values())
 
 
+def ranks_sql(alias: str = "") -> str:
+    """``k``: a row's rank in sourcedId order (its ledger id's offset); ``created_k``: its rank among the
+    created rows (its new LMS id's offset)."""
+    sid, op = f"{alias}sourced_id", f"{alias}op"
+    return f"""row_number() OVER (ORDER BY {sid}) AS k,
+       CASE WHEN {op} = 'created' THEN row_number() OVER (PARTITION BY {op} = 'created' ORDER BY {sid}) END
+           AS created_k"""
+
+
 def chg(entity: str) -> str:
     return f"_lms_chg_{entity}"
 
 
 def held_table(entity: str) -> str:
     return f"_lms_held_{entity}"
+
+
+def changes_sql(e: Entity) -> str:
+    """The ledger's ``changes`` JSON of a row of ``chg(e.name)``.
+
+    Updated, deactivated and reactivated rows carry ``{field: {"before": .., "after": ..}}`` for each changed
+    field. A created row has no before: its changes are its after-values, one JSON object of every non-NULL
+    field (``{field: value}``), built here as text (cheap for the hundreds of thousands of rows of a first
+    load); :func:`etl_project.lms.history.trace` shows them as before/after pairs like the others.
+    """
+    parts = ", ".join(
+        f"CASE WHEN {f} IS NOT NULL THEN '\"{f}\":' || CAST(to_json({f}) AS VARCHAR) END"
+        for f in e.field_names
+    )
+    return f"CASE WHEN op = 'created' THEN '{{' || concat_ws(',', {parts}) || '}}' ELSE changes END"
 
 
 def build_changeset(
@@ -140,34 +166,36 @@ def _entity_changes(duck: duckdb.DuckDBPyConnection, e: Entity, date: str) -> En
         WHEN {diff} THEN 'updated'
         ELSE 'unchanged' END"""
     uri, version, sha = (file[3], file[4], file[5]) if file else (None, None, None)
+    # Every record's operation (narrow: counted, then only the rows to write are kept with their values).
     duck.execute(
         f"""CREATE OR REPLACE TEMP TABLE _lms_j_{name} AS
-        WITH j AS (
-            SELECT coalesce(s.sourced_id, c.sourced_id) AS sourced_id, c.id AS lms_id, {op} AS op,
-                   {", ".join(f"s.{f}" for f in fields)},
-                   s.line, s.file_uri, s.file_version, s.file_sha256
-            FROM {src} s FULL JOIN {cur} c ON c.sourced_id = s.sourced_id
-            LEFT JOIN {held_table(name)} h ON h.sourced_id = coalesce(s.sourced_id, c.sourced_id))
-        SELECT j.* EXCLUDE (file_uri, file_version, file_sha256),
-               coalesce(j.file_uri, ?) AS file_uri, coalesce(j.file_version, ?) AS file_version,
-               coalesce(j.file_sha256, ?) AS file_sha256
-        FROM j""",
-        [uri, version, sha],
+        SELECT coalesce(s.sourced_id, c.sourced_id) AS sourced_id, c.id AS lms_id, {op} AS op
+        FROM {src} s FULL JOIN {cur} c ON c.sourced_id = s.sourced_id
+        LEFT JOIN {held_table(name)} h ON h.sourced_id = coalesce(s.sourced_id, c.sourced_id)"""
     )
     counts = dict.fromkeys(COUNTED, 0)
     for op_name, n in duck.execute(f"SELECT op, count(*) FROM _lms_j_{name} GROUP BY op").fetchall():
         counts[op_name] = n
     counts["held"] = duck.execute(f"SELECT count(*) FROM {held_table(name)}").fetchone()[0]
-    # Keep the rows to write, with their changes (before -> after), and drop the rest.
+    # The rows to write, in sourcedId order (so new ids and index entries go in key order), with their
+    # changes (before -> after). A created row's changes are its after-values: see created_changes_sql.
     duck.execute(
         f"""CREATE OR REPLACE TEMP TABLE {chg(name)} AS
-        SELECT n.*, to_json(CASE n.op
-            WHEN 'deactivated' THEN {active_change.format(b="true", a="false")}
-            WHEN 'reactivated' THEN map_concat({active_change.format(b="false", a="true")}, {field_changes})
-            ELSE {field_changes} END)::VARCHAR AS changes
+        SELECT n.sourced_id, n.lms_id, n.op, {", ".join(f"s.{f}" for f in fields)}, s.line,
+               {ranks_sql("n.")},
+               coalesce(s.file_uri, ?) AS file_uri, coalesce(s.file_version, ?) AS file_version,
+               coalesce(s.file_sha256, ?) AS file_sha256,
+               CASE n.op
+                   WHEN 'created' THEN NULL
+                   WHEN 'deactivated' THEN to_json({active_change.format(b="true", a="false")})::VARCHAR
+                   WHEN 'reactivated' THEN to_json(map_concat({active_change.format(b="false", a="true")},
+                                                               {field_changes}))::VARCHAR
+                   ELSE to_json({field_changes})::VARCHAR END AS changes
         FROM _lms_j_{name} n LEFT JOIN {cur} c ON c.id = n.lms_id
         LEFT JOIN {src} s ON s.sourced_id = n.sourced_id
-        WHERE n.op IN ('created', 'updated', 'deactivated', 'reactivated')"""
+        WHERE n.op IN ('created', 'updated', 'deactivated', 'reactivated')
+        ORDER BY n.sourced_id""",
+        [uri, version, sha],
     )
     duck.execute(
         f"""CREATE OR REPLACE TEMP TABLE _lms_final_{name} AS
@@ -210,7 +238,7 @@ def _held(duck: duckdb.DuckDBPyConnection, e: Entity, date: str, file: str | Non
 def sample(duck: duckdb.DuckDBPyConnection, entity: str, limit: int = 5) -> list[dict[str, Any]]:
     """A few rows per operation (and held rows with their reason), for plan output and metadata."""
     rows = duck.execute(
-        f"""SELECT op, sourced_id, lms_id, changes, line FROM (
+        f"""SELECT op, sourced_id, lms_id, {changes_sql(entity_def(entity))}, line FROM (
               SELECT *, row_number() OVER (PARTITION BY op ORDER BY sourced_id) AS k FROM {chg(entity)})
             WHERE k <= {int(limit)} ORDER BY op, sourced_id"""
     ).fetchall()

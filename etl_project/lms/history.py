@@ -18,6 +18,14 @@ def _text(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.date | dt.datetime) else value
 
 
+def _changes(operation: str, value: Any) -> Any:
+    """A created row's ledger holds its after-values (``{field: value}``): shown as before/after pairs."""
+    changes = _json(value)
+    if operation != "created" or not isinstance(changes, dict):
+        return changes
+    return {k: v if isinstance(v, dict) else {"before": None, "after": v} for k, v in changes.items()}
+
+
 def trace(backend: LmsBackend, district: str, entity: str, sourced_id: str) -> list[dict[str, Any]]:
     """Every ledger row of one record, newest first, with its night, run, release and provenance."""
     entity_def(entity)
@@ -36,7 +44,7 @@ def trace(backend: LmsBackend, district: str, entity: str, sourced_id: str) -> l
     out = []
     for row in rows:
         item = {k: _text(v) for k, v in zip(keys, row, strict=True)}
-        item["changes"] = _json(item["changes"])
+        item["changes"] = _changes(item["operation"], item["changes"])
         out.append(item)
     return out
 
