@@ -34,8 +34,9 @@ def trace(backend: LmsBackend, district: str, entity: str, sourced_id: str) -> l
             f"""SELECT l.id, l.partition_date, l.run_id, l.operation, l.lms_id, l.changes, l.file_uri,
                        l.file_version, l.line, l.file_sha256, l.released_by, l.release_reason, l.recorded_at
                 FROM {s.table("change_ledger")} l
-                WHERE l.district = %s AND l.entity = %s AND l.sourced_id = %s ORDER BY l.id DESC""",
-            [district, entity, sourced_id],
+                WHERE l.lms_id IN (SELECT id FROM {s.table(entity)} WHERE district = %s AND sourced_id = %s)
+                  AND l.district = %s AND l.entity = %s AND l.sourced_id = %s ORDER BY l.id DESC""",
+            [district, sourced_id, district, entity, sourced_id],
         )
     keys = (
         "ledger_id", "date", "run_id", "operation", "lms_id", "changes", "file_uri", "file_version", "line",

@@ -265,7 +265,8 @@ def ddl(dialect: str) -> list[str]:
     release_reason TEXT,
     recorded_at {ts} NOT NULL DEFAULT {now})"""
     )
-    statements.append(
-        f"CREATE INDEX IF NOT EXISTS change_ledger_record ON {p}change_ledger (district, entity, sourced_id)"
-    )
+    # One record's history is found through its LMS id (unique across entities: one ``lms_ids`` sequence);
+    # new ids arrive in increasing order, so a first load appends to this index instead of scattering text
+    # keys through it. A night's rows are found by id range (sync_runs.ledger_first .. ledger_last).
+    statements.append(f"CREATE INDEX IF NOT EXISTS change_ledger_lms_id ON {p}change_ledger (lms_id)")
     return statements
