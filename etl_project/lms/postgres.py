@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -54,16 +57,37 @@ class PostgresSession(LmsSession):
         return int(first)
 
     def load(self, duck: duckdb.DuckDBPyConnection, select: str, table: str, columns: Sequence[str]) -> int:
-        with tempfile.NamedTemporaryFile(suffix=".csv", prefix="lms-copy-") as tmp:
-            rows = duck.execute(
-                f"COPY ({select}) TO '{tmp.name}' (FORMAT csv, HEADER false, QUOTE '\"')"
-            ).fetchone()[0]
-            if not rows:
-                return 0
-            stmt = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT csv)"
-            with open(tmp.name, "rb") as src, self.conn.cursor().copy(stmt) as copy:
-                while block := src.read(_CHUNK):
-                    copy.write(block)
+        """DuckDB writes the rows as CSV into a named pipe while a thread feeds the pipe to ``COPY ... FROM
+        STDIN``: both sides run at once, and nothing is staged on disk or handled row by row in Python."""
+        stmt = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT csv)"
+        failed: list[BaseException] = []
+
+        def feed(pipe: str) -> None:
+            try:
+                with open(pipe, "rb") as src, self.conn.cursor().copy(stmt) as copy:
+                    while block := src.read(_CHUNK):
+                        copy.write(block)
+            except BaseException as exc:  # re-raised in the caller's thread
+                failed.append(exc)
+
+        with tempfile.TemporaryDirectory(prefix="lms-copy-") as scratch:
+            pipe = os.path.join(scratch, "rows.csv")
+            os.mkfifo(pipe, 0o600)
+            feeder = threading.Thread(target=feed, args=(pipe,), name="lms-copy", daemon=True)
+            feeder.start()
+            try:
+                rows = duck.execute(
+                    f"COPY ({select}) TO '{pipe}' (FORMAT csv, HEADER false, QUOTE '\"', USE_TMP_FILE false)"
+                ).fetchone()[0]
+            except BaseException:
+                _end_of_input(pipe, feeder)
+                feeder.join()
+                if failed:  # PostgreSQL refused the rows (DuckDB then saw a broken pipe): that is the error
+                    raise failed[0] from None
+                raise
+            feeder.join()
+        if failed:
+            raise failed[0]
         return int(rows)
 
     def staging(self, name: str, like: str, columns: Sequence[str]) -> str:
@@ -72,6 +96,19 @@ class PostgresSession(LmsSession):
             f"CREATE TEMP TABLE {name} ON COMMIT DROP AS SELECT {', '.join(columns)} FROM {like} LIMIT 0"
         )
         return name
+
+
+def _end_of_input(pipe: str, feeder: threading.Thread) -> None:
+    """DuckDB failed, perhaps before it opened the pipe: open and close its write end so a reader still
+    waiting in ``open`` gets end-of-file (its COPY ends; the caller raises and the transaction rolls back)."""
+    while feeder.is_alive():
+        try:
+            os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
+            return
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:  # ENXIO: no reader yet (the feeder has not reached ``open``)
+                return
+            feeder.join(0.01)
 
 
 class PostgresBackend(LmsBackend):
