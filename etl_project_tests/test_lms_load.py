@@ -508,3 +508,18 @@ def test_pg_bulk_load_errors_surface_and_never_hang(pg_backend, tmp_path):
         stage = s.staging("_stg_x", "lms.users", ["id"])
         assert s.load(duck, "SELECT id FROM t", stage, ["id"]) == 200000
         assert s.query(f"SELECT count(*), max(id) FROM {stage}") == [(200000, 199999)]
+        s.execute(
+            "INSERT INTO lms.users (id, district, sourced_id, active) "
+            f"SELECT id, 'd1', 'u' || id, true FROM {stage}"
+        )
+    # the other direction (PostgreSQL -> pipe -> DuckDB): DuckDB failing before it reads never hangs the dump
+    with (
+        pytest.raises(RuntimeError, match="reader failed"),
+        pg_backend.session("d1", write=False) as s,
+        s.current_csv(entity_def("users"), tmp_path),
+    ):
+        raise RuntimeError("reader failed")
+    with pg_backend.session("d1", write=False) as s, s.current_csv(entity_def("users"), tmp_path) as path:
+        assert (
+            duck.execute(f"SELECT count(*) FROM read_csv('{path}', header = false)").fetchone()[0] == 200000
+        )

@@ -49,6 +49,16 @@ class LmsSession(ABC):
     def dump_current(self, entity: Entity, path: Path) -> None:
         """Write the district's rows of ``entity`` as header-less CSV: id, sourced_id, fields..., active."""
 
+    @contextlib.contextmanager
+    def current_csv(self, entity: Entity, scratch: Path) -> Iterator[Path]:
+        """The path of :meth:`dump_current`'s CSV, for DuckDB to read once (a backend may stream it)."""
+        path = scratch / f"{entity.name}.csv"
+        try:
+            self.dump_current(entity, path)
+            yield path
+        finally:
+            path.unlink(missing_ok=True)
+
     @abstractmethod
     def reserve(self, sequence: str, n: int) -> int:
         """Reserve ``n`` consecutive ids of ``sequence`` (lms_ids / ledger_ids); returns the first."""

@@ -19,6 +19,7 @@ connection.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +37,7 @@ COUNTED = (*OPERATIONS, "unchanged", "held")
 class CurrentRows(Protocol):
     """What the builder needs from an LMS session: the district's current rows of an entity as CSV."""
 
-    def dump_current(self, entity: Entity, path: Path) -> None: ...
+    def current_csv(self, entity: Entity, scratch: Path) -> contextlib.AbstractContextManager[Path]: ...
 
 
 @dataclass
@@ -106,10 +107,8 @@ def build_changeset(
     entities: dict[str, EntityChanges] = {}
     with tempfile.TemporaryDirectory(prefix="lms-current-", dir=workdir) as scratch:
         for e in ENTITIES:
-            path = Path(scratch) / f"{e.name}.csv"
-            lms.dump_current(e, path)
-            _read_current(duck, e, path)
-            path.unlink()
+            with lms.current_csv(e, Path(scratch)) as path:
+                _read_current(duck, e, path)
             entities[e.name] = _entity_changes(duck, e, date)
     return ChangeSet(district, date, entities)
 

@@ -7,7 +7,7 @@ import errno
 import os
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,38 +56,31 @@ class PostgresSession(LmsSession):
             self.conn.execute("SELECT pg_advisory_unlock(%s)", [_SCHEMA_LOCK + 1])
         return int(first)
 
+    @contextlib.contextmanager
+    def current_csv(self, entity: Entity, scratch: Path) -> Iterator[Path]:
+        """A named pipe that a thread fills with ``COPY ... TO STDOUT`` while DuckDB reads it."""
+        with _Pipe(
+            scratch / f"{entity.name}.csv", lambda path: self.dump_current(entity, path), "writes"
+        ) as pipe:
+            yield pipe
+
     def load(self, duck: duckdb.DuckDBPyConnection, select: str, table: str, columns: Sequence[str]) -> int:
         """DuckDB writes the rows as CSV into a named pipe while a thread feeds the pipe to ``COPY ... FROM
         STDIN``: both sides run at once, and nothing is staged on disk or handled row by row in Python."""
         stmt = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT csv)"
-        failed: list[BaseException] = []
 
-        def feed(pipe: str) -> None:
-            try:
-                with open(pipe, "rb") as src, self.conn.cursor().copy(stmt) as copy:
-                    while block := src.read(_CHUNK):
-                        copy.write(block)
-            except BaseException as exc:  # re-raised in the caller's thread
-                failed.append(exc)
+        def feed(path: Path) -> None:
+            with open(path, "rb") as src, self.conn.cursor().copy(stmt) as copy:
+                while block := src.read(_CHUNK):
+                    copy.write(block)
 
-        with tempfile.TemporaryDirectory(prefix="lms-copy-") as scratch:
-            pipe = os.path.join(scratch, "rows.csv")
-            os.mkfifo(pipe, 0o600)
-            feeder = threading.Thread(target=feed, args=(pipe,), name="lms-copy", daemon=True)
-            feeder.start()
-            try:
-                rows = duck.execute(
-                    f"COPY ({select}) TO '{pipe}' (FORMAT csv, HEADER false, QUOTE '\"', USE_TMP_FILE false)"
-                ).fetchone()[0]
-            except BaseException:
-                _end_of_input(pipe, feeder)
-                feeder.join()
-                if failed:  # PostgreSQL refused the rows (DuckDB then saw a broken pipe): that is the error
-                    raise failed[0] from None
-                raise
-            feeder.join()
-        if failed:
-            raise failed[0]
+        with (
+            tempfile.TemporaryDirectory(prefix="lms-copy-") as scratch,
+            _Pipe(Path(scratch) / "rows.csv", feed, "reads") as pipe,
+        ):
+            rows = duck.execute(
+                f"COPY ({select}) TO '{pipe}' (FORMAT csv, HEADER false, QUOTE '\"', USE_TMP_FILE false)"
+            ).fetchone()[0]
         return int(rows)
 
     def staging(self, name: str, like: str, columns: Sequence[str]) -> str:
@@ -98,17 +91,58 @@ class PostgresSession(LmsSession):
         return name
 
 
-def _end_of_input(pipe: str, feeder: threading.Thread) -> None:
-    """DuckDB failed, perhaps before it opened the pipe: open and close its write end so a reader still
-    waiting in ``open`` gets end-of-file (its COPY ends; the caller raises and the transaction rolls back)."""
-    while feeder.is_alive():
+class _Pipe:
+    """A named pipe between DuckDB (this thread) and PostgreSQL (a helper thread running ``work(path)``, which
+    ``reads`` or ``writes`` the pipe), so both run at once with no file on disk.
+
+    Errors surface in the caller: PostgreSQL's first (DuckDB then sees a broken pipe or a short input), else
+    DuckDB's. If DuckDB fails, perhaps before it opened the pipe, the helper is unblocked (end-of-file, or its
+    output drained) so it always ends; the caller's exception then rolls the transaction back.
+    """
+
+    def __init__(self, path: Path, work: Callable[[Path], None], side: str):
+        self.path, self.work, self.side = path, work, side
+        self.failed: list[BaseException] = []
+        self.thread = threading.Thread(target=self._run, name=f"lms-pipe-{path.name}", daemon=True)
+
+    def _run(self) -> None:
         try:
-            os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
-            return
-        except OSError as exc:
-            if exc.errno != errno.ENXIO:  # ENXIO: no reader yet (the feeder has not reached ``open``)
-                return
-            feeder.join(0.01)
+            self.work(self.path)
+        except BaseException as exc:  # re-raised in the caller's thread
+            self.failed.append(exc)
+
+    def __enter__(self) -> Path:
+        os.mkfifo(self.path, 0o600)
+        self.thread.start()
+        return self.path
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if exc is not None:
+            self._unblock()
+        self.thread.join()
+        self.path.unlink(missing_ok=True)
+        if self.failed:
+            raise self.failed[0] from None
+
+    def _unblock(self) -> None:
+        if self.side == "reads":  # give a reader still waiting in open() an end-of-file
+            while self.thread.is_alive():
+                try:
+                    os.close(os.open(self.path, os.O_WRONLY | os.O_NONBLOCK))
+                    return
+                except OSError as err:
+                    if err.errno != errno.ENXIO:  # ENXIO: the reader has not reached open() yet
+                        return
+                    self.thread.join(0.01)
+        else:  # drain a writer so it never blocks on a full pipe
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
+            try:
+                while self.thread.is_alive():
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(fd, _CHUNK)
+                    self.thread.join(0.001)
+            finally:
+                os.close(fd)
 
 
 class PostgresBackend(LmsBackend):
