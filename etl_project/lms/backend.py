@@ -68,6 +68,10 @@ class LmsSession(ABC):
         """Bulk-insert the rows of a DuckDB query into ``table(columns)``; returns the row count."""
 
     @abstractmethod
+    def analyze(self, table: str) -> None:
+        """Refresh the planner's statistics of a just-filled staging table."""
+
+    @abstractmethod
     def staging(self, name: str, like: str, columns: Sequence[str]) -> str:
         """A fresh temp table with ``columns`` of ``like``, dropped at the end of the transaction."""
 

@@ -231,6 +231,7 @@ def _write(
                 stage,
                 ["id", *fields],
             )
+            session.analyze(stage)
             sets = ", ".join(f"{f} = s.{f}" for f in fields)
             session.execute(
                 f"UPDATE {table} SET {sets}, active = true, deactivated_at = NULL, updated_at = {now} "
@@ -242,6 +243,7 @@ def _write(
         table = session.table(e.name)
         stage = session.staging(f"_stgd_{e.name}", table, ["id"])
         session.load(duck, f"SELECT lms_id FROM {chg(e.name)} WHERE op = 'deactivated'", stage, ["id"])
+        session.analyze(stage)
         session.execute(
             f"UPDATE {table} SET active = false, deactivated_at = {now}, updated_at = {now} "
             f"FROM {stage} s WHERE {table}.id = s.id"

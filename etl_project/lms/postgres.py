@@ -83,6 +83,9 @@ class PostgresSession(LmsSession):
             ).fetchone()[0]
         return int(rows)
 
+    def analyze(self, table: str) -> None:
+        self.conn.execute(f"ANALYZE {table}")  # temp tables are never auto-analyzed: size the join right
+
     def staging(self, name: str, like: str, columns: Sequence[str]) -> str:
         self.conn.execute(f"DROP TABLE IF EXISTS {name}")
         self.conn.execute(
@@ -174,6 +177,8 @@ class PostgresBackend(LmsBackend):
                         "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
                         [f"etl_project.lms:{district}"],
                     )
+                    # Room for the set-based UPDATE ... FROM joins of a big night (this transaction only).
+                    conn.execute("SET LOCAL work_mem = '128MB'")
                 yield PostgresSession(conn, district)
         finally:
             conn.close()
