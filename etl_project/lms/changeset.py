@@ -46,6 +46,10 @@ class EntityChanges:
     mode: str  # bulk | delta | untouched
     size: int  # active rows the LMS holds now
     counts: dict[str, int] = field(default_factory=dict)
+    # Provenance of every row of the change set: the entity's file that night (archived URI, version, SHA-256)
+    file_uri: str | None = None
+    file_version: str | None = None
+    file_sha256: str | None = None
 
     @property
     def writes(self) -> int:
@@ -139,10 +143,13 @@ def _entity_changes(duck: duckdb.DuckDBPyConnection, e: Entity, date: str) -> En
     file = _file_row(duck, e, date)
     applied = bool(file and file[2] == "loaded" and file[1] in ("bulk", "delta"))
     mode = file[1] if applied else "untouched"
+    rows = "* EXCLUDE (file_uri, file_version, file_sha256)"  # per file, not per row: see EntityChanges
     if applied:
-        duck.execute(f"CREATE OR REPLACE TEMP TABLE {src} AS {source_sql(e, date)}")
+        duck.execute(f"CREATE OR REPLACE TEMP TABLE {src} AS SELECT {rows} FROM ({source_sql(e, date)})")
     else:
-        duck.execute(f"CREATE OR REPLACE TEMP TABLE {src} AS {source_sql(e, date)} LIMIT 0")
+        duck.execute(
+            f"CREATE OR REPLACE TEMP TABLE {src} AS SELECT {rows} FROM ({source_sql(e, date)}) LIMIT 0"
+        )
     _held(duck, e, date, file[0] if file else None)
     fields = e.field_names
     # Rows are compared through a 64-bit hash of their fields (NULL-aware, order-sensitive), so the join of
@@ -181,26 +188,28 @@ def _entity_changes(duck: duckdb.DuckDBPyConnection, e: Entity, date: str) -> En
     for op_name, n in duck.execute(f"SELECT op, count(*) FROM _lms_j_{name} GROUP BY op").fetchall():
         counts[op_name] = n
     counts["held"] = duck.execute(f"SELECT count(*) FROM {held_table(name)}").fetchone()[0]
-    # The rows to write, in sourcedId order (so new ids and index entries go in key order), with their
-    # changes (before -> after). A created row's changes are its after-values: see created_changes_sql.
+    # The rows to write, ranked in sourcedId order on narrow rows (so new ids and index entries go in key
+    # order), then joined with their values and changes (before -> after; a created row's changes are its
+    # after-values: see changes_sql) and stored in that order. Provenance is per file: see EntityChanges.
+    duck.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _lms_k_{name} AS
+        SELECT sourced_id, lms_id, op, {ranks_sql()} FROM _lms_j_{name}
+        WHERE op IN ('created', 'updated', 'deactivated', 'reactivated')"""
+    )
     duck.execute(
         f"""CREATE OR REPLACE TEMP TABLE {chg(name)} AS
-        SELECT n.sourced_id, n.lms_id, n.op, {", ".join(f"s.{f}" for f in fields)}, s.line,
-               {ranks_sql("n.")},
-               coalesce(s.file_uri, ?) AS file_uri, coalesce(s.file_version, ?) AS file_version,
-               coalesce(s.file_sha256, ?) AS file_sha256,
+        SELECT n.sourced_id, n.lms_id, n.op, {", ".join(f"s.{f}" for f in fields)}, s.line, n.k, n.created_k,
                CASE n.op
                    WHEN 'created' THEN NULL
                    WHEN 'deactivated' THEN to_json({active_change.format(b="true", a="false")})::VARCHAR
                    WHEN 'reactivated' THEN to_json(map_concat({active_change.format(b="false", a="true")},
                                                                {field_changes}))::VARCHAR
                    ELSE to_json({field_changes})::VARCHAR END AS changes
-        FROM _lms_j_{name} n LEFT JOIN {cur} c ON c.id = n.lms_id
+        FROM _lms_k_{name} n LEFT JOIN {cur} c ON c.id = n.lms_id
         LEFT JOIN {src} s ON s.sourced_id = n.sourced_id
-        WHERE n.op IN ('created', 'updated', 'deactivated', 'reactivated')
-        ORDER BY n.sourced_id""",
-        [uri, version, sha],
+        ORDER BY n.k"""
     )
+    duck.execute(f"DROP TABLE _lms_k_{name}")
     duck.execute(
         f"""CREATE OR REPLACE TEMP TABLE _lms_final_{name} AS
         SELECT sourced_id FROM {cur} c WHERE active
@@ -211,7 +220,7 @@ def _entity_changes(duck: duckdb.DuckDBPyConnection, e: Entity, date: str) -> En
     duck.execute(f"DROP TABLE _lms_j_{name}")
     duck.execute(f"DROP TABLE {src}")
     duck.execute(f"DROP TABLE {cur}")
-    return EntityChanges(name, mode, size, counts)
+    return EntityChanges(name, mode, size, counts, uri, version, sha)
 
 
 def _held(duck: duckdb.DuckDBPyConnection, e: Entity, date: str, file: str | None) -> None:

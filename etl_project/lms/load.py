@@ -261,10 +261,12 @@ def _write(
         n = sum(written[e.name].values())
         if not n:
             continue
+        file = changes.entities[e.name]
+        provenance = [_lit_or_null(x) for x in (file.file_uri, file.file_version, file.file_sha256)]
         session.load(
             duck,
             f"""SELECT {offset - 1} + k, {constants}, {lit(e.name)}, sourced_id, {lms_id(e.name)}, op,
-                       {changes_sql(e)}, file_uri, file_version, line, file_sha256, {release}
+                       {changes_sql(e)}, {provenance[0]}, {provenance[1]}, line, {provenance[2]}, {release}
                 FROM {chg(e.name)}""",
             session.table("change_ledger"),
             LEDGER_COLUMNS,
