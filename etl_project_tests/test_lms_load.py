@@ -165,6 +165,10 @@ def test_rejected_user_is_held_with_its_enrollments(backend, warehouse, drops, t
     with warehouse.connect("d1") as duck:
         plan = plan_night(duck, backend, "d1", NIGHT2, DEFAULTS, sample_size=50)
     held = {r["sourced_id"]: r["reason"] for r in plan.samples["users"] if r["op"] == "held"}
+    for name, changes in plan.changes.entities.items():  # up to 50 sample rows per operation, in order
+        for op in ("created", "updated", "deactivated"):
+            rows = [r["sourced_id"] for r in plan.samples[name] if r["op"] == op]
+            assert len(rows) == min(50, changes.counts[op]) and rows == sorted(rows)
     assert held["stu-0000010"].startswith("rejected (invalid_enum)")
     held_enrollments = [r for r in plan.samples["enrollments"] if r["op"] == "held"]
     assert any("stu-0000010" in r["reason"] for r in held_enrollments)

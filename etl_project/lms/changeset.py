@@ -12,9 +12,9 @@ parent order (schools, terms, courses, sections, users, enrollments):
 - every other row is created, updated (with before/after of the changed fields), deactivated, reactivated
   or unchanged.
 
-The result stays in temp tables ``_lms_chg_<entity>`` (one row per record to write, in sourcedId order: op +
-new values + changes JSON (see :func:`changes_sql`) + provenance) and ``_lms_held_<entity>`` on the DuckDB
-connection.
+The result stays in temp tables ``_lms_chg_<entity>`` (one row per record to write, in sourcedId order: op,
+new values, source line, ranks (:func:`ranks_sql`), changes JSON (:func:`changes_sql`); the file's provenance
+is in :class:`EntityChanges`) and ``_lms_held_<entity>`` on the DuckDB connection.
 """
 
 from __future__ import annotations
@@ -252,8 +252,9 @@ def sample(duck: duckdb.DuckDBPyConnection, entity: str, limit: int = 5) -> list
     """A few rows per operation (and held rows with their reason), for plan output and metadata."""
     rows = duck.execute(
         f"""SELECT op, sourced_id, lms_id, {changes_sql(entity_def(entity))}, line FROM (
-              SELECT *, row_number() OVER (PARTITION BY op ORDER BY sourced_id) AS k FROM {chg(entity)})
-            WHERE k <= {int(limit)} ORDER BY op, sourced_id"""
+              SELECT *, row_number() OVER (PARTITION BY op ORDER BY sourced_id) AS sample_k
+              FROM {chg(entity)})
+            WHERE sample_k <= {int(limit)} ORDER BY op, sourced_id"""
     ).fetchall()
     out = [{"op": r[0], "sourced_id": r[1], "lms_id": r[2], "changes": r[3], "line": r[4]} for r in rows]
     held = duck.execute(
