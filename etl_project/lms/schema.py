@@ -13,8 +13,9 @@ Entity tables — ``schools``, ``terms``, ``courses``, ``sections``, ``users``, 
 ``id_map`` is a view (district, entity, sourced_id, lms_id) over the entity tables. ``sync_runs`` holds one
 row per district-night attempt (state applied | held | released | failed, counts, who released it and why,
 the run's ledger id range). ``change_ledger`` holds one row per created / updated / deactivated /
-reactivated record with the changed fields (before/after) and provenance (archived file URI + version, line,
-SHA-256). Everything is created idempotently by :func:`ddl`.
+reactivated record with the changed fields (before/after; for a created record, its after-values as one
+object) and provenance (archived file URI + version, line, SHA-256). Everything is created idempotently by
+:func:`ddl`.
 """
 
 from __future__ import annotations
