@@ -236,9 +236,11 @@ def run_lms_bench(
     progress: Callable[[str], None] = lambda _: None,
 ) -> BenchResult:
     """First load of N students into a throwaway PostgreSQL, then day 2; against a bare COPY floor."""
+    from etl_project.archive.base import sha256_of
+    from etl_project.archive.local import file_uri, version_id_for
     from etl_project.devservers.postgres import start_postgres
     from etl_project.lms import Thresholds, load_night, open_backend
-    from etl_project.oneroster.load import load_drop
+    from etl_project.oneroster.load import FileProvenance, load_drop
 
     work = Path(workdir or tempfile.mkdtemp(prefix="etl-bench-lms-"))
     result = BenchResult(students=students)
@@ -249,10 +251,15 @@ def run_lms_bench(
             drop = work / f"day{day}"
             progress(f"generating day {day}: {students} students (not measured) ...")
             generate_in_child(drop, students, day=day, seed=seed)
+            # Provenance as the local archive records it, so ledger rows are as wide as in production.
+            provenance = {}
+            for path in drop.iterdir():
+                size, sha256 = sha256_of(path)
+                provenance[path.name] = FileProvenance(size, sha256, file_uri(path), version_id_for(sha256))
             progress(f"normalize day {day} into DuckDB ...")
             started = time.perf_counter()
             with warehouse.connect(BENCH_DISTRICT) as conn:
-                load_drop(conn, drop, district=BENCH_DISTRICT, date=night)
+                load_drop(conn, drop, district=BENCH_DISTRICT, date=night, provenance=provenance)
             if day == 1:
                 result.normalize_s = round(time.perf_counter() - started, 3)
                 result.bytes = sum(p.stat().st_size for p in drop.iterdir())

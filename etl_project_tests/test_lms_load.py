@@ -10,13 +10,16 @@ import threading
 import time
 from pathlib import Path
 
+import duckdb
 import psycopg
 import pytest
 
 from etl_project.generate import generate_drop
 from etl_project.lms import Release, Thresholds, mask_url, open_backend, plan_night
 from etl_project.lms.history import history, trace
+from etl_project.lms.schema import entity as entity_def
 from etl_project.lms.thresholds import ThresholdConfigError
+from etl_project.oneroster.load import FileProvenance, load_drop
 from etl_project.warehouse import WarehouseResource
 from etl_project_tests.lms_helpers import (
     DEFAULTS,
@@ -162,6 +165,10 @@ def test_rejected_user_is_held_with_its_enrollments(backend, warehouse, drops, t
     with warehouse.connect("d1") as duck:
         plan = plan_night(duck, backend, "d1", NIGHT2, DEFAULTS, sample_size=50)
     held = {r["sourced_id"]: r["reason"] for r in plan.samples["users"] if r["op"] == "held"}
+    for name, changes in plan.changes.entities.items():  # up to 50 sample rows per operation, in order
+        for op in ("created", "updated", "deactivated"):
+            rows = [r["sourced_id"] for r in plan.samples[name] if r["op"] == op]
+            assert len(rows) == min(50, changes.counts[op]) and rows == sorted(rows)
     assert held["stu-0000010"].startswith("rejected (invalid_enum)")
     held_enrollments = [r for r in plan.samples["enrollments"] if r["op"] == "held"]
     assert any("stu-0000010" in r["reason"] for r in held_enrollments)
@@ -451,3 +458,72 @@ def test_sqlite_failure_mid_load_rolls_back(tmp_path, warehouse, drops):
     with backend.session("d1") as s:
         s.execute("DROP TRIGGER refuse")
     assert load(warehouse, backend, "d1", NIGHT1).state == "applied"
+
+
+def test_created_rows_ledger_holds_every_after_value_and_provenance(pg_backend, warehouse, drops, tmp_path):
+    """A created row's ledger entry: its after-values (every non-NULL field, as in the LMS) and provenance."""
+    backend = pg_backend
+    snapshot_dir = copy_drop(drops[1], tmp_path / "prov")
+    provenance = {
+        p.name: FileProvenance(p.stat().st_size, f"sha-{p.name}", f"file:///archive/{p.name}", f"v-{p.name}")
+        for p in snapshot_dir.iterdir()
+    }
+    with warehouse.connect("d1") as duck:
+        load_drop(duck, snapshot_dir, district="d1", date=NIGHT1, provenance=provenance)
+        line = duck.execute(
+            'SELECT _line FROM oneroster.users WHERE _date = CAST(? AS DATE) AND "sourcedId" = ?',
+            [NIGHT1, "stu-0000007"],
+        ).fetchone()[0]
+    load(warehouse, backend, "d1", NIGHT1)
+    fields = entity_def("users").field_names
+    row = query(
+        backend, "d1", f"SELECT id, {', '.join(fields)} FROM {{p}}users WHERE sourced_id = 'stu-0000007'"
+    )[0]
+    [created] = trace(backend, "d1", "users", "stu-0000007")
+    assert created["operation"] == "created" and created["lms_id"] == row[0]
+    expected = {
+        f: {"before": None, "after": v} for f, v in zip(fields, row[1:], strict=True) if v is not None
+    }
+    assert expected["given_name"]["after"] and expected["enabled"] == {"before": None, "after": True}
+    assert created["changes"] == expected
+    assert (created["file_uri"], created["file_version"], created["file_sha256"], created["line"]) == (
+        "file:///archive/users.csv",
+        "v-users.csv",
+        "sha-users.csv",
+        line,
+    )
+    # stored compactly: the after-values as one object
+    raw = query(backend, "d1", "SELECT changes::text FROM {p}change_ledger WHERE lms_id = %s", [row[0]])[0][0]
+    assert '"before"' not in raw and '"given_name":' in raw
+
+
+def test_pg_bulk_load_errors_surface_and_never_hang(pg_backend, tmp_path):
+    """DuckDB -> pipe -> COPY: an error on either side is raised (no hang); the transaction rolls back."""
+    pg_backend.ensure_schema()
+    duck = duckdb.connect()
+    duck.execute("CREATE TABLE t AS SELECT range AS id FROM range(200000)")
+    with pytest.raises(duckdb.Error), pg_backend.session("d1") as s:  # DuckDB fails before writing
+        stage = s.staging("_stg_x", "lms.users", ["id"])
+        s.load(duck, "SELECT no_such_column FROM t", stage, ["id"])
+    with pytest.raises(psycopg.errors.InvalidTextRepresentation), pg_backend.session("d1") as s:
+        stage = s.staging("_stg_x", "lms.users", ["id"])
+        s.load(duck, "SELECT CASE WHEN id = 150000 THEN 'x' ELSE id::VARCHAR END FROM t", stage, ["id"])
+    with pg_backend.session("d1") as s:
+        stage = s.staging("_stg_x", "lms.users", ["id"])
+        assert s.load(duck, "SELECT id FROM t", stage, ["id"]) == 200000
+        assert s.query(f"SELECT count(*), max(id) FROM {stage}") == [(200000, 199999)]
+        s.execute(
+            "INSERT INTO lms.users (id, district, sourced_id, active) "
+            f"SELECT id, 'd1', 'u' || id, true FROM {stage}"
+        )
+    # the other direction (PostgreSQL -> pipe -> DuckDB): DuckDB failing before it reads never hangs the dump
+    with (
+        pytest.raises(RuntimeError, match="reader failed"),
+        pg_backend.session("d1", write=False) as s,
+        s.current_csv(entity_def("users"), tmp_path),
+    ):
+        raise RuntimeError("reader failed")
+    with pg_backend.session("d1", write=False) as s, s.current_csv(entity_def("users"), tmp_path) as path:
+        assert (
+            duck.execute(f"SELECT count(*) FROM read_csv('{path}', header = false)").fetchone()[0] == 200000
+        )

@@ -49,6 +49,16 @@ class LmsSession(ABC):
     def dump_current(self, entity: Entity, path: Path) -> None:
         """Write the district's rows of ``entity`` as header-less CSV: id, sourced_id, fields..., active."""
 
+    @contextlib.contextmanager
+    def current_csv(self, entity: Entity, scratch: Path) -> Iterator[Path]:
+        """The path of :meth:`dump_current`'s CSV, for DuckDB to read once (a backend may stream it)."""
+        path = scratch / f"{entity.name}.csv"
+        try:
+            self.dump_current(entity, path)
+            yield path
+        finally:
+            path.unlink(missing_ok=True)
+
     @abstractmethod
     def reserve(self, sequence: str, n: int) -> int:
         """Reserve ``n`` consecutive ids of ``sequence`` (lms_ids / ledger_ids); returns the first."""
@@ -56,6 +66,10 @@ class LmsSession(ABC):
     @abstractmethod
     def load(self, duck: duckdb.DuckDBPyConnection, select: str, table: str, columns: Sequence[str]) -> int:
         """Bulk-insert the rows of a DuckDB query into ``table(columns)``; returns the row count."""
+
+    @abstractmethod
+    def analyze(self, table: str) -> None:
+        """Refresh the planner's statistics of a just-filled staging table."""
 
     @abstractmethod
     def staging(self, name: str, like: str, columns: Sequence[str]) -> str:

@@ -12,12 +12,14 @@ parent order (schools, terms, courses, sections, users, enrollments):
 - every other row is created, updated (with before/after of the changed fields), deactivated, reactivated
   or unchanged.
 
-The result stays in temp tables ``_lms_chg_<entity>`` (one row per non-unchanged record, op + new values +
-changes JSON + provenance) and ``_lms_held_<entity>`` on the DuckDB connection.
+The result stays in temp tables ``_lms_chg_<entity>`` (one row per record to write, in sourcedId order: op,
+new values, source line, ranks (:func:`ranks_sql`), changes JSON (:func:`changes_sql`); the file's provenance
+is in :class:`EntityChanges`) and ``_lms_held_<entity>`` on the DuckDB connection.
 """
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +29,7 @@ import duckdb
 
 from etl_project.lms.mapping import source_sql
 from etl_project.lms.schema import DUCKDB_TYPES, ENTITIES, OPERATIONS, Entity
+from etl_project.lms.schema import entity as entity_def
 
 COUNTED = (*OPERATIONS, "unchanged", "held")
 
@@ -34,7 +37,7 @@ COUNTED = (*OPERATIONS, "unchanged", "held")
 class CurrentRows(Protocol):
     """What the builder needs from an LMS session: the district's current rows of an entity as CSV."""
 
-    def dump_current(self, entity: Entity, path: Path) -> None: ...
+    def current_csv(self, entity: Entity, scratch: Path) -> contextlib.AbstractContextManager[Path]: ...
 
 
 @dataclass
@@ -43,6 +46,10 @@ class EntityChanges:
     mode: str  # bulk | delta | untouched
     size: int  # active rows the LMS holds now
     counts: dict[str, int] = field(default_factory=dict)
+    # Provenance of every row of the change set: the entity's file that night (archived URI, version, SHA-256)
+    file_uri: str | None = None
+    file_version: str | None = None
+    file_sha256: str | None = None
 
     @property
     def writes(self) -> int:
@@ -66,6 +73,15 @@ class ChangeSet:
         return sum(e.counts.get("held", 0) for e in self.entities.values())
 
 
+def ranks_sql(alias: str = "") -> str:
+    """``k``: a row's rank in sourcedId order (its ledger id's offset); ``created_k``: its rank among the
+    created rows (its new LMS id's offset)."""
+    sid, op = f"{alias}sourced_id", f"{alias}op"
+    return f"""row_number() OVER (ORDER BY {sid}) AS k,
+       CASE WHEN {op} = 'created' THEN row_number() OVER (PARTITION BY {op} = 'created' ORDER BY {sid}) END
+           AS created_k"""
+
+
 def chg(entity: str) -> str:
     return f"_lms_chg_{entity}"
 
@@ -74,16 +90,29 @@ def held_table(entity: str) -> str:
     return f"_lms_held_{entity}"
 
 
+def changes_sql(e: Entity) -> str:
+    """The ledger's ``changes`` JSON of a row of ``chg(e.name)``.
+
+    Updated, deactivated and reactivated rows carry ``{field: {"before": .., "after": ..}}`` for each changed
+    field. A created row has no before: its changes are its after-values, one JSON object of every non-NULL
+    field (``{field: value}``), built here as text (cheap for the hundreds of thousands of rows of a first
+    load); :func:`etl_project.lms.history.trace` shows them as before/after pairs like the others.
+    """
+    parts = ", ".join(
+        f"CASE WHEN {f} IS NOT NULL THEN '\"{f}\":' || CAST(to_json({f}) AS VARCHAR) END"
+        for f in e.field_names
+    )
+    return f"CASE WHEN op = 'created' THEN '{{' || concat_ws(',', {parts}) || '}}' ELSE changes END"
+
+
 def build_changeset(
     duck: duckdb.DuckDBPyConnection, lms: CurrentRows, district: str, date: str, workdir: Path | None = None
 ) -> ChangeSet:
     entities: dict[str, EntityChanges] = {}
     with tempfile.TemporaryDirectory(prefix="lms-current-", dir=workdir) as scratch:
         for e in ENTITIES:
-            path = Path(scratch) / f"{e.name}.csv"
-            lms.dump_current(e, path)
-            _read_current(duck, e, path)
-            path.unlink()
+            with lms.current_csv(e, Path(scratch)) as path:
+                _read_current(duck, e, path)
             entities[e.name] = _entity_changes(duck, e, date)
     return ChangeSet(district, date, entities)
 
@@ -114,13 +143,20 @@ def _entity_changes(duck: duckdb.DuckDBPyConnection, e: Entity, date: str) -> En
     file = _file_row(duck, e, date)
     applied = bool(file and file[2] == "loaded" and file[1] in ("bulk", "delta"))
     mode = file[1] if applied else "untouched"
+    rows = "* EXCLUDE (file_uri, file_version, file_sha256)"  # per file, not per row: see EntityChanges
     if applied:
-        duck.execute(f"CREATE OR REPLACE TEMP TABLE {src} AS {source_sql(e, date)}")
+        duck.execute(f"CREATE OR REPLACE TEMP TABLE {src} AS SELECT {rows} FROM ({source_sql(e, date)})")
     else:
-        duck.execute(f"CREATE OR REPLACE TEMP TABLE {src} AS {source_sql(e, date)} LIMIT 0")
+        duck.execute(
+            f"CREATE OR REPLACE TEMP TABLE {src} AS SELECT {rows} FROM ({source_sql(e, date)}) LIMIT 0"
+        )
     _held(duck, e, date, file[0] if file else None)
     fields = e.field_names
-    diff = " OR ".join(f"s.{f} IS DISTINCT FROM c.{f}" for f in fields)
+    # Rows are compared through a 64-bit hash of their fields (NULL-aware, order-sensitive), so the join of
+    # the night's rows with the LMS's holds only narrow rows and stays in memory at millions of rows; a
+    # changed row is missed only if its new fields hash exactly like its old ones (odds 2^-64 per change).
+    row_hash = f"hash({', '.join(fields)})"
+    diff = "s.h <> c.h"
     pairs = ", ".join(f"struct_pack(k := '{f}', b := to_json(c.{f}), a := to_json(s.{f}))" for f in fields)
     field_changes = (
         f"map_from_entries(list_transform(list_filter([{pairs}], lambda x: x.b IS DISTINCT FROM x.a), "
@@ -140,35 +176,40 @@ def _entity_changes(duck: duckdb.DuckDBPyConnection, e: Entity, date: str) -> En
         WHEN {diff} THEN 'updated'
         ELSE 'unchanged' END"""
     uri, version, sha = (file[3], file[4], file[5]) if file else (None, None, None)
+    # Every record's operation (narrow: counted, then only the rows to write are kept with their values).
     duck.execute(
         f"""CREATE OR REPLACE TEMP TABLE _lms_j_{name} AS
-        WITH j AS (
-            SELECT coalesce(s.sourced_id, c.sourced_id) AS sourced_id, c.id AS lms_id, {op} AS op,
-                   {", ".join(f"s.{f}" for f in fields)},
-                   s.line, s.file_uri, s.file_version, s.file_sha256
-            FROM {src} s FULL JOIN {cur} c ON c.sourced_id = s.sourced_id
-            LEFT JOIN {held_table(name)} h ON h.sourced_id = coalesce(s.sourced_id, c.sourced_id))
-        SELECT j.* EXCLUDE (file_uri, file_version, file_sha256),
-               coalesce(j.file_uri, ?) AS file_uri, coalesce(j.file_version, ?) AS file_version,
-               coalesce(j.file_sha256, ?) AS file_sha256
-        FROM j""",
-        [uri, version, sha],
+        SELECT coalesce(s.sourced_id, c.sourced_id) AS sourced_id, c.id AS lms_id, {op} AS op
+        FROM (SELECT sourced_id, desired_active, {row_hash} AS h FROM {src}) s
+        FULL JOIN (SELECT id, sourced_id, active, {row_hash} AS h FROM {cur}) c ON c.sourced_id = s.sourced_id
+        LEFT JOIN {held_table(name)} h ON h.sourced_id = coalesce(s.sourced_id, c.sourced_id)"""
     )
     counts = dict.fromkeys(COUNTED, 0)
     for op_name, n in duck.execute(f"SELECT op, count(*) FROM _lms_j_{name} GROUP BY op").fetchall():
         counts[op_name] = n
     counts["held"] = duck.execute(f"SELECT count(*) FROM {held_table(name)}").fetchone()[0]
-    # Keep the rows to write, with their changes (before -> after), and drop the rest.
+    # The rows to write, ranked in sourcedId order on narrow rows (so new ids and index entries go in key
+    # order), then joined with their values and changes (before -> after; a created row's changes are its
+    # after-values: see changes_sql) and stored in that order. Provenance is per file: see EntityChanges.
+    duck.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _lms_k_{name} AS
+        SELECT sourced_id, lms_id, op, {ranks_sql()} FROM _lms_j_{name}
+        WHERE op IN ('created', 'updated', 'deactivated', 'reactivated')"""
+    )
     duck.execute(
         f"""CREATE OR REPLACE TEMP TABLE {chg(name)} AS
-        SELECT n.*, to_json(CASE n.op
-            WHEN 'deactivated' THEN {active_change.format(b="true", a="false")}
-            WHEN 'reactivated' THEN map_concat({active_change.format(b="false", a="true")}, {field_changes})
-            ELSE {field_changes} END)::VARCHAR AS changes
-        FROM _lms_j_{name} n LEFT JOIN {cur} c ON c.id = n.lms_id
+        SELECT n.sourced_id, n.lms_id, n.op, {", ".join(f"s.{f}" for f in fields)}, s.line, n.k, n.created_k,
+               CASE n.op
+                   WHEN 'created' THEN NULL
+                   WHEN 'deactivated' THEN to_json({active_change.format(b="true", a="false")})::VARCHAR
+                   WHEN 'reactivated' THEN to_json(map_concat({active_change.format(b="false", a="true")},
+                                                               {field_changes}))::VARCHAR
+                   ELSE to_json({field_changes})::VARCHAR END AS changes
+        FROM _lms_k_{name} n LEFT JOIN {cur} c ON c.id = n.lms_id
         LEFT JOIN {src} s ON s.sourced_id = n.sourced_id
-        WHERE n.op IN ('created', 'updated', 'deactivated', 'reactivated')"""
+        ORDER BY n.k"""
     )
+    duck.execute(f"DROP TABLE _lms_k_{name}")
     duck.execute(
         f"""CREATE OR REPLACE TEMP TABLE _lms_final_{name} AS
         SELECT sourced_id FROM {cur} c WHERE active
@@ -179,7 +220,7 @@ def _entity_changes(duck: duckdb.DuckDBPyConnection, e: Entity, date: str) -> En
     duck.execute(f"DROP TABLE _lms_j_{name}")
     duck.execute(f"DROP TABLE {src}")
     duck.execute(f"DROP TABLE {cur}")
-    return EntityChanges(name, mode, size, counts)
+    return EntityChanges(name, mode, size, counts, uri, version, sha)
 
 
 def _held(duck: duckdb.DuckDBPyConnection, e: Entity, date: str, file: str | None) -> None:
@@ -210,9 +251,10 @@ def _held(duck: duckdb.DuckDBPyConnection, e: Entity, date: str, file: str | Non
 def sample(duck: duckdb.DuckDBPyConnection, entity: str, limit: int = 5) -> list[dict[str, Any]]:
     """A few rows per operation (and held rows with their reason), for plan output and metadata."""
     rows = duck.execute(
-        f"""SELECT op, sourced_id, lms_id, changes, line FROM (
-              SELECT *, row_number() OVER (PARTITION BY op ORDER BY sourced_id) AS k FROM {chg(entity)})
-            WHERE k <= {int(limit)} ORDER BY op, sourced_id"""
+        f"""SELECT op, sourced_id, lms_id, {changes_sql(entity_def(entity))}, line FROM (
+              SELECT *, row_number() OVER (PARTITION BY op ORDER BY sourced_id) AS sample_k
+              FROM {chg(entity)})
+            WHERE sample_k <= {int(limit)} ORDER BY op, sourced_id"""
     ).fetchall()
     out = [{"op": r[0], "sourced_id": r[1], "lms_id": r[2], "changes": r[3], "line": r[4]} for r in rows]
     held = duck.execute(

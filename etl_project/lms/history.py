@@ -18,6 +18,14 @@ def _text(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.date | dt.datetime) else value
 
 
+def _changes(operation: str, value: Any) -> Any:
+    """A created row's ledger holds its after-values (``{field: value}``): shown as before/after pairs."""
+    changes = _json(value)
+    if operation != "created" or not isinstance(changes, dict):
+        return changes
+    return {k: v if isinstance(v, dict) else {"before": None, "after": v} for k, v in changes.items()}
+
+
 def trace(backend: LmsBackend, district: str, entity: str, sourced_id: str) -> list[dict[str, Any]]:
     """Every ledger row of one record, newest first, with its night, run, release and provenance."""
     entity_def(entity)
@@ -26,8 +34,9 @@ def trace(backend: LmsBackend, district: str, entity: str, sourced_id: str) -> l
             f"""SELECT l.id, l.partition_date, l.run_id, l.operation, l.lms_id, l.changes, l.file_uri,
                        l.file_version, l.line, l.file_sha256, l.released_by, l.release_reason, l.recorded_at
                 FROM {s.table("change_ledger")} l
-                WHERE l.district = %s AND l.entity = %s AND l.sourced_id = %s ORDER BY l.id DESC""",
-            [district, entity, sourced_id],
+                WHERE l.lms_id IN (SELECT id FROM {s.table(entity)} WHERE district = %s AND sourced_id = %s)
+                  AND l.district = %s AND l.entity = %s AND l.sourced_id = %s ORDER BY l.id DESC""",
+            [district, sourced_id, district, entity, sourced_id],
         )
     keys = (
         "ledger_id", "date", "run_id", "operation", "lms_id", "changes", "file_uri", "file_version", "line",
@@ -36,7 +45,7 @@ def trace(backend: LmsBackend, district: str, entity: str, sourced_id: str) -> l
     out = []
     for row in rows:
         item = {k: _text(v) for k, v in zip(keys, row, strict=True)}
-        item["changes"] = _json(item["changes"])
+        item["changes"] = _changes(item["operation"], item["changes"])
         out.append(item)
     return out
 

@@ -17,7 +17,7 @@ from typing import Any
 import duckdb
 
 from etl_project.lms.backend import LmsBackend, LmsSession
-from etl_project.lms.changeset import ChangeSet, build_changeset, chg, sample
+from etl_project.lms.changeset import ChangeSet, build_changeset, changes_sql, chg, ranks_sql, sample
 from etl_project.lms.schema import ENTITIES, OPERATIONS
 from etl_project.lms.thresholds import Thresholds, Verdict
 from etl_project.oneroster.validate import lit
@@ -185,26 +185,31 @@ def _write(
     result: LoadResult,
 ) -> None:
     district = changes.district
-    op_list = ", ".join(lit(op) for op in ops)
-    created = {
-        e.name: changes.entities[e.name].counts.get("created", 0) if "created" in ops else 0 for e in ENTITIES
-    }
-    next_id = session.reserve("lms_ids", sum(created.values()))
-    for e in ENTITIES:  # give created rows their new LMS ids; keep only the rows this run writes
-        duck.execute(
-            f"""CREATE OR REPLACE TEMP TABLE {chg(e.name)} AS SELECT * REPLACE (
-                    CASE WHEN op = 'created' THEN {next_id} + row_number() OVER (PARTITION BY op) - 1
-                         ELSE lms_id END AS lms_id)
-                FROM {chg(e.name)} WHERE op IN ({op_list})"""
-        )
-        next_id += created[e.name]
+    held = [op for op in OPERATIONS if op not in ops]
+    if held:  # keep only the rows this run writes, and rank them again (ids stay contiguous)
+        held_list = ", ".join(lit(op) for op in held)
+        for e in ENTITIES:
+            duck.execute(
+                f"""CREATE OR REPLACE TEMP TABLE {chg(e.name)} AS
+                    SELECT * REPLACE ({ranks_sql()})
+                    FROM {chg(e.name)} WHERE op NOT IN ({held_list}) ORDER BY sourced_id"""
+            )
     written = {
-        e.name: {
-            op: n for op, n in duck.execute(f"SELECT op, count(*) FROM {chg(e.name)} GROUP BY op").fetchall()
-        }
+        e.name: dict(duck.execute(f"SELECT op, count(*) FROM {chg(e.name)} GROUP BY op").fetchall())
         for e in ENTITIES
     }
     result.written = {name: {op: ops_.get(op, 0) for op in OPERATIONS} for name, ops_ in written.items()}
+    created = {name: ops_.get("created", 0) for name, ops_ in written.items()}
+    # New LMS ids: one block, handed out in sourcedId order (created_k), so rows and both unique indexes are
+    # appended in key order.
+    next_id = session.reserve("lms_ids", sum(created.values()))
+    first_id: dict[str, int] = {}
+    for e in ENTITIES:
+        first_id[e.name] = next_id
+        next_id += created[e.name]
+
+    def lms_id(name: str) -> str:
+        return f"coalesce(lms_id, {first_id[name] - 1} + created_k)"
 
     now = "CURRENT_TIMESTAMP"
     for e in ENTITIES:  # parents first: creates, updates and reactivations
@@ -212,8 +217,8 @@ def _write(
         if written[e.name].get("created"):
             session.load(
                 duck,
-                f"SELECT lms_id, {lit(district)}, sourced_id, {', '.join(fields)}, true "
-                f"FROM {chg(e.name)} WHERE op = 'created' ORDER BY lms_id",
+                f"SELECT {lms_id(e.name)}, {lit(district)}, sourced_id, {', '.join(fields)}, true "
+                f"FROM {chg(e.name)} WHERE op = 'created'",
                 table,
                 ["id", "district", "sourced_id", *fields, "active"],
             )
@@ -226,6 +231,7 @@ def _write(
                 stage,
                 ["id", *fields],
             )
+            session.analyze(stage)
             sets = ", ".join(f"{f} = s.{f}" for f in fields)
             session.execute(
                 f"UPDATE {table} SET {sets}, active = true, deactivated_at = NULL, updated_at = {now} "
@@ -237,34 +243,35 @@ def _write(
         table = session.table(e.name)
         stage = session.staging(f"_stgd_{e.name}", table, ["id"])
         session.load(duck, f"SELECT lms_id FROM {chg(e.name)} WHERE op = 'deactivated'", stage, ["id"])
+        session.analyze(stage)
         session.execute(
             f"UPDATE {table} SET active = false, deactivated_at = {now}, updated_at = {now} "
             f"FROM {stage} s WHERE {table}.id = s.id"
         )
 
+    # The ledger: one row per written record, ids in (entity, sourcedId) order, COPYed straight from DuckDB.
     total = sum(sum(v.values()) for v in written.values())
     first = session.reserve("ledger_ids", total)
-    selects, offset = [], first
     constants = ", ".join(
-        [
-            str(result.sync_run_id),
-            lit(district),
-            f"DATE {lit(changes.date)}",
-            lit(result.run_id),
-        ]
+        [str(result.sync_run_id), lit(district), f"DATE {lit(changes.date)}", lit(result.run_id)]
     )
     release = f"{_lit_or_null(result.released_by)}, {_lit_or_null(result.release_reason)}"
+    offset = first
     for e in ENTITIES:
         n = sum(written[e.name].values())
         if not n:
             continue
-        selects.append(
-            f"""SELECT {offset} + row_number() OVER (ORDER BY lms_id) - 1, {constants}, {lit(e.name)},
-                       sourced_id, lms_id, op, changes, file_uri, file_version, line, file_sha256, {release}
-                FROM {chg(e.name)}"""
+        file = changes.entities[e.name]
+        provenance = [_lit_or_null(x) for x in (file.file_uri, file.file_version, file.file_sha256)]
+        session.load(
+            duck,
+            f"""SELECT {offset - 1} + k, {constants}, {lit(e.name)}, sourced_id, {lms_id(e.name)}, op,
+                       {changes_sql(e)}, {provenance[0]}, {provenance[1]}, line, {provenance[2]}, {release}
+                FROM {chg(e.name)}""",
+            session.table("change_ledger"),
+            LEDGER_COLUMNS,
         )
         offset += n
-    session.load(duck, " UNION ALL ".join(selects), session.table("change_ledger"), LEDGER_COLUMNS)
     result.ledger_first, result.ledger_last = first, first + total - 1
 
 

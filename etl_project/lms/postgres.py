@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 import tempfile
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,18 +56,35 @@ class PostgresSession(LmsSession):
             self.conn.execute("SELECT pg_advisory_unlock(%s)", [_SCHEMA_LOCK + 1])
         return int(first)
 
+    @contextlib.contextmanager
+    def current_csv(self, entity: Entity, scratch: Path) -> Iterator[Path]:
+        """A named pipe that a thread fills with ``COPY ... TO STDOUT`` while DuckDB reads it."""
+        with _Pipe(
+            scratch / f"{entity.name}.csv", lambda path: self.dump_current(entity, path), "writes"
+        ) as pipe:
+            yield pipe
+
     def load(self, duck: duckdb.DuckDBPyConnection, select: str, table: str, columns: Sequence[str]) -> int:
-        with tempfile.NamedTemporaryFile(suffix=".csv", prefix="lms-copy-") as tmp:
-            rows = duck.execute(
-                f"COPY ({select}) TO '{tmp.name}' (FORMAT csv, HEADER false, QUOTE '\"')"
-            ).fetchone()[0]
-            if not rows:
-                return 0
-            stmt = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT csv)"
-            with open(tmp.name, "rb") as src, self.conn.cursor().copy(stmt) as copy:
+        """DuckDB writes the rows as CSV into a named pipe while a thread feeds the pipe to ``COPY ... FROM
+        STDIN``: both sides run at once, and nothing is staged on disk or handled row by row in Python."""
+        stmt = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT csv)"
+
+        def feed(path: Path) -> None:
+            with open(path, "rb") as src, self.conn.cursor().copy(stmt) as copy:
                 while block := src.read(_CHUNK):
                     copy.write(block)
+
+        with (
+            tempfile.TemporaryDirectory(prefix="lms-copy-") as scratch,
+            _Pipe(Path(scratch) / "rows.csv", feed, "reads") as pipe,
+        ):
+            rows = duck.execute(
+                f"COPY ({select}) TO '{pipe}' (FORMAT csv, HEADER false, QUOTE '\"', USE_TMP_FILE false)"
+            ).fetchone()[0]
         return int(rows)
+
+    def analyze(self, table: str) -> None:
+        self.conn.execute(f"ANALYZE {table}")  # temp tables are never auto-analyzed: size the join right
 
     def staging(self, name: str, like: str, columns: Sequence[str]) -> str:
         self.conn.execute(f"DROP TABLE IF EXISTS {name}")
@@ -72,6 +92,60 @@ class PostgresSession(LmsSession):
             f"CREATE TEMP TABLE {name} ON COMMIT DROP AS SELECT {', '.join(columns)} FROM {like} LIMIT 0"
         )
         return name
+
+
+class _Pipe:
+    """A named pipe between DuckDB (this thread) and PostgreSQL (a helper thread running ``work(path)``, which
+    ``reads`` or ``writes`` the pipe), so both run at once with no file on disk.
+
+    Errors surface in the caller: PostgreSQL's first (DuckDB then sees a broken pipe or a short input), else
+    DuckDB's. If DuckDB fails, perhaps before it opened the pipe, the helper is unblocked (end-of-file, or its
+    output drained) so it always ends; the caller's exception then rolls the transaction back.
+    """
+
+    def __init__(self, path: Path, work: Callable[[Path], None], side: str):
+        self.path, self.work, self.side = path, work, side
+        self.failed: list[BaseException] = []
+        self.thread = threading.Thread(target=self._run, name=f"lms-pipe-{path.name}", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.work(self.path)
+        except BaseException as exc:  # re-raised in the caller's thread
+            self.failed.append(exc)
+
+    def __enter__(self) -> Path:
+        os.mkfifo(self.path, 0o600)
+        self.thread.start()
+        return self.path
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if exc is not None:
+            self._unblock()
+        self.thread.join()
+        self.path.unlink(missing_ok=True)
+        if self.failed:
+            raise self.failed[0] from None
+
+    def _unblock(self) -> None:
+        if self.side == "reads":  # give a reader still waiting in open() an end-of-file
+            while self.thread.is_alive():
+                try:
+                    os.close(os.open(self.path, os.O_WRONLY | os.O_NONBLOCK))
+                    return
+                except OSError as err:
+                    if err.errno != errno.ENXIO:  # ENXIO: the reader has not reached open() yet
+                        return
+                    self.thread.join(0.01)
+        else:  # drain a writer so it never blocks on a full pipe
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
+            try:
+                while self.thread.is_alive():
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(fd, _CHUNK)
+                    self.thread.join(0.001)
+            finally:
+                os.close(fd)
 
 
 class PostgresBackend(LmsBackend):
@@ -103,6 +177,8 @@ class PostgresBackend(LmsBackend):
                         "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
                         [f"etl_project.lms:{district}"],
                     )
+                    # Room for the set-based UPDATE ... FROM joins of a big night (this transaction only).
+                    conn.execute("SET LOCAL work_mem = '128MB'")
                 yield PostgresSession(conn, district)
         finally:
             conn.close()

@@ -13,8 +13,9 @@ Entity tables — ``schools``, ``terms``, ``courses``, ``sections``, ``users``, 
 ``id_map`` is a view (district, entity, sourced_id, lms_id) over the entity tables. ``sync_runs`` holds one
 row per district-night attempt (state applied | held | released | failed, counts, who released it and why,
 the run's ledger id range). ``change_ledger`` holds one row per created / updated / deactivated /
-reactivated record with the changed fields (before/after) and provenance (archived file URI + version, line,
-SHA-256). Everything is created idempotently by :func:`ddl`.
+reactivated record with the changed fields (before/after; for a created record, its after-values as one
+object) and provenance (archived file URI + version, line, SHA-256). Everything is created idempotently by
+:func:`ddl`.
 """
 
 from __future__ import annotations
@@ -265,7 +266,8 @@ def ddl(dialect: str) -> list[str]:
     release_reason TEXT,
     recorded_at {ts} NOT NULL DEFAULT {now})"""
     )
-    statements.append(
-        f"CREATE INDEX IF NOT EXISTS change_ledger_record ON {p}change_ledger (district, entity, sourced_id)"
-    )
+    # One record's history is found through its LMS id (unique across entities: one ``lms_ids`` sequence);
+    # new ids arrive in increasing order, so a first load appends to this index instead of scattering text
+    # keys through it. A night's rows are found by id range (sync_runs.ledger_first .. ledger_last).
+    statements.append(f"CREATE INDEX IF NOT EXISTS change_ledger_lms_id ON {p}change_ledger (lms_id)")
     return statements

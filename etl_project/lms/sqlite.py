@@ -73,6 +73,9 @@ class SqliteSession(LmsSession):
             total += len(rows)
         return total
 
+    def analyze(self, table: str) -> None:
+        pass  # the UPDATE ... FROM goes through the entity table's id index whatever the stage's size
+
     def staging(self, name: str, like: str, columns: Sequence[str]) -> str:
         self.conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
         self.conn.execute(f"CREATE TEMP TABLE {name} AS SELECT {', '.join(columns)} FROM {like} LIMIT 0")
