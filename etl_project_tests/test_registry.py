@@ -232,3 +232,29 @@ def _registry_source(source: SftpSource) -> SftpSource:
         remote_dir=source.remote_dir,
         host_key=source.host_key,
     )
+
+
+def test_registry_on_postgresql_stores_encrypts_rotates_and_removes(pg_url, keys, monkeypatch):
+    """Production keeps the registry in PostgreSQL, shared by every worker: same behaviour as SQLite."""
+    import psycopg
+
+    registry = Registry(url=pg_url)
+    registry.add(_sftp_district(), {"password": PASSWORD})
+    registry.add(District(id="demo", name="Demo", source=LocalSource(path="/srv/demo")))
+    assert sorted(registry.all()) == ["demo", "lincoln"]
+    assert Registry(url=pg_url).credentials("lincoln") == SftpCredentials(password=PASSWORD)
+    with psycopg.connect(pg_url) as conn:
+        dump = "\n".join(
+            str(row) for table in ("districts",) for row in conn.execute(f"select * from {table}")
+        )
+    assert "sftp.lincoln.example" in dump and PASSWORD not in dump
+
+    old = keys
+    monkeypatch.setenv("ETL_PROJECT_SECRET_KEY", new_key())
+    monkeypatch.setenv("ETL_PROJECT_SECRET_KEY_PREVIOUS", old)
+    assert registry.rotate_key() == 1
+    monkeypatch.delenv("ETL_PROJECT_SECRET_KEY_PREVIOUS")
+    assert registry.credentials("lincoln").password == PASSWORD
+
+    registry.remove("lincoln")
+    assert sorted(Registry(url=pg_url).all()) == ["demo"]
