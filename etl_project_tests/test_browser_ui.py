@@ -12,7 +12,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from etl_project.devservers import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -48,12 +49,6 @@ def chain(entity: str) -> list[str]:
         f"lms/{entity}",
         "reports/district_sync_report",
     ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Webserver:
@@ -87,7 +82,7 @@ def webserver(tmp_path_factory):
     assert demo.returncode == 0, demo.stdout + demo.stderr
     night = sorted(p.name for p in (root / "home" / "demo-dropbox").iterdir())[-1]
 
-    port = _free_port()
+    port = free_port()
     log = open(root / "webserver.log", "w")  # noqa: SIM115 (closed on teardown)
     proc = subprocess.Popen(
         [str(BIN / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],

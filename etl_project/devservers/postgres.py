@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from etl_project.devservers.sshd import ServerUnavailable, free_port
+from etl_project.devservers import ServerUnavailable, free_port
 
 PG_BIN = os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin")
 

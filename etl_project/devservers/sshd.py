@@ -11,17 +11,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from etl_project.devservers import ServerUnavailable, free_port
+
 SSHD = "/usr/sbin/sshd"
-
-
-class ServerUnavailable(RuntimeError):
-    pass
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
