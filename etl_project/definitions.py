@@ -7,12 +7,12 @@ from etl_project.assets.ingest import fetch_and_archive_drop
 from etl_project.assets.lms import lms_change_plan, lms_entities
 from etl_project.assets.oneroster import oneroster_tables
 from etl_project.assets.reports import district_sync_report
+from etl_project.automation.freshness import drop_arrived_on_time, missing_drop_sensor
+from etl_project.automation.schedules import nightly_sync_schedule
+from etl_project.automation.sensors import new_drop_sensor
 from etl_project.checks.definitions import quality_checks
-from etl_project.freshness import drop_arrived_on_time, missing_drop_sensor
 from etl_project.jobs import load_lms, nightly_sync, replay_from_archive
 from etl_project.resources import build_resources
-from etl_project.schedules import nightly_sync_schedule
-from etl_project.sensors import new_drop_sensor
 
 defs = Definitions(
     assets=[fetch_and_archive_drop, oneroster_tables, lms_change_plan, lms_entities, district_sync_report],

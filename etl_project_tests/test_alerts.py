@@ -24,7 +24,7 @@ from dagster import (
 
 from etl_project.alerts import Alert, AlertsResource, NotifyError, SmtpNotifier, WebhookNotifier
 from etl_project.alerts.sensors import missing_drop_alert_sensor, sync_failure_alert_sensor
-from etl_project.freshness import build_missing_drop_sensor
+from etl_project.automation.freshness import build_missing_drop_sensor
 from etl_project.generate import generate_drop
 from etl_project.partitions import DISTRICTS_PARTITION, DistrictNight
 from etl_project.reports.serve import district_token

@@ -13,9 +13,9 @@ from dagster import (
 from dagster._core.test_utils import create_run_for_test
 
 from etl_project.assets.keys import SNAPSHOT
-from etl_project.freshness import CHECK_KEY, CHECK_NAME, build_missing_drop_sensor
+from etl_project.automation.freshness import CHECK_KEY, CHECK_NAME, build_missing_drop_sensor
+from etl_project.automation.sync_status import TRIGGER_TAG
 from etl_project.partitions import DISTRICTS_PARTITION
-from etl_project.sync_status import TRIGGER_TAG
 from etl_project_tests.automation import (
     TickLog,
     local_district,

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from dagster import build_sensor_context
 
+from etl_project.automation.sensors import build_new_drop_sensor
 from etl_project.generate import generate_drop
 from etl_project.partitions import DISTRICTS_PARTITION
 from etl_project.resources import build_resources
-from etl_project.sensors import build_new_drop_sensor
 from etl_project.settings import Settings
 from etl_project_tests.fixtures.sftp import SFTP_PASSWORD
 from etl_project_tests.test_cli_districts import add_sftp, fingerprint, home, run

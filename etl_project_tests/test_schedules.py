@@ -8,9 +8,9 @@ import pytest
 from dagster import DagsterRunStatus, SkipReason, build_schedule_context
 from dagster._core.test_utils import create_run_for_test
 
+from etl_project.automation.schedules import nightly_sync_schedule
+from etl_project.automation.sync_status import TRIGGER_TAG
 from etl_project.partitions import DISTRICTS_PARTITION
-from etl_project.schedules import nightly_sync_schedule
-from etl_project.sync_status import TRIGGER_TAG
 from etl_project_tests.automation import local_district, make_defs, write_districts, write_oneroster_drop
 
 UTC = dt.UTC

@@ -10,7 +10,7 @@ from pathlib import Path
 from dagster import build_sensor_context
 from dagster_shared.serdes import serialize_value
 
-from etl_project.sensors import build_new_drop_sensor
+from etl_project.automation.sensors import build_new_drop_sensor
 from etl_project_tests.automation import make_defs, night, write_districts, write_oneroster_drop
 from etl_project_tests.fixtures.sftp import SFTP_PASSWORD
 

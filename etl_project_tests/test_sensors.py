@@ -9,10 +9,10 @@ import asyncssh
 import pytest
 from dagster import AssetKey, SensorResult, build_sensor_context
 
+from etl_project.automation.sensors import build_new_drop_sensor, load_cursor
+from etl_project.automation.sync_status import TRIGGER_TAG
 from etl_project.districts import District, SftpSource
 from etl_project.partitions import DISTRICTS_PARTITION
-from etl_project.sensors import build_new_drop_sensor, load_cursor
-from etl_project.sync_status import TRIGGER_TAG
 from etl_project_tests.automation import (
     TickLog,
     local_district,

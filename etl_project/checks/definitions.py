@@ -56,7 +56,7 @@ def _spec(check: str, asset: AssetKey, description: str, blocking: bool) -> Asse
     )
 
 
-# Partitioned asset checks are a preview feature in Dagster 1.13 (see etl_project/freshness.py).
+# Partitioned asset checks are a preview feature in Dagster 1.13 (see etl_project/automation/freshness.py).
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", PreviewWarning)
     ONEROSTER_SPECS = [

@@ -1,7 +1,7 @@
 """The nightly schedule: the safety net behind the new-drop sensor, in each district's own time zone.
 
 It ticks every 30 minutes (UTC) and, for every enabled, registered district whose local time has passed its
-``expected_by_hour`` for the latest night (see ``etl_project.nights.due_night``), requests one
+``expected_by_hour`` for the latest night (see ``etl_project.automation.nights.due_night``), requests one
 ``nightly_sync`` run for that night unless the night is already handled: ``archive/oneroster_snapshot`` is
 materialized for the partition, or any ``nightly_sync`` run for it exists (requested by the sensor, this
 schedule or a person; a failed run is left to its retries and the freshness alert, not re-launched every
@@ -19,11 +19,11 @@ import datetime as dt
 
 from dagster import DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext, SkipReason, schedule
 
+from etl_project.automation.nights import due_night
+from etl_project.automation.sync_status import TRIGGER_TAG, night_status
 from etl_project.districts import DistrictsResource
 from etl_project.jobs import nightly_sync
-from etl_project.nights import due_night
 from etl_project.partitions import DISTRICTS_PARTITION, DistrictNight
-from etl_project.sync_status import TRIGGER_TAG, night_status
 
 CRON = "*/30 * * * *"
 
@@ -73,7 +73,7 @@ def nightly_run_requests(
     job=nightly_sync,
     default_status=DefaultScheduleStatus.RUNNING,
     description="Every 30 minutes: start each enabled district whose drop is due (its expected hour, local "
-    "time) and whose latest night nothing has synced yet; see etl_project/schedules.py.",
+    "time) and whose latest night nothing has synced yet; see etl_project/automation/schedules.py.",
 )
 def nightly_sync_schedule(context: ScheduleEvaluationContext, districts: DistrictsResource):
     return nightly_run_requests(context, districts)

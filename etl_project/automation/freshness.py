@@ -44,10 +44,10 @@ from dagster import (
 from dagster._core.storage.event_log.base import PartitionKeyFilter
 
 from etl_project.assets.keys import SNAPSHOT
+from etl_project.automation.nights import due_at, due_night, format_lateness
+from etl_project.automation.sync_status import night_status
 from etl_project.districts import District, DistrictsResource
-from etl_project.nights import due_at, due_night, format_lateness
 from etl_project.partitions import DISTRICTS_PARTITION, DistrictNight, district_nights
-from etl_project.sync_status import night_status
 
 CHECK_NAME = "drop_arrived_on_time"
 MINIMUM_INTERVAL_SECONDS = 300
@@ -147,7 +147,7 @@ with warnings.catch_warnings():
         partitions_def=district_nights,
         description="The district's drop for the night arrived by its expected hour "
         "(District.expected_by_hour, local time). Evaluated every 5 minutes by missing_drop_sensor and in "
-        "every nightly_sync run; see etl_project/freshness.py.",
+        "every nightly_sync run; see etl_project/automation/freshness.py.",
     )(_drop_arrived_on_time)
 
 
@@ -176,7 +176,7 @@ def build_missing_drop_sensor(
         minimum_interval_seconds=MINIMUM_INTERVAL_SECONDS,
         default_status=DefaultSensorStatus.RUNNING,
         description=f"Records a failed {CHECK_NAME} check for every enabled district whose latest due drop "
-        "is missing; see etl_project/freshness.py.",
+        "is missing; see etl_project/automation/freshness.py.",
     )
     def _missing_drop_sensor(context: SensorEvaluationContext, districts: DistrictsResource) -> SensorResult:
         now = clock()

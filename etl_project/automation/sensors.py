@@ -17,7 +17,8 @@ Each tick:
    **previous poll** (kept per district in the cursor), so a drop is taken one poll interval after it stops
    changing and the sensor never sleeps. One run per drop: ``run_key = "<district>:<fingerprint>"``, so the
    same drop never runs twice (even if the cursor is reset) and a re-uploaded, changed drop runs again.
-   Which night a drop is for: see ``etl_project.nights`` (date in the name, else noon-to-noon local time).
+   Which night a drop is for: see ``etl_project.automation.nights`` (date in the name, else noon-to-noon
+   local time).
    Only drops of the last ``RECENT_NIGHTS`` nights are considered: older nights are for a backfill.
 4. **First sync at once.** A district the cursor has never polled successfully (a new registration) gets
    a run for its newest complete drop in the same tick, without waiting a poll interval (the fetch step's
@@ -46,12 +47,12 @@ from dagster import (
     sensor,
 )
 
+from etl_project.automation.nights import is_recent, night_of_listing
+from etl_project.automation.sync_status import FINGERPRINT_TAG, TRIGGER_TAG
 from etl_project.districts import District, DistrictsResource
 from etl_project.jobs import nightly_sync
-from etl_project.nights import is_recent, night_of_listing
 from etl_project.partitions import DISTRICTS_PARTITION, DistrictNight, districts_partitions
 from etl_project.sources import DropListing, SftpDropSource, SourceError, open_source
-from etl_project.sync_status import FINGERPRINT_TAG, TRIGGER_TAG
 
 TICK_BUDGET_SECONDS = 40.0
 CONNECT_TIMEOUT_SECONDS = 10.0
@@ -340,7 +341,7 @@ def build_new_drop_sensor(
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=default_status,
         description="Registers new districts and starts one nightly_sync run per complete, new drop "
-        "(stable across two polls, new fingerprint); see etl_project/sensors.py.",
+        "(stable across two polls, new fingerprint); see etl_project/automation/sensors.py.",
     )
     def _new_drop_sensor(context: SensorEvaluationContext, districts: DistrictsResource) -> SensorResult:
         return tick.evaluate(context, districts)
