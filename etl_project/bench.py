@@ -298,6 +298,8 @@ def run_lms_bench(
             "day2_rows_written": second.rows_written,
             "day2_state": second.state,
             "day2_written": second.written,
+            "first_load_phases_s": first.durations,
+            "day2_phases_s": second.durations,
         }
     )
     result.peak_rss_mb = round(peak_rss_mb(), 1)

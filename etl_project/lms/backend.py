@@ -59,6 +59,14 @@ class LmsSession(ABC):
         finally:
             path.unlink(missing_ok=True)
 
+    def bulk_target(self, table: str) -> str:
+        """The table to bulk-load the district's new rows of ``table`` into (a backend may stage a district's
+        first load in a new table that it publishes at commit)."""
+        return table
+
+    def finish(self) -> None:  # noqa: B027 (optional hook)
+        """Called once the session's writes are done, just before commit."""
+
     @abstractmethod
     def reserve(self, sequence: str, n: int) -> int:
         """Reserve ``n`` consecutive ids of ``sequence`` (lms_ids / ledger_ids); returns the first."""

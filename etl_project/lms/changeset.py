@@ -90,14 +90,18 @@ def held_table(entity: str) -> str:
     return f"_lms_held_{entity}"
 
 
-def changes_sql(e: Entity) -> str:
-    """The ledger's ``changes`` JSON of a row of ``chg(e.name)``.
+def changes_sql(e: Entity, *, stored: bool = False) -> str:
+    """The ``changes`` JSON of a row of ``chg(e.name)``.
 
     Updated, deactivated and reactivated rows carry ``{field: {"before": .., "after": ..}}`` for each changed
-    field. A created row has no before: its changes are its after-values, one JSON object of every non-NULL
-    field (``{field: value}``), built here as text (cheap for the hundreds of thousands of rows of a first
-    load); :func:`etl_project.lms.history.trace` shows them as before/after pairs like the others.
+    field. A created row has no before: its changes are its after-values, shown as ``{field: value}`` of its
+    non-NULL fields; ``stored`` gives the ledger's compact form instead, a JSON array of every field in
+    ``e.field_names`` order (the names are stored once per file in ``change_sources.fields``). Both are built
+    here as text: cheap for the millions of rows of a first load.
     """
+    if stored:
+        values = ", ".join(f"coalesce(CAST(to_json({f}) AS VARCHAR), 'null')" for f in e.field_names)
+        return f"CASE WHEN op = 'created' THEN '[' || concat_ws(',', {values}) || ']' ELSE changes END"
     parts = ", ".join(
         f"CASE WHEN {f} IS NOT NULL THEN '\"{f}\":' || CAST(to_json({f}) AS VARCHAR) END"
         for f in e.field_names

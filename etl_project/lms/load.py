@@ -10,6 +10,7 @@ and deactivations go through temp staging tables and one set-based ``UPDATE ... 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,11 +24,7 @@ from etl_project.lms.thresholds import Thresholds, Verdict
 from etl_project.oneroster.validate import lit
 from etl_project.partitions import validate_district_id, validate_night
 
-LEDGER_COLUMNS = (
-    "id", "sync_run_id", "district", "partition_date", "run_id", "entity", "sourced_id", "lms_id",
-    "operation", "changes", "file_uri", "file_version", "line", "file_sha256", "released_by",
-    "release_reason",
-)  # fmt: skip
+LEDGER_COLUMNS = ("id", "district", "source_id", "sourced_id", "lms_id", "operation", "line", "changes")
 
 
 @dataclass(frozen=True)
@@ -56,6 +53,8 @@ class LoadResult:
     ledger_last: int | None = None
     released_by: str | None = None
     release_reason: str | None = None
+    # Seconds per phase: change set (read the LMS + compare), entity writes, ledger.
+    durations: dict[str, float] = field(default_factory=dict)
 
     @property
     def rows_written(self) -> int:
@@ -100,9 +99,14 @@ def load_night(
     validate_night(date)
     try:
         with backend.session(district, write=True) as session:
+            started = time.perf_counter()
             changes = build_changeset(duck, session, district, date, workdir)
+            changeset_s = time.perf_counter() - started
             verdict = thresholds.evaluate(changes)
             result = _apply(session, duck, changes, verdict, run_id, release)
+            result.durations["changeset_s"] = round(changeset_s, 3)
+            started = time.perf_counter()
+        result.durations["commit_s"] = round(time.perf_counter() - started, 3)
     except Exception:
         _record_failed(backend, district, date, run_id)
         raise
@@ -212,6 +216,7 @@ def _write(
         return f"coalesce(lms_id, {first_id[name] - 1} + created_k)"
 
     now = "CURRENT_TIMESTAMP"
+    started = time.perf_counter()
     for e in ENTITIES:  # parents first: creates, updates and reactivations
         table, fields = session.table(e.name), e.field_names
         if written[e.name].get("created"):
@@ -219,7 +224,7 @@ def _write(
                 duck,
                 f"SELECT {lms_id(e.name)}, {lit(district)}, sourced_id, {', '.join(fields)}, true "
                 f"FROM {chg(e.name)} WHERE op = 'created'",
-                table,
+                session.bulk_target(table),
                 ["id", "district", "sourced_id", *fields, "active"],
             )
         if written[e.name].get("updated") or written[e.name].get("reactivated"):
@@ -235,7 +240,7 @@ def _write(
             sets = ", ".join(f"{f} = s.{f}" for f in fields)
             session.execute(
                 f"UPDATE {table} SET {sets}, active = true, deactivated_at = NULL, updated_at = {now} "
-                f"FROM {stage} s WHERE {table}.id = s.id"
+                f"FROM {stage} s WHERE {table}.district = {lit(district)} AND {table}.id = s.id"
             )
     for e in reversed(ENTITIES):  # children first: deactivations
         if not written[e.name].get("deactivated"):
@@ -246,34 +251,36 @@ def _write(
         session.analyze(stage)
         session.execute(
             f"UPDATE {table} SET active = false, deactivated_at = {now}, updated_at = {now} "
-            f"FROM {stage} s WHERE {table}.id = s.id"
+            f"FROM {stage} s WHERE {table}.district = {lit(district)} AND {table}.id = s.id"
         )
 
-    # The ledger: one row per written record, ids in (entity, sourcedId) order, COPYed straight from DuckDB.
+    result.durations["entities_s"] = round(time.perf_counter() - started, 3)
+    started = time.perf_counter()
+    # The ledger: one change_sources row per entity file, then one narrow change_entries row per written
+    # record, ids in (entity, sourcedId) order, COPYed straight from DuckDB.
     total = sum(sum(v.values()) for v in written.values())
     first = session.reserve("ledger_ids", total)
-    constants = ", ".join(
-        [str(result.sync_run_id), lit(district), f"DATE {lit(changes.date)}", lit(result.run_id)]
-    )
-    release = f"{_lit_or_null(result.released_by)}, {_lit_or_null(result.release_reason)}"
     offset = first
     for e in ENTITIES:
         n = sum(written[e.name].values())
         if not n:
             continue
         file = changes.entities[e.name]
-        provenance = [_lit_or_null(x) for x in (file.file_uri, file.file_version, file.file_sha256)]
+        source_id = session.query(
+            f"INSERT INTO {session.table('change_sources')} "
+            "(sync_run_id, entity, file_uri, file_version, file_sha256, fields) "
+            "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+            [result.sync_run_id, e.name, file.file_uri, file.file_version, file.file_sha256,
+             json.dumps(e.field_names)],
+        )[0][0]  # fmt: skip
         session.load(
             duck,
-            f"""SELECT {offset - 1} + k, {constants}, {lit(e.name)}, sourced_id, {lms_id(e.name)}, op,
-                       {changes_sql(e)}, {provenance[0]}, {provenance[1]}, line, {provenance[2]}, {release}
+            f"""SELECT {offset - 1} + k, {lit(district)}, {int(source_id)}, sourced_id, {lms_id(e.name)}, op,
+                       line, {changes_sql(e, stored=True)}
                 FROM {chg(e.name)}""",
-            session.table("change_ledger"),
+            session.bulk_target(session.table("change_entries")),
             LEDGER_COLUMNS,
         )
         offset += n
     result.ledger_first, result.ledger_last = first, first + total - 1
-
-
-def _lit_or_null(value: str | None) -> str:
-    return "NULL" if value is None else lit(value)
+    result.durations["ledger_s"] = round(time.perf_counter() - started, 3)

@@ -12,14 +12,16 @@ Entity tables — ``schools``, ``terms``, ``courses``, ``sections``, ``users``, 
 
 ``id_map`` is a view (district, entity, sourced_id, lms_id) over the entity tables. ``sync_runs`` holds one
 row per district-night attempt (state applied | held | released | failed, counts, who released it and why,
-the run's ledger id range). ``change_ledger`` holds one row per created / updated / deactivated /
+the run's ledger id range). The ``change_ledger`` view has one row per created / updated / deactivated /
 reactivated record with the changed fields (before/after; for a created record, its after-values as one
-object) and provenance (archived file URI + version, line, SHA-256). Everything is created idempotently by
-:func:`ddl`.
+object) and provenance (archived file URI + version, line, SHA-256); it is stored as ``change_entries`` (one
+narrow row per record) + ``change_sources`` (one row per night and file) + ``sync_runs``. Everything is
+created idempotently by :func:`ddl`.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 TEXT, DATE, BOOL, INT = "text", "date", "bool", "int"
@@ -189,6 +191,27 @@ def entity(name: str) -> Entity:
     return BY_NAME[name]
 
 
+LEGACY_LAYOUT = (
+    "this LMS database was created by a development build of etl_project made before its tables were "
+    "partitioned by district and the ledger normalized (change_entries + change_sources, with "
+    "change_ledger as a view); it cannot be upgraded in place: point LMS_URL at a new database (or drop the "
+    "lms schema) and replay the nights from the archive"
+)
+# PostgreSQL: these tables are LIST-partitioned by district (one partition per district, created by the
+# district's first write: see PostgresSession.bulk_target). A district's first load then COPYs into a new,
+# unindexed table whose indexes are built once, in sorted order, when it is attached; its rows and index
+# pages are its own (no interleaving with other districts), and VACUUM/ANALYZE work per district.
+PARTITIONED = (*BY_NAME, "change_entries")
+
+
+def partition_name(table: str, district: str) -> str:
+    """The table holding ``district``'s rows of ``table`` (readable; hashed when too long for PostgreSQL)."""
+    name = f"{table}_{district}"
+    if len(name) <= 63:
+        return name
+    return f"{name[:46]}_{hashlib.sha256(district.encode()).hexdigest()[:16]}"
+
+
 def ddl(dialect: str) -> list[str]:
     """CREATE statements (idempotent) for ``postgres`` (schema ``lms``) or ``sqlite``."""
     pg = dialect == "postgres"
@@ -206,19 +229,25 @@ def ddl(dialect: str) -> list[str]:
         statements.append(
             "CREATE TABLE IF NOT EXISTS lms_sequences (name TEXT PRIMARY KEY, last BIGINT NOT NULL)"
         )
+    # PostgreSQL: one partition per district (see PARTITIONED), so keys lead with the district.
+    key = "PRIMARY KEY (district, id)" if pg else "PRIMARY KEY (id)"
+    # Ids are opaque: compared byte by byte (COLLATE "C", as DuckDB does), so keys sort and index cheaply.
+    ident = 'TEXT COLLATE "C"' if pg else "TEXT"
+    by_district = " PARTITION BY LIST (district)" if pg else ""
     for e in ENTITIES:
         cols = ",\n    ".join(f"{f.name} {types[f.kind]}" for f in e.fields)
         statements.append(
             f"""CREATE TABLE IF NOT EXISTS {p}{e.name} (
-    id BIGINT PRIMARY KEY,
-    district TEXT NOT NULL,
-    sourced_id TEXT NOT NULL,
+    id BIGINT NOT NULL,
+    district {ident} NOT NULL,
+    sourced_id {ident} NOT NULL,
     {cols},
     active {boolean} NOT NULL,
     deactivated_at {ts},
     created_at {ts} NOT NULL DEFAULT {now if pg else "CURRENT_TIMESTAMP"},
     updated_at {ts} NOT NULL DEFAULT {now if pg else "CURRENT_TIMESTAMP"},
-    UNIQUE (district, sourced_id))"""
+    {key},
+    UNIQUE (district, sourced_id)){by_district}"""
         )
     union = "\n    UNION ALL ".join(
         f"SELECT district, '{e.name}' AS entity, sourced_id, id AS lms_id FROM {p}{e.name}" for e in ENTITIES
@@ -246,28 +275,63 @@ def ddl(dialect: str) -> list[str]:
     statements.append(
         f"CREATE INDEX IF NOT EXISTS sync_runs_night ON {p}sync_runs (district, partition_date)"
     )
+    # The change ledger, normalized so a first load of millions of rows writes each fact once: what is per
+    # night (district, date, run, release) is in sync_runs, what is per file in change_sources, and each
+    # written record is one narrow row of change_entries. The change_ledger view joins them back into one row
+    # per change with every documented column.
     statements.append(
-        f"""CREATE TABLE IF NOT EXISTS {p}change_ledger (
-    id BIGINT PRIMARY KEY,
+        f"""CREATE TABLE IF NOT EXISTS {p}change_sources (
+    id {serial},
     sync_run_id BIGINT NOT NULL,
-    district TEXT NOT NULL,
-    partition_date DATE NOT NULL,
-    run_id TEXT NOT NULL,
     entity TEXT NOT NULL,
-    sourced_id TEXT NOT NULL,
-    lms_id BIGINT NOT NULL,
-    operation TEXT NOT NULL CHECK (operation IN ('created', 'updated', 'deactivated', 'reactivated')),
-    changes {json},
     file_uri TEXT,
     file_version TEXT,
-    line BIGINT,
     file_sha256 TEXT,
-    released_by TEXT,
-    release_reason TEXT,
-    recorded_at {ts} NOT NULL DEFAULT {now})"""
+    fields {json} NOT NULL)"""
+    )
+    statements.append(f"CREATE INDEX IF NOT EXISTS change_sources_run ON {p}change_sources (sync_run_id)")
+    statements.append(
+        f"""CREATE TABLE IF NOT EXISTS {p}change_entries (
+    id BIGINT NOT NULL,
+    district {ident} NOT NULL,
+    source_id BIGINT NOT NULL,
+    sourced_id {ident} NOT NULL,
+    lms_id BIGINT NOT NULL,
+    operation TEXT NOT NULL CHECK (operation IN ('created', 'updated', 'deactivated', 'reactivated')),
+    line BIGINT,
+    changes {json},
+    {key}){by_district}"""
     )
     # One record's history is found through its LMS id (unique across entities: one ``lms_ids`` sequence);
     # new ids arrive in increasing order, so a first load appends to this index instead of scattering text
     # keys through it. A night's rows are found by id range (sync_runs.ledger_first .. ledger_last).
-    statements.append(f"CREATE INDEX IF NOT EXISTS change_ledger_lms_id ON {p}change_ledger (lms_id)")
+    statements.append(f"CREATE INDEX IF NOT EXISTS change_entries_lms_id ON {p}change_entries (lms_id)")
+    statements.append(_ledger_view(pg))
     return statements
+
+
+def _ledger_view(pg: bool) -> str:
+    """``change_ledger``: one row per change with district, night, run, release and file provenance.
+
+    A created record's entry stores its after-values as a JSON array in the order of ``change_sources.fields``
+    (the field names once per file, not once per row); the view shows them as ``{field: value}`` (non-NULL
+    fields), like the history tools do.
+    """
+    p = "lms." if pg else ""
+    if pg:
+        created = """(SELECT json_object_agg(f.name, v.value)
+              FROM json_array_elements_text(s.fields) WITH ORDINALITY AS f(name, n)
+              JOIN json_array_elements(e.changes) WITH ORDINALITY AS v(value, n) USING (n)
+              WHERE json_typeof(v.value) <> 'null')"""
+    else:
+        created = """(SELECT json_group_object(f.value, json(e.changes -> ('$[' || f.key || ']')))
+              FROM json_each(s.fields) f WHERE json_type(e.changes, '$[' || f.key || ']') <> 'null')"""
+    return f"""CREATE {"OR REPLACE " if pg else ""}VIEW {"" if pg else "IF NOT EXISTS "}{p}change_ledger AS
+    SELECT e.id, s.sync_run_id, e.district, r.partition_date, r.run_id, s.entity, e.sourced_id, e.lms_id,
+           e.operation,
+           CASE WHEN e.operation = 'created' THEN {created} ELSE e.changes END AS changes,
+           s.file_uri, s.file_version, e.line, s.file_sha256, r.released_by, r.release_reason,
+           r.finished_at AS recorded_at
+    FROM {p}change_entries e
+    JOIN {p}change_sources s ON s.id = e.source_id
+    JOIN {p}sync_runs r ON r.id = s.sync_run_id AND r.district = e.district"""
