@@ -293,6 +293,28 @@ def test_edit_made_in_the_lms_is_seen_by_the_next_change_set(backend, warehouse,
     latest = trace(backend, "d1", "users", "stu-0000001")[0]
     assert latest["changes"]["given_name"]["before"] == "Edited"
 
+    def row_hash() -> int | None:
+        sql = "SELECT row_hash FROM {p}users WHERE district = %s AND sourced_id = 'stu-0000001'"
+        return query(backend, "d1", sql, ["d1"])[0][0]
+
+    # An edit made in the LMS clears the row's stored hash (trigger), so the next night compares it in full;
+    # edited back to the roster's value, it is not a change: nothing is written or recorded, the hash returns.
+    synced = row_hash()
+    assert synced is not None
+    with backend.session("d1") as s:
+        s.execute(f"UPDATE {s.table('users')} SET given_name = 'Typo' WHERE sourced_id = 'stu-0000001'")
+    assert row_hash() is None
+    with backend.session("d1") as s:
+        s.execute(
+            f"UPDATE {s.table('users')} SET given_name = %s WHERE sourced_id = 'stu-0000001'",
+            [latest["changes"]["given_name"]["after"]],
+        )
+    assert row_hash() is None
+    result = load(warehouse, backend, "d1", NIGHT1, run_id="edited-back")
+    assert (result.state, result.rows_written) == ("unchanged", 0)
+    assert row_hash() == synced
+    assert trace(backend, "d1", "users", "stu-0000001")[0]["run_id"] == "again"
+
 
 def test_thresholds_config():
     t = Thresholds.from_config({"deactivate": "5%", "users": {"deactivate": 3, "update": "50%"}})
@@ -526,14 +548,47 @@ def test_pg_bulk_load_errors_surface_and_never_hang(pg_backend, tmp_path):
             f"INSERT INTO {s.bulk_target('lms.users')} (id, district, sourced_id, active) "
             f"SELECT id, 'd1', 'u' || id, true FROM {stage}"
         )
-    # the other direction (PostgreSQL -> pipe -> DuckDB): DuckDB failing before it reads never hangs the dump
+    # the other direction (PostgreSQL dumps ahead on a second connection, DuckDB reads): a reader failing
+    # before it reads never hangs the dump; a normal read sees the rows as of the session's snapshot
+    users = entity_def("users")
     with (
         pytest.raises(RuntimeError, match="reader failed"),
         pg_backend.session("d1", write=False) as s,
-        s.current_csv(entity_def("users"), tmp_path),
+        s.current_rows([users], tmp_path),
     ):
         raise RuntimeError("reader failed")
-    with pg_backend.session("d1", write=False) as s, s.current_csv(entity_def("users"), tmp_path) as path:
+    with pg_backend.session("d1", write=False) as s, s.current_rows([users], tmp_path) as current:
+        with psycopg.connect(pg_backend.url, autocommit=True) as other:  # committed after the snapshot
+            other.execute(
+                "INSERT INTO lms.users (id, district, sourced_id, active) VALUES (-1, 'd1', 'late', true)"
+            )
+        path = current(users)
         assert (
             duck.execute(f"SELECT count(*) FROM read_csv('{path}', header = false)").fetchone()[0] == 200000
+        )
+
+
+def test_pg_each_district_has_its_own_partitions_and_keys(pg_backend, warehouse, drops):
+    """PostgreSQL: a district's first load creates its partitions (with their keys); others are untouched."""
+    ingest(warehouse, "d1", NIGHT1, drops[1])
+    load(warehouse, pg_backend, "d1", NIGHT1)
+    partitions = query(
+        pg_backend,
+        "d1",
+        "SELECT parent.relname, child.relname FROM pg_inherits i "
+        "JOIN pg_class parent ON parent.oid = i.inhparent JOIN pg_class child ON child.oid = i.inhrelid "
+        "JOIN pg_namespace n ON n.oid = parent.relnamespace WHERE n.nspname = 'lms' AND child.relkind = 'r'",
+    )
+    written = {"schools", "terms", "courses", "sections", "users", "enrollments", "change_entries"}
+    assert set(partitions) == {(table, f"{table}_d1") for table in written}
+    unique = query(
+        pg_backend,
+        "d1",
+        "SELECT indexdef FROM pg_indexes WHERE schemaname = 'lms' AND tablename = 'users_d1' "
+        "AND indexdef LIKE 'CREATE UNIQUE%%' ORDER BY 1",
+    )
+    assert [d[0].split(" USING btree ")[1] for d in unique] == ["(id)", "(sourced_id)"]
+    with pytest.raises(psycopg.errors.UniqueViolation), pg_backend.session("d1") as s:
+        s.execute(
+            "INSERT INTO lms.users (id, district, sourced_id, active) VALUES (-1, 'd1', 'stu-0000001', true)"
         )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,17 +47,35 @@ class LmsSession(ABC):
 
     @abstractmethod
     def dump_current(self, entity: Entity, path: Path) -> None:
-        """Write the district's rows of ``entity`` as header-less CSV: id, sourced_id, fields..., active."""
+        """Write the district's rows of ``entity`` as header-less CSV: id, sourced_id, active, row_hash."""
+
+    @abstractmethod
+    def dump_values(self, entity: Entity, path: Path, ids_table: str) -> None:
+        """Write the district's rows of ``entity`` whose id is in ``ids_table`` as header-less CSV: id,
+        fields..."""
+
+    def current_values(
+        self, duck: duckdb.DuckDBPyConnection, entity: Entity, ids_select: str, scratch: Path
+    ) -> Path:
+        """The full current values (:meth:`dump_values`) of the rows whose ids a DuckDB query selects."""
+        stage = self.staging(f"_lms_ids_{entity.name}", self.table(entity.name), ["id"])
+        self.load(duck, ids_select, stage, ["id"])
+        self.analyze(stage)
+        path = scratch / f"{entity.name}-values.csv"
+        self.dump_values(entity, path, stage)
+        return path
 
     @contextlib.contextmanager
-    def current_csv(self, entity: Entity, scratch: Path) -> Iterator[Path]:
-        """The path of :meth:`dump_current`'s CSV, for DuckDB to read once (a backend may stream it)."""
-        path = scratch / f"{entity.name}.csv"
-        try:
+    def current_rows(self, entities: Sequence[Entity], scratch: Path) -> Iterator[Callable[[Entity], Path]]:
+        """A function giving the CSV file (:meth:`dump_current`) of each of ``entities``, asked for in that
+        order; a backend may dump them ahead while the caller works on the earlier ones."""
+
+        def dumped(entity: Entity) -> Path:
+            path = scratch / f"{entity.name}.csv"
             self.dump_current(entity, path)
-            yield path
-        finally:
-            path.unlink(missing_ok=True)
+            return path
+
+        yield dumped
 
     def bulk_target(self, table: str) -> str:
         """The table to bulk-load the district's new rows of ``table`` into (a backend may stage a district's

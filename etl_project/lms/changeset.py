@@ -12,8 +12,8 @@ parent order (schools, terms, courses, sections, users, enrollments):
 - every other row is created, updated (with before/after of the changed fields), deactivated, reactivated
   or unchanged.
 
-The result stays in temp tables ``_lms_chg_<entity>`` (one row per record to write, in sourcedId order: op,
-new values, source line, ranks (:func:`ranks_sql`), changes JSON (:func:`changes_sql`); the file's provenance
+The result stays in temp tables ``_lms_chg_<entity>`` (one row per record to write: op,
+new values, source line, ranks (:func:`ranked`), changes JSON (:func:`changes_sql`); the file's provenance
 is in :class:`EntityChanges`) and ``_lms_held_<entity>`` on the DuckDB connection.
 """
 
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -35,9 +36,16 @@ COUNTED = (*OPERATIONS, "unchanged", "held")
 
 
 class CurrentRows(Protocol):
-    """What the builder needs from an LMS session: the district's current rows of an entity as CSV."""
+    """What the builder needs from an LMS session: the district's current rows of each entity (narrow: id,
+    sourced_id, active, row_hash) and the full values of some of them."""
 
-    def current_csv(self, entity: Entity, scratch: Path) -> contextlib.AbstractContextManager[Path]: ...
+    def current_rows(
+        self, entities: Sequence[Entity], scratch: Path
+    ) -> contextlib.AbstractContextManager[Callable[[Entity], Path]]: ...
+
+    def current_values(
+        self, duck: duckdb.DuckDBPyConnection, entity: Entity, ids_select: str, scratch: Path
+    ) -> Path: ...
 
 
 @dataclass
@@ -73,13 +81,17 @@ class ChangeSet:
         return sum(e.counts.get("held", 0) for e in self.entities.values())
 
 
-def ranks_sql(alias: str = "") -> str:
-    """``k``: a row's rank in sourcedId order (its ledger id's offset); ``created_k``: its rank among the
-    created rows (its new LMS id's offset)."""
-    sid, op = f"{alias}sourced_id", f"{alias}op"
-    return f"""row_number() OVER (ORDER BY {sid}) AS k,
-       CASE WHEN {op} = 'created' THEN row_number() OVER (PARTITION BY {op} = 'created' ORDER BY {sid}) END
-           AS created_k"""
+def ranked(select: str) -> str:
+    """The rows of ``select`` (which has an ``op`` column) with ``k``, 1..n, the offset of the row's ledger
+    id, and ``created_k``, 1..created for the created rows, the offset of its new LMS id. Created rows come
+    first; nothing is sorted (any order is as good, and a sort of millions of rows is not free)."""
+    return f"""WITH r AS ({select})
+    SELECT * EXCLUDE (rn), rn AS k, rn AS created_k
+    FROM (SELECT *, row_number() OVER () AS rn FROM r WHERE op = 'created')
+    UNION ALL
+    SELECT * EXCLUDE (rn, n), n + rn AS k, NULL::BIGINT AS created_k
+    FROM (SELECT *, row_number() OVER () AS rn FROM r WHERE op <> 'created'),
+         (SELECT count(*) AS n FROM r WHERE op = 'created')"""
 
 
 def chg(entity: str) -> str:
@@ -88,6 +100,17 @@ def chg(entity: str) -> str:
 
 def held_table(entity: str) -> str:
     return f"_lms_held_{entity}"
+
+
+def rehash_table(entity: str) -> str:
+    """Rows whose fields equal the night's but whose stored row_hash does not (edited in the LMS and edited
+    back, or hashed by another DuckDB version): only their row_hash is rewritten; not a change."""
+    return f"_lms_rehash_{entity}"
+
+
+def row_hash_sql(e: Entity) -> str:
+    """The 64-bit hash of a row's mapped fields (NULL-aware, order-sensitive), as stored in ``row_hash``."""
+    return f"CAST(hash({', '.join(e.field_names)}) >> 1 AS BIGINT)"
 
 
 def changes_sql(e: Entity, *, stored: bool = False) -> str:
@@ -113,24 +136,28 @@ def build_changeset(
     duck: duckdb.DuckDBPyConnection, lms: CurrentRows, district: str, date: str, workdir: Path | None = None
 ) -> ChangeSet:
     entities: dict[str, EntityChanges] = {}
-    with tempfile.TemporaryDirectory(prefix="lms-current-", dir=workdir) as scratch:
+    with (
+        tempfile.TemporaryDirectory(prefix="lms-current-", dir=workdir) as scratch,
+        lms.current_rows(ENTITIES, Path(scratch)) as current,
+    ):
         for e in ENTITIES:
-            with lms.current_csv(e, Path(scratch)) as path:
-                _read_current(duck, e, path)
-            entities[e.name] = _entity_changes(duck, e, date)
+            path = current(e)
+            _read_csv(duck, f"_lms_cur_{e.name}", path, CURRENT_COLUMNS)
+            entities[e.name] = _entity_changes(duck, lms, e, date, Path(scratch))
     return ChangeSet(district, date, entities)
 
 
-def _read_current(duck: duckdb.DuckDBPyConnection, e: Entity, path: Path) -> None:
-    columns = {"id": "BIGINT", "sourced_id": "VARCHAR"}
-    columns.update({f.name: DUCKDB_TYPES[f.kind] for f in e.fields})
-    columns["active"] = "BOOLEAN"
+CURRENT_COLUMNS = {"id": "BIGINT", "sourced_id": "VARCHAR", "active": "BOOLEAN", "row_hash": "BIGINT"}
+
+
+def _read_csv(duck: duckdb.DuckDBPyConnection, table: str, path: Path, columns: dict[str, str]) -> None:
     spec = "{" + ", ".join(f"'{k}': '{v}'" for k, v in columns.items()) + "}"
     duck.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _lms_cur_{e.name} AS SELECT * FROM read_csv(?, header = false,
+        f"""CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM read_csv(?, header = false,
             auto_detect = false, columns = {spec}, quote = '"', escape = '"', delim = ',')""",
         [str(path)],
     )
+    path.unlink(missing_ok=True)
 
 
 def _file_row(duck: duckdb.DuckDBPyConnection, e: Entity, date: str) -> tuple[Any, ...] | None:
@@ -141,13 +168,16 @@ def _file_row(duck: duckdb.DuckDBPyConnection, e: Entity, date: str) -> tuple[An
     ).fetchone()
 
 
-def _entity_changes(duck: duckdb.DuckDBPyConnection, e: Entity, date: str) -> EntityChanges:
+def _entity_changes(
+    duck: duckdb.DuckDBPyConnection, lms: CurrentRows, e: Entity, date: str, scratch: Path
+) -> EntityChanges:
     name, cur, src = e.name, f"_lms_cur_{e.name}", f"_lms_src_{e.name}"
     size = duck.execute(f"SELECT count(*) FROM {cur} WHERE active").fetchone()[0]
     file = _file_row(duck, e, date)
     applied = bool(file and file[2] == "loaded" and file[1] in ("bulk", "delta"))
     mode = file[1] if applied else "untouched"
-    rows = "* EXCLUDE (file_uri, file_version, file_sha256)"  # per file, not per row: see EntityChanges
+    # Provenance is per file, not per row (see EntityChanges); h is the row's hash as row_hash stores it.
+    rows = f"* EXCLUDE (file_uri, file_version, file_sha256), {row_hash_sql(e)} AS h"
     if applied:
         duck.execute(f"CREATE OR REPLACE TEMP TABLE {src} AS SELECT {rows} FROM ({source_sql(e, date)})")
     else:
@@ -156,11 +186,11 @@ def _entity_changes(duck: duckdb.DuckDBPyConnection, e: Entity, date: str) -> En
         )
     _held(duck, e, date, file[0] if file else None)
     fields = e.field_names
-    # Rows are compared through a 64-bit hash of their fields (NULL-aware, order-sensitive), so the join of
-    # the night's rows with the LMS's holds only narrow rows and stays in memory at millions of rows; a
-    # changed row is missed only if its new fields hash exactly like its old ones (odds 2^-64 per change).
-    row_hash = f"hash({', '.join(fields)})"
-    diff = "s.h <> c.h"
+    # Rows are compared through the hash of their fields (the LMS keeps it in row_hash), so only narrow rows
+    # come back from the LMS and are joined; full values are fetched just for the rows whose hash differs
+    # (or was cleared by an edit made in the LMS). A changed row is missed only if its new fields hash
+    # exactly like its old ones (odds 2^-63 per change).
+    diff = "s.h IS DISTINCT FROM c.row_hash"
     pairs = ", ".join(f"struct_pack(k := '{f}', b := to_json(c.{f}), a := to_json(s.{f}))" for f in fields)
     field_changes = (
         f"map_from_entries(list_transform(list_filter([{pairs}], lambda x: x.b IS DISTINCT FROM x.a), "
@@ -184,34 +214,53 @@ def _entity_changes(duck: duckdb.DuckDBPyConnection, e: Entity, date: str) -> En
     duck.execute(
         f"""CREATE OR REPLACE TEMP TABLE _lms_j_{name} AS
         SELECT coalesce(s.sourced_id, c.sourced_id) AS sourced_id, c.id AS lms_id, {op} AS op
-        FROM (SELECT sourced_id, desired_active, {row_hash} AS h FROM {src}) s
-        FULL JOIN (SELECT id, sourced_id, active, {row_hash} AS h FROM {cur}) c ON c.sourced_id = s.sourced_id
+        FROM (SELECT sourced_id, desired_active, h FROM {src}) s
+        FULL JOIN {cur} c ON c.sourced_id = s.sourced_id
         LEFT JOIN {held_table(name)} h ON h.sourced_id = coalesce(s.sourced_id, c.sourced_id)"""
+    )
+    # The current values of the rows that may change (before-values), then rows whose fields are in fact
+    # equal (their stored hash was stale) are unchanged: only their row_hash is rewritten.
+    vals = f"_lms_vals_{name}"
+    candidates = f"SELECT lms_id FROM _lms_j_{name} WHERE op IN ('updated', 'reactivated')"
+    value_columns = {"id": "BIGINT", **{f.name: DUCKDB_TYPES[f.kind] for f in e.fields}}
+    if duck.execute(f"SELECT count(*) FROM ({candidates})").fetchone()[0]:
+        _read_csv(duck, vals, lms.current_values(duck, e, candidates, scratch), value_columns)
+    else:
+        cols = ", ".join(f"NULL::{t} AS {c}" for c, t in value_columns.items())
+        duck.execute(f"CREATE OR REPLACE TEMP TABLE {vals} AS SELECT {cols} LIMIT 0")
+    same = " AND ".join(f"v.{f} IS NOT DISTINCT FROM s.{f}" for f in fields)
+    duck.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {rehash_table(name)} AS
+        SELECT j.lms_id, s.h AS row_hash FROM _lms_j_{name} j JOIN {vals} v ON v.id = j.lms_id
+        JOIN {src} s ON s.sourced_id = j.sourced_id WHERE j.op = 'updated' AND {same}"""
+    )
+    duck.execute(
+        f"""UPDATE _lms_j_{name} SET op = 'unchanged'
+        WHERE op = 'updated' AND lms_id IN (SELECT lms_id FROM {rehash_table(name)})"""
     )
     counts = dict.fromkeys(COUNTED, 0)
     for op_name, n in duck.execute(f"SELECT op, count(*) FROM _lms_j_{name} GROUP BY op").fetchall():
         counts[op_name] = n
     counts["held"] = duck.execute(f"SELECT count(*) FROM {held_table(name)}").fetchone()[0]
-    # The rows to write, ranked in sourcedId order on narrow rows (so new ids and index entries go in key
-    # order), then joined with their values and changes (before -> after; a created row's changes are its
-    # after-values: see changes_sql) and stored in that order. Provenance is per file: see EntityChanges.
+    # The rows to write, ranked on narrow rows (new ids and ledger ids), then joined with their values and
+    # changes (before -> after; a created row's changes are its after-values: see changes_sql). Provenance is
+    # per file: see EntityChanges.
     duck.execute(
         f"""CREATE OR REPLACE TEMP TABLE _lms_k_{name} AS
-        SELECT sourced_id, lms_id, op, {ranks_sql()} FROM _lms_j_{name}
-        WHERE op IN ('created', 'updated', 'deactivated', 'reactivated')"""
+        {ranked(f"SELECT sourced_id, lms_id, op FROM _lms_j_{name} WHERE op IN {OPERATIONS}")}"""
     )
     duck.execute(
         f"""CREATE OR REPLACE TEMP TABLE {chg(name)} AS
-        SELECT n.sourced_id, n.lms_id, n.op, {", ".join(f"s.{f}" for f in fields)}, s.line, n.k, n.created_k,
+        SELECT n.sourced_id, n.lms_id, n.op, {", ".join(f"s.{f}" for f in fields)}, s.h AS row_hash, s.line,
+               n.k, n.created_k,
                CASE n.op
                    WHEN 'created' THEN NULL
                    WHEN 'deactivated' THEN to_json({active_change.format(b="true", a="false")})::VARCHAR
                    WHEN 'reactivated' THEN to_json(map_concat({active_change.format(b="false", a="true")},
                                                                {field_changes}))::VARCHAR
                    ELSE to_json({field_changes})::VARCHAR END AS changes
-        FROM _lms_k_{name} n LEFT JOIN {cur} c ON c.id = n.lms_id
-        LEFT JOIN {src} s ON s.sourced_id = n.sourced_id
-        ORDER BY n.k"""
+        FROM _lms_k_{name} n LEFT JOIN {vals} c ON c.id = n.lms_id
+        LEFT JOIN {src} s ON s.sourced_id = n.sourced_id"""
     )
     duck.execute(f"DROP TABLE _lms_k_{name}")
     duck.execute(
@@ -224,6 +273,7 @@ def _entity_changes(duck: duckdb.DuckDBPyConnection, e: Entity, date: str) -> En
     duck.execute(f"DROP TABLE _lms_j_{name}")
     duck.execute(f"DROP TABLE {src}")
     duck.execute(f"DROP TABLE {cur}")
+    duck.execute(f"DROP TABLE {vals}")
     return EntityChanges(name, mode, size, counts, uri, version, sha)
 
 

@@ -18,7 +18,15 @@ from typing import Any
 import duckdb
 
 from etl_project.lms.backend import LmsBackend, LmsSession
-from etl_project.lms.changeset import ChangeSet, build_changeset, changes_sql, chg, ranks_sql, sample
+from etl_project.lms.changeset import (
+    ChangeSet,
+    build_changeset,
+    changes_sql,
+    chg,
+    ranked,
+    rehash_table,
+    sample,
+)
 from etl_project.lms.schema import ENTITIES, OPERATIONS
 from etl_project.lms.thresholds import Thresholds, Verdict
 from etl_project.oneroster.validate import lit
@@ -142,6 +150,8 @@ def _apply(
     if release and verdict.holds:
         result.released_by, result.release_reason = release.by, release.reason
     to_write = sum(e.counts.get(op, 0) for e in changes.entities.values() for op in ops)
+    if "updated" not in held_ops:
+        _rehash(session, duck, district)
     runs = session.table("sync_runs")
     if to_write == 0 and state == "applied":
         done = session.query(
@@ -193,19 +203,15 @@ def _write(
     if held:  # keep only the rows this run writes, and rank them again (ids stay contiguous)
         held_list = ", ".join(lit(op) for op in held)
         for e in ENTITIES:
-            duck.execute(
-                f"""CREATE OR REPLACE TEMP TABLE {chg(e.name)} AS
-                    SELECT * REPLACE ({ranks_sql()})
-                    FROM {chg(e.name)} WHERE op NOT IN ({held_list}) ORDER BY sourced_id"""
-            )
+            kept = f"SELECT * EXCLUDE (k, created_k) FROM {chg(e.name)} WHERE op NOT IN ({held_list})"
+            duck.execute(f"CREATE OR REPLACE TEMP TABLE {chg(e.name)} AS {ranked(kept)}")
     written = {
         e.name: dict(duck.execute(f"SELECT op, count(*) FROM {chg(e.name)} GROUP BY op").fetchall())
         for e in ENTITIES
     }
     result.written = {name: {op: ops_.get(op, 0) for op in OPERATIONS} for name, ops_ in written.items()}
     created = {name: ops_.get("created", 0) for name, ops_ in written.items()}
-    # New LMS ids: one block, handed out in sourcedId order (created_k), so rows and both unique indexes are
-    # appended in key order.
+    # New LMS ids: one block for the night, each created row's at its created_k offset.
     next_id = session.reserve("lms_ids", sum(created.values()))
     first_id: dict[str, int] = {}
     for e in ENTITIES:
@@ -222,24 +228,25 @@ def _write(
         if written[e.name].get("created"):
             session.load(
                 duck,
-                f"SELECT {lms_id(e.name)}, {lit(district)}, sourced_id, {', '.join(fields)}, true "
+                f"SELECT {lms_id(e.name)}, {lit(district)}, sourced_id, {', '.join(fields)}, true, row_hash "
                 f"FROM {chg(e.name)} WHERE op = 'created'",
                 session.bulk_target(table),
-                ["id", "district", "sourced_id", *fields, "active"],
+                ["id", "district", "sourced_id", *fields, "active", "row_hash"],
             )
         if written[e.name].get("updated") or written[e.name].get("reactivated"):
-            stage = session.staging(f"_stg_{e.name}", table, ["id", *fields])
+            stage = session.staging(f"_stg_{e.name}", table, ["id", *fields, "row_hash"])
             session.load(
                 duck,
-                f"SELECT lms_id, {', '.join(fields)} FROM {chg(e.name)} "
+                f"SELECT lms_id, {', '.join(fields)}, row_hash FROM {chg(e.name)} "
                 "WHERE op IN ('updated', 'reactivated')",
                 stage,
-                ["id", *fields],
+                ["id", *fields, "row_hash"],
             )
             session.analyze(stage)
             sets = ", ".join(f"{f} = s.{f}" for f in fields)
             session.execute(
-                f"UPDATE {table} SET {sets}, active = true, deactivated_at = NULL, updated_at = {now} "
+                f"UPDATE {table} SET {sets}, active = true, row_hash = s.row_hash, deactivated_at = NULL, "
+                f"updated_at = {now} "
                 f"FROM {stage} s WHERE {table}.district = {lit(district)} AND {table}.id = s.id"
             )
     for e in reversed(ENTITIES):  # children first: deactivations
@@ -284,3 +291,18 @@ def _write(
         offset += n
     result.ledger_first, result.ledger_last = first, first + total - 1
     result.durations["ledger_s"] = round(time.perf_counter() - started, 3)
+
+
+def _rehash(session: LmsSession, duck: duckdb.DuckDBPyConnection, district: str) -> None:
+    """Store the hash again on rows whose stored hash was stale but whose fields equal the night's (see
+    changeset.rehash_table): not a change, so no ledger row, and updated_at stays."""
+    for e in ENTITIES:
+        if not duck.execute(f"SELECT count(*) FROM {rehash_table(e.name)}").fetchone()[0]:
+            continue
+        table = session.table(e.name)
+        stage = session.staging(f"_stgh_{e.name}", table, ["id", "row_hash"])
+        session.load(duck, f"SELECT lms_id, row_hash FROM {rehash_table(e.name)}", stage, ["id", "row_hash"])
+        session.execute(
+            f"UPDATE {table} SET row_hash = s.row_hash "
+            f"FROM {stage} s WHERE {table}.district = {lit(district)} AND {table}.id = s.id"
+        )

@@ -17,7 +17,15 @@ import psycopg
 from psycopg import sql
 
 from etl_project.lms.backend import LmsBackend, LmsConfigError, LmsSession
-from etl_project.lms.schema import LEGACY_LAYOUT, PARTITIONED, Entity, ddl, partition_name
+from etl_project.lms.schema import (
+    BY_NAME,
+    ENTITY_KEYS,
+    LEGACY_LAYOUT,
+    PARTITIONED,
+    Entity,
+    ddl,
+    partition_name,
+)
 from etl_project.partitions import validate_district_id
 
 _SCHEMA_LOCK = 0x4C4D53  # advisory lock key serializing schema creation and id reservation
@@ -27,8 +35,8 @@ _CHUNK = 1 << 20
 class PostgresSession(LmsSession):
     dialect = "postgres"
 
-    def __init__(self, conn: psycopg.Connection, district: str):
-        self.conn, self.district = conn, district
+    def __init__(self, conn: psycopg.Connection, district: str, connect: Callable[..., psycopg.Connection]):
+        self.conn, self.district, self._connect = conn, district, connect
         self.fresh: dict[str, str] = {}  # parent table -> new partition, attached by finish()
 
     def bulk_target(self, table: str) -> str:
@@ -56,8 +64,12 @@ class PostgresSession(LmsSession):
         PARTITIONED order, so two first loads never deadlock)."""
         district = sql.Literal(self.district).as_string(self.conn)
         for parent, name in sorted(self.fresh.items(), key=lambda item: PARTITIONED.index(item[0])):
+            if parent in BY_NAME:
+                self.conn.execute(f"ALTER TABLE {name} ADD {ENTITY_KEYS.replace(', UNIQUE', ', ADD UNIQUE')}")
             self.conn.execute(f"ALTER TABLE lms.{parent} ATTACH PARTITION {name} FOR VALUES IN ({district})")
-        self.fresh.clear()  # autovacuum analyzes the new partitions (an ANALYZE here would cost ~10% more)
+        for name in self.fresh.values():  # the next night's UPDATE ... FROM joins need the statistics now
+            self.conn.execute(f"ANALYZE {name}")
+        self.fresh.clear()
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> None:
         self.conn.execute(statement, params or None)
@@ -65,14 +77,66 @@ class PostgresSession(LmsSession):
     def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self.conn.execute(statement, params or None).fetchall()
 
-    def dump_current(self, entity: Entity, path: Path) -> None:
-        cols = ", ".join(["id", "sourced_id", *entity.field_names, "active"])
-        query = sql.SQL("COPY (SELECT {} FROM lms.{} WHERE district = {}) TO STDOUT (FORMAT csv)").format(
-            sql.SQL(cols), sql.Identifier(entity.name), sql.Literal(self.district)
-        )
-        with open(path, "wb") as out, self.conn.cursor().copy(query) as copy:
-            for block in copy:
-                out.write(block)
+    def dump_current(self, entity: Entity, path: Path, conn: psycopg.Connection | None = None) -> None:
+        query = sql.SQL(
+            "COPY (SELECT id, sourced_id, active, row_hash FROM lms.{} WHERE district = {}) "
+            "TO STDOUT (FORMAT csv)"
+        ).format(sql.Identifier(entity.name), sql.Literal(self.district))
+        _copy_out(conn or self.conn, query, path)
+
+    def dump_values(self, entity: Entity, path: Path, ids_table: str) -> None:
+        cols = ", ".join(f"t.{f}" for f in entity.field_names)
+        query = sql.SQL(
+            "COPY (SELECT t.id, {} FROM lms.{} t JOIN {} s ON s.id = t.id WHERE t.district = {}) "
+            "TO STDOUT (FORMAT csv)"
+        ).format(sql.SQL(cols), sql.Identifier(entity.name), sql.SQL(ids_table), sql.Literal(self.district))
+        _copy_out(self.conn, query, path)
+
+    @contextlib.contextmanager
+    def current_rows(self, entities: Sequence[Entity], scratch: Path) -> Iterator[Callable[[Entity], Path]]:
+        """Dumps every entity, in order, on a second connection that shares this transaction's snapshot, so
+        PostgreSQL writes the next entity's rows while DuckDB reads the previous one's. The dump sees what was
+        committed when this was called (not this session's own writes: call it before writing)."""
+        snapshot = self.conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+        ready = {e.name: threading.Event() for e in entities}
+        failed: list[BaseException] = []
+        reader: list[psycopg.Connection] = []
+        stop = threading.Event()
+
+        def dump_all() -> None:
+            try:
+                with self._connect(application_name=f"etl_project lms {self.district} read") as conn:
+                    reader.append(conn)
+                    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+                    for e in entities:
+                        if stop.is_set():
+                            return
+                        self.dump_current(e, scratch / f"{e.name}.csv", conn)
+                        ready[e.name].set()
+            except BaseException as exc:  # re-raised in the caller's thread
+                failed.append(exc)
+            finally:
+                for event in ready.values():
+                    event.set()
+
+        thread = threading.Thread(target=dump_all, name=f"lms-dump-{self.district}", daemon=True)
+        thread.start()
+
+        def dumped(entity: Entity) -> Path:
+            ready[entity.name].wait()
+            if failed:
+                raise failed[0]
+            return scratch / f"{entity.name}.csv"
+
+        try:
+            yield dumped
+        finally:
+            stop.set()
+            if thread.is_alive() and reader:
+                with contextlib.suppress(Exception):
+                    reader[0].cancel_safe()
+            thread.join()
 
     def reserve(self, sequence: str, n: int) -> int:
         if n <= 0:
@@ -85,14 +149,6 @@ class PostgresSession(LmsSession):
         finally:
             self.conn.execute("SELECT pg_advisory_unlock(%s)", [_SCHEMA_LOCK + 1])
         return int(first)
-
-    @contextlib.contextmanager
-    def current_csv(self, entity: Entity, scratch: Path) -> Iterator[Path]:
-        """A named pipe that a thread fills with ``COPY ... TO STDOUT`` while DuckDB reads it."""
-        with _Pipe(
-            scratch / f"{entity.name}.csv", lambda path: self.dump_current(entity, path), "writes"
-        ) as pipe:
-            yield pipe
 
     def load(self, duck: duckdb.DuckDBPyConnection, select: str, table: str, columns: Sequence[str]) -> int:
         """DuckDB writes the rows as CSV into a named pipe while a thread feeds the pipe to ``COPY ... FROM
@@ -109,7 +165,7 @@ class PostgresSession(LmsSession):
 
         with (
             tempfile.TemporaryDirectory(prefix="lms-copy-") as scratch,
-            _Pipe(Path(scratch) / "rows.csv", feed, "reads") as pipe,
+            _Pipe(Path(scratch) / "rows.csv", feed) as pipe,
         ):
             rows = duck.execute(
                 f"COPY ({select}) TO '{pipe}' (FORMAT csv, HEADER false, QUOTE '\"', USE_TMP_FILE false)"
@@ -127,6 +183,12 @@ class PostgresSession(LmsSession):
         return name
 
 
+def _copy_out(conn: psycopg.Connection, query: sql.Composable, path: Path) -> None:
+    with open(path, "wb") as out, conn.cursor().copy(query) as copy:
+        for block in copy:
+            out.write(block)
+
+
 def _widen(fd: int) -> None:
     """Give the pipe a 1 MiB buffer (Linux; default 64 KiB), so each side wakes the other far less often."""
     with contextlib.suppress(OSError, AttributeError):
@@ -134,22 +196,22 @@ def _widen(fd: int) -> None:
 
 
 class _Pipe:
-    """A named pipe between DuckDB (this thread) and PostgreSQL (a helper thread running ``work(path)``, which
-    ``reads`` or ``writes`` the pipe), so both run at once with no file on disk.
+    """A named pipe from DuckDB (this thread writes it) to PostgreSQL (a helper thread running ``feed(path)``
+    reads it), so both run at once with no file on disk.
 
     Errors surface in the caller: PostgreSQL's first (DuckDB then sees a broken pipe or a short input), else
-    DuckDB's. If DuckDB fails, perhaps before it opened the pipe, the helper is unblocked (end-of-file, or its
-    output drained) so it always ends; the caller's exception then rolls the transaction back.
+    DuckDB's. If DuckDB fails, perhaps before it opened the pipe, the helper gets an end-of-file so it always
+    ends; the caller's exception then rolls the transaction back.
     """
 
-    def __init__(self, path: Path, work: Callable[[Path], None], side: str):
-        self.path, self.work, self.side = path, work, side
+    def __init__(self, path: Path, feed: Callable[[Path], None]):
+        self.path, self.feed = path, feed
         self.failed: list[BaseException] = []
         self.thread = threading.Thread(target=self._run, name=f"lms-pipe-{path.name}", daemon=True)
 
     def _run(self) -> None:
         try:
-            self.work(self.path)
+            self.feed(self.path)
         except BaseException as exc:  # re-raised in the caller's thread
             self.failed.append(exc)
 
@@ -167,24 +229,15 @@ class _Pipe:
             raise self.failed[0] from None
 
     def _unblock(self) -> None:
-        if self.side == "reads":  # give a reader still waiting in open() an end-of-file
-            while self.thread.is_alive():
-                try:
-                    os.close(os.open(self.path, os.O_WRONLY | os.O_NONBLOCK))
-                    return
-                except OSError as err:
-                    if err.errno != errno.ENXIO:  # ENXIO: the reader has not reached open() yet
-                        return
-                    self.thread.join(0.01)
-        else:  # drain a writer so it never blocks on a full pipe
-            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
+        """Give a reader still waiting in open() an end-of-file."""
+        while self.thread.is_alive():
             try:
-                while self.thread.is_alive():
-                    with contextlib.suppress(BlockingIOError):
-                        os.read(fd, _CHUNK)
-                    self.thread.join(0.001)
-            finally:
-                os.close(fd)
+                os.close(os.open(self.path, os.O_WRONLY | os.O_NONBLOCK))
+                return
+            except OSError as err:
+                if err.errno != errno.ENXIO:  # ENXIO: the reader has not reached open() yet
+                    return
+                self.thread.join(0.01)
 
 
 class PostgresBackend(LmsBackend):
@@ -222,9 +275,11 @@ class PostgresBackend(LmsBackend):
                         "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
                         [f"etl_project.lms:{district}"],
                     )
-                    # Room for the set-based UPDATE ... FROM joins of a big night (this transaction only).
+                    # Room for the set-based UPDATE ... FROM joins of a big night and for building a first
+                    # load's indexes in memory (this transaction only).
                     conn.execute("SET LOCAL work_mem = '128MB'")
-                session = PostgresSession(conn, district)
+                    conn.execute("SET LOCAL maintenance_work_mem = '512MB'")
+                session = PostgresSession(conn, district, self.connect)
                 yield session
                 session.finish()
         finally:

@@ -3,11 +3,12 @@
 Entity tables — ``schools``, ``terms``, ``courses``, ``sections``, ``users``, ``enrollments`` — each hold::
 
     id             the LMS's own id (never reused; allocated from the ``lms_ids`` sequence)
-    district       the district id;  UNIQUE (district, sourced_id) — together with ``id`` this IS the id map
-    sourced_id     the OneRoster sourcedId
+    district       the district id (PostgreSQL: the LIST partition key, one partition per district)
+    sourced_id     the OneRoster sourcedId, unique within the district: with ``id`` this IS the id map
     <mapped fields> (see etl_project/lms/mapping.py for where each comes from)
     active         false once deactivated: users disabled, enrollments ended, sections/courses/schools/terms
                    deactivated. Rows are never deleted, so a student's history survives.
+    row_hash       hash of the mapped fields as the sync last wrote them (NULL after an edit made in the LMS)
     deactivated_at, created_at, updated_at
 
 ``id_map`` is a view (district, entity, sourced_id, lms_id) over the entity tables. ``sync_runs`` holds one
@@ -202,6 +203,11 @@ LEGACY_LAYOUT = (
 # unindexed table whose indexes are built once, in sorted order, when it is attached; its rows and index
 # pages are its own (no interleaving with other districts), and VACUUM/ANALYZE work per district.
 PARTITIONED = (*BY_NAME, "change_entries")
+# An entity partition's keys (added by PostgresSession.finish before it is attached): the LMS id, unique
+# across districts (one sequence), and the sourcedId, unique within the district. Partition-local, so they
+# need no leading district column: smaller, and built faster, than the (district, ...) keys a partitioned
+# table's own constraints would have to be. The SQLite twin declares (id) and (district, sourced_id).
+ENTITY_KEYS = "PRIMARY KEY (id), UNIQUE (sourced_id)"
 
 
 def partition_name(table: str, district: str) -> str:
@@ -223,16 +229,20 @@ def ddl(dialect: str) -> list[str]:
     json = "JSON" if pg else "TEXT"
     statements = ["CREATE SCHEMA IF NOT EXISTS lms"] if pg else []
     if pg:
+        statements.append(
+            """CREATE OR REPLACE FUNCTION lms.clear_row_hash() RETURNS trigger LANGUAGE plpgsql AS
+    $$ BEGIN NEW.row_hash := NULL; RETURN NEW; END $$"""
+        )
         statements.append("CREATE SEQUENCE IF NOT EXISTS lms.lms_ids")
         statements.append("CREATE SEQUENCE IF NOT EXISTS lms.ledger_ids")
     else:
         statements.append(
             "CREATE TABLE IF NOT EXISTS lms_sequences (name TEXT PRIMARY KEY, last BIGINT NOT NULL)"
         )
-    # PostgreSQL: one partition per district (see PARTITIONED), so keys lead with the district.
-    key = "PRIMARY KEY (district, id)" if pg else "PRIMARY KEY (id)"
     # Ids are opaque: compared byte by byte (COLLATE "C", as DuckDB does), so keys sort and index cheaply.
     ident = 'TEXT COLLATE "C"' if pg else "TEXT"
+    # PostgreSQL: one partition per district (see PARTITIONED), each with its own keys (ENTITY_KEYS).
+    keys = "" if pg else f",\n    {ENTITY_KEYS.replace('UNIQUE (', 'UNIQUE (district, ')}"
     by_district = " PARTITION BY LIST (district)" if pg else ""
     for e in ENTITIES:
         cols = ",\n    ".join(f"{f.name} {types[f.kind]}" for f in e.fields)
@@ -243,12 +253,12 @@ def ddl(dialect: str) -> list[str]:
     sourced_id {ident} NOT NULL,
     {cols},
     active {boolean} NOT NULL,
+    row_hash BIGINT,
     deactivated_at {ts},
     created_at {ts} NOT NULL DEFAULT {now if pg else "CURRENT_TIMESTAMP"},
-    updated_at {ts} NOT NULL DEFAULT {now if pg else "CURRENT_TIMESTAMP"},
-    {key},
-    UNIQUE (district, sourced_id)){by_district}"""
+    updated_at {ts} NOT NULL DEFAULT {now if pg else "CURRENT_TIMESTAMP"}{keys}){by_district}"""
         )
+        statements.append(_edited_trigger(e, pg))
     union = "\n    UNION ALL ".join(
         f"SELECT district, '{e.name}' AS entity, sourced_id, id AS lms_id FROM {p}{e.name}" for e in ENTITIES
     )
@@ -299,15 +309,41 @@ def ddl(dialect: str) -> list[str]:
     lms_id BIGINT NOT NULL,
     operation TEXT NOT NULL CHECK (operation IN ('created', 'updated', 'deactivated', 'reactivated')),
     line BIGINT,
-    changes {json},
-    {key}){by_district}"""
+    changes {json}{"" if pg else ", PRIMARY KEY (id)"}){by_district}"""
     )
-    # One record's history is found through its LMS id (unique across entities: one ``lms_ids`` sequence);
-    # new ids arrive in increasing order, so a first load appends to this index instead of scattering text
-    # keys through it. A night's rows are found by id range (sync_runs.ledger_first .. ledger_last).
+    # One record's history is found through its LMS id (unique across entities: one ``lms_ids`` sequence).
+    # Ledger ids come from one sequence, handed out in blocks, so they are unique without a unique index; an
+    # append-only table's rows are in id order, so a night's rows (sync_runs.ledger_first .. ledger_last) are
+    # found through a BRIN index, a few pages that cost almost nothing to build for a first load.
     statements.append(f"CREATE INDEX IF NOT EXISTS change_entries_lms_id ON {p}change_entries (lms_id)")
+    if pg:
+        statements.append(
+            "CREATE INDEX IF NOT EXISTS change_entries_id ON lms.change_entries USING brin (id)"
+        )
     statements.append(_ledger_view(pg))
     return statements
+
+
+def _edited_trigger(e: Entity, pg: bool) -> str:
+    """``row_hash`` is the hash of the mapped fields as the sync last wrote them, so a night reads back only
+    (id, sourced_id, active, row_hash) and fetches full rows just for those whose hash differs. An UPDATE
+    that changes fields but not ``row_hash`` (an edit made in the LMS, not by the sync) clears it, so the
+    next night compares that row field by field."""
+    fields = e.field_names
+    if pg:
+        new, old = ", ".join(f"NEW.{f}" for f in fields), ", ".join(f"OLD.{f}" for f in fields)
+        return f"""DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = '{e.name}_edited'
+                   AND tgrelid = 'lms.{e.name}'::regclass) THEN
+        CREATE TRIGGER {e.name}_edited BEFORE UPDATE ON lms.{e.name} FOR EACH ROW
+        WHEN (NEW.row_hash IS NOT DISTINCT FROM OLD.row_hash AND ({new}) IS DISTINCT FROM ({old}))
+        EXECUTE FUNCTION lms.clear_row_hash();
+    END IF;
+END $$"""
+    same = " AND ".join(f"NEW.{f} IS OLD.{f}" for f in fields)
+    return f"""CREATE TRIGGER IF NOT EXISTS {e.name}_edited AFTER UPDATE ON {e.name} FOR EACH ROW
+    WHEN NEW.row_hash IS OLD.row_hash AND NOT ({same})
+    BEGIN UPDATE {e.name} SET row_hash = NULL WHERE id = NEW.id; END"""
 
 
 def _ledger_view(pg: bool) -> str:

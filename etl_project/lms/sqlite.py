@@ -43,12 +43,21 @@ class SqliteSession(LmsSession):
         return self.conn.execute(statement.replace("%s", "?"), tuple(params)).fetchall()
 
     def dump_current(self, entity: Entity, path: Path) -> None:
-        cols = ["id", "sourced_id"]
-        cols += [_bool_text(f.name) if f.kind == BOOL else f.name for f in entity.fields]
-        cols.append(_bool_text("active"))
-        cursor = self.conn.execute(
-            f"SELECT {', '.join(cols)} FROM {entity.name} WHERE district = ?", (self.district,)
+        cols = f"id, sourced_id, {_bool_text('active')}, row_hash"
+        self._dump(f"SELECT {cols} FROM {entity.name} WHERE district = ?", path)
+
+    def dump_values(self, entity: Entity, path: Path, ids_table: str) -> None:
+        cols = ", ".join(
+            _bool_text(f"t.{f.name}") if f.kind == BOOL else f"t.{f.name}" for f in entity.fields
         )
+        self._dump(
+            f"SELECT t.id, {cols} FROM {entity.name} t JOIN temp.{ids_table} s ON s.id = t.id "
+            "WHERE t.district = ?",
+            path,
+        )
+
+    def _dump(self, query: str, path: Path) -> None:
+        cursor = self.conn.execute(query, (self.district,))
         with open(path, "w", newline="", encoding="utf-8") as out:
             writer = csv.writer(out, lineterminator="\n")
             while rows := cursor.fetchmany(_BATCH):
