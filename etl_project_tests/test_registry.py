@@ -256,3 +256,25 @@ def test_registry_on_postgresql_stores_encrypts_rotates_and_removes(pg_url, keys
 
     registry.remove("lincoln")
     assert sorted(Registry(url=pg_url).all()) == ["demo"]
+
+
+def test_workers_starting_together_on_an_empty_postgresql_registry(pg_url):
+    """Every worker creates the registry table on first use; many at the same moment must not collide."""
+    import threading
+
+    barrier, errors = threading.Barrier(8), []
+
+    def first_use() -> None:
+        registry = Registry(url=pg_url)
+        barrier.wait()
+        try:
+            registry.all()
+        except Exception as exc:  # collected: asserted below in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=first_use) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []

@@ -96,6 +96,8 @@ class Database:
         with self._connect() as conn:
             tx = Transaction(conn, self.is_postgres)
             if not self._schema_ready:
+                if self.is_postgres:  # workers starting together: one creates the table, the others wait
+                    tx.execute("SELECT pg_advisory_xact_lock(hashtextextended('etl_project.registry', 0))")
                 tx.execute(SCHEMA)
                 self._schema_ready = True
             yield tx
