@@ -190,7 +190,8 @@ def cpu_count() -> int:
 
 
 def copy_floor(duck: duckdb.DuckDBPyConnection, url: str, date: str, work: Path) -> tuple[float, int]:
-    """The floor: the night's mapped LMS rows COPYed into unindexed PostgreSQL tables (only COPY is timed)."""
+    """The floor: the night's mapped LMS rows COPYed into unindexed PostgreSQL tables (only COPY is timed)
+    in a schema of their own, dropped afterwards."""
     import psycopg
 
     from etl_project.lms.mapping import source_sql
@@ -224,6 +225,7 @@ def copy_floor(duck: duckdb.DuckDBPyConnection, url: str, date: str, work: Path)
                     copy.write(block)
             seconds += time.perf_counter() - started
             path.unlink()
+        conn.execute("DROP SCHEMA floor CASCADE")
     return round(seconds, 3), rows
 
 
@@ -233,9 +235,14 @@ def run_lms_bench(
     workdir: Path | None = None,
     seed: int = 1,
     memory_limit: str = "1GB",
+    repeat: int = 1,
     progress: Callable[[str], None] = lambda _: None,
 ) -> BenchResult:
-    """First load of N students into a throwaway PostgreSQL, then day 2; against a bare COPY floor."""
+    """First load of N students into a throwaway PostgreSQL, then day 2; against a bare COPY floor. With
+    ``repeat`` > 1 the three are measured that many times, each attempt on a fresh database, and the best of
+    each is kept (on a shared machine the best run is the least disturbed one)."""
+    import psycopg
+
     from etl_project.archive.base import sha256_of
     from etl_project.archive.local import file_uri, version_id_for
     from etl_project.devservers.postgres import start_postgres
@@ -245,6 +252,7 @@ def run_lms_bench(
     work = Path(workdir or tempfile.mkdtemp(prefix="etl-bench-lms-"))
     result = BenchResult(students=students)
     nights = {1: BENCH_NIGHT, 2: "2026-11-28"}
+    runs: dict[str, list[float]] = {"copy_floor_s": [], "first_load_s": [], "day2_s": []}
     try:
         warehouse = WarehouseResource(root=str(work / "warehouse"), memory_limit=memory_limit)
         for day, night in nights.items():
@@ -264,36 +272,58 @@ def run_lms_bench(
                 result.normalize_s = round(time.perf_counter() - started, 3)
                 result.bytes = sum(p.stat().st_size for p in drop.iterdir())
             shutil.rmtree(drop)
+        thresholds = Thresholds.from_config({})
         with start_postgres() as server:  # its own folder: the postgres OS user must reach it
-            url = server.create_database("lms")
-            backend = open_backend(url)
-            thresholds = Thresholds.from_config({})
-            with warehouse.connect(BENCH_DISTRICT) as duck:
-                progress("floor: bare COPY of the same rows into unindexed PostgreSQL tables ...")
-                floor_s, rows = copy_floor(duck, url, nights[1], work)
-                progress("first load into the LMS (change set + one transaction) ...")
-                started = time.perf_counter()
-                first = load_night(
-                    duck, backend, BENCH_DISTRICT, nights[1], run_id="bench-1", thresholds=thresholds
-                )
-                first_s = time.perf_counter() - started
-                progress("day 2 into the LMS ...")
-                started = time.perf_counter()
-                second = load_night(
-                    duck, backend, BENCH_DISTRICT, nights[2], run_id="bench-2", thresholds=thresholds
-                )
-                day2_s = time.perf_counter() - started
+            for attempt in range(1, repeat + 1):
+                url = server.create_database(f"lms{attempt}")
+                backend = open_backend(url)
+                with warehouse.connect(BENCH_DISTRICT) as duck:
+                    progress(
+                        f"floor: bare COPY of the rows into unindexed tables (run {attempt}/{repeat}) ..."
+                    )
+                    floor_s, rows = copy_floor(duck, url, nights[1], work)
+                    progress(
+                        f"first load into the LMS (change set + one transaction) (run {attempt}/{repeat}) ..."
+                    )
+                    started = time.perf_counter()
+                    first = load_night(
+                        duck,
+                        backend,
+                        BENCH_DISTRICT,
+                        nights[1],
+                        run_id=f"bench-1-{attempt}",
+                        thresholds=thresholds,
+                    )
+                    first_s = time.perf_counter() - started
+                    progress(f"day 2 into the LMS (run {attempt}/{repeat}) ...")
+                    started = time.perf_counter()
+                    second = load_night(
+                        duck,
+                        backend,
+                        BENCH_DISTRICT,
+                        nights[2],
+                        run_id=f"bench-2-{attempt}",
+                        thresholds=thresholds,
+                    )
+                    day2_s = time.perf_counter() - started
+                for key, value in (("copy_floor_s", floor_s), ("first_load_s", first_s), ("day2_s", day2_s)):
+                    runs[key].append(round(value, 3))
+                with psycopg.connect(
+                    server.url(), autocommit=True
+                ) as admin:  # free the disk for the next run
+                    admin.execute(f'DROP DATABASE "lms{attempt}"')
     finally:
         if workdir is None:
             shutil.rmtree(work, ignore_errors=True)
+    floor_s, first_s, day2_s = (min(runs[k]) for k in ("copy_floor_s", "first_load_s", "day2_s"))
     result.rows = rows
     result.extra.update(
         {
-            "first_load_s": round(first_s, 3),
+            "first_load_s": first_s,
             "copy_floor_s": floor_s,
             "first_load_ratio": round(first_s / max(floor_s, 1e-9), 2),
             "first_load_rows_written": first.rows_written,
-            "day2_s": round(day2_s, 3),
+            "day2_s": day2_s,
             "day2_ratio_to_first_load": round(day2_s / max(first_s, 1e-9), 3),
             "day2_rows_written": second.rows_written,
             "day2_state": second.state,
@@ -302,5 +332,7 @@ def run_lms_bench(
             "day2_phases_s": second.durations,
         }
     )
+    if repeat > 1:
+        result.extra.update({"repeat": repeat, **{k.replace("_s", "_runs_s"): v for k, v in runs.items()}})
     result.peak_rss_mb = round(peak_rss_mb(), 1)
     return result

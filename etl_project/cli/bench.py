@@ -27,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--repeat",
         type=int,
         default=1,
-        help="run the floor and normalize alternately N times and keep the best of each (noisy machines)",
+        help="run the floor and normalize (--lms: the floor, first load and day 2, each attempt on a fresh "
+        "database) N times and keep the best of each (noisy machines)",
     )
     parser.add_argument(
         "--lms",
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         "progress": progress,
     }
     if args.lms == "postgres":
-        result = run_lms_bench(args.students, **common)
+        result = run_lms_bench(args.students, repeat=max(1, args.repeat), **common)
     else:
         result = run_bench(args.students, repeat=max(1, args.repeat), **common)
     data = result.to_json()
