@@ -17,10 +17,14 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from etl_project.warehouse import DUCKDB_CONFIG, WarehouseResource
+
+if TYPE_CHECKING:
+    from etl_project.lms import LmsBackend
 
 BENCH_DISTRICT = "bench"
 BENCH_NIGHT = "2026-11-27"
@@ -246,7 +250,7 @@ def run_lms_bench(
     from etl_project.archive.base import sha256_of
     from etl_project.archive.local import file_uri, version_id_for
     from etl_project.devservers.postgres import start_postgres
-    from etl_project.lms import Thresholds, load_night, open_backend
+    from etl_project.lms import open_backend
     from etl_project.oneroster.load import FileProvenance, load_drop
 
     work = Path(workdir or tempfile.mkdtemp(prefix="etl-bench-lms-"))
@@ -272,7 +276,6 @@ def run_lms_bench(
                 result.normalize_s = round(time.perf_counter() - started, 3)
                 result.bytes = sum(p.stat().st_size for p in drop.iterdir())
             shutil.rmtree(drop)
-        thresholds = Thresholds.from_config({})
         with start_postgres() as server:  # its own folder: the postgres OS user must reach it
             for attempt in range(1, repeat + 1):
                 url = server.create_database(f"lms{attempt}")
@@ -282,30 +285,13 @@ def run_lms_bench(
                         f"floor: bare COPY of the rows into unindexed tables (run {attempt}/{repeat}) ..."
                     )
                     floor_s, rows = copy_floor(duck, url, nights[1], work)
+
                     progress(
                         f"first load into the LMS (change set + one transaction) (run {attempt}/{repeat}) ..."
                     )
-                    started = time.perf_counter()
-                    first = load_night(
-                        duck,
-                        backend,
-                        BENCH_DISTRICT,
-                        nights[1],
-                        run_id=f"bench-1-{attempt}",
-                        thresholds=thresholds,
-                    )
-                    first_s = time.perf_counter() - started
+                    first, first_s = timed_load(duck, backend, nights[1], f"bench-1-{attempt}")
                     progress(f"day 2 into the LMS (run {attempt}/{repeat}) ...")
-                    started = time.perf_counter()
-                    second = load_night(
-                        duck,
-                        backend,
-                        BENCH_DISTRICT,
-                        nights[2],
-                        run_id=f"bench-2-{attempt}",
-                        thresholds=thresholds,
-                    )
-                    day2_s = time.perf_counter() - started
+                    second, day2_s = timed_load(duck, backend, nights[2], f"bench-2-{attempt}")
                 for key, value in (("copy_floor_s", floor_s), ("first_load_s", first_s), ("day2_s", day2_s)):
                     runs[key].append(round(value, 3))
                 with psycopg.connect(
@@ -336,3 +322,14 @@ def run_lms_bench(
         result.extra.update({"repeat": repeat, **{k.replace("_s", "_runs_s"): v for k, v in runs.items()}})
     result.peak_rss_mb = round(peak_rss_mb(), 1)
     return result
+
+
+def timed_load(duck: duckdb.DuckDBPyConnection, backend: LmsBackend, night: str, run_id: str) -> tuple:
+    """One night's LMS load (default thresholds) and its wall time in seconds."""
+    from etl_project.lms import Thresholds, load_night
+
+    started = time.perf_counter()
+    loaded = load_night(
+        duck, backend, BENCH_DISTRICT, night, run_id=run_id, thresholds=Thresholds.from_config({})
+    )
+    return loaded, time.perf_counter() - started
