@@ -140,10 +140,12 @@ def build_changeset(
         tempfile.TemporaryDirectory(prefix="lms-current-", dir=workdir) as scratch,
         lms.current_rows(ENTITIES, Path(scratch)) as current,
     ):
+        # The night's rows first (they need nothing from the LMS), while the LMS's rows are being dumped.
+        files = {e.name: _map_night(duck, e, date) for e in ENTITIES}
         for e in ENTITIES:
             path = current(e)
             _read_csv(duck, f"_lms_cur_{e.name}", path, CURRENT_COLUMNS)
-            entities[e.name] = _entity_changes(duck, lms, e, date, Path(scratch))
+            entities[e.name] = _entity_changes(duck, lms, e, date, files[e.name], Path(scratch))
     return ChangeSet(district, date, entities)
 
 
@@ -168,22 +170,33 @@ def _file_row(duck: duckdb.DuckDBPyConnection, e: Entity, date: str) -> tuple[An
     ).fetchone()
 
 
+def _map_night(duck: duckdb.DuckDBPyConnection, e: Entity, date: str) -> tuple[Any, ...] | None:
+    """The night's mapped rows of ``e`` into ``_lms_src_<entity>`` (none when its file is not applied);
+    returns the entity's file row (see _file_row)."""
+    file = _file_row(duck, e, date)
+    # Provenance is per file, not per row (see EntityChanges); h is the row's hash as row_hash stores it.
+    rows = f"* EXCLUDE (file_uri, file_version, file_sha256), {row_hash_sql(e)} AS h"
+    limit = "" if _applied(file) else "LIMIT 0"
+    src = f"_lms_src_{e.name}"
+    duck.execute(f"CREATE OR REPLACE TEMP TABLE {src} AS SELECT {rows} FROM ({source_sql(e, date)}) {limit}")
+    return file
+
+
+def _applied(file: tuple[Any, ...] | None) -> bool:
+    return bool(file and file[2] == "loaded" and file[1] in ("bulk", "delta"))
+
+
 def _entity_changes(
-    duck: duckdb.DuckDBPyConnection, lms: CurrentRows, e: Entity, date: str, scratch: Path
+    duck: duckdb.DuckDBPyConnection,
+    lms: CurrentRows,
+    e: Entity,
+    date: str,
+    file: tuple[Any, ...] | None,
+    scratch: Path,
 ) -> EntityChanges:
     name, cur, src = e.name, f"_lms_cur_{e.name}", f"_lms_src_{e.name}"
     size = duck.execute(f"SELECT count(*) FROM {cur} WHERE active").fetchone()[0]
-    file = _file_row(duck, e, date)
-    applied = bool(file and file[2] == "loaded" and file[1] in ("bulk", "delta"))
-    mode = file[1] if applied else "untouched"
-    # Provenance is per file, not per row (see EntityChanges); h is the row's hash as row_hash stores it.
-    rows = f"* EXCLUDE (file_uri, file_version, file_sha256), {row_hash_sql(e)} AS h"
-    if applied:
-        duck.execute(f"CREATE OR REPLACE TEMP TABLE {src} AS SELECT {rows} FROM ({source_sql(e, date)})")
-    else:
-        duck.execute(
-            f"CREATE OR REPLACE TEMP TABLE {src} AS SELECT {rows} FROM ({source_sql(e, date)}) LIMIT 0"
-        )
+    mode = file[1] if _applied(file) else "untouched"
     _held(duck, e, date, file[0] if file else None)
     fields = e.field_names
     # Rows are compared through the hash of their fields (the LMS keeps it in row_hash), so only narrow rows
