@@ -592,3 +592,20 @@ def test_pg_each_district_has_its_own_partitions_and_keys(pg_backend, warehouse,
         s.execute(
             "INSERT INTO lms.users (id, district, sourced_id, active) VALUES (-1, 'd1', 'stu-0000001', true)"
         )
+
+
+def test_lms_database_from_an_earlier_layout_is_refused_with_what_to_do(pg_url, tmp_path):
+    import sqlite3
+
+    from etl_project.lms.backend import LmsConfigError
+
+    path = tmp_path / "old-lms.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE change_ledger (id INTEGER PRIMARY KEY)")
+    with pytest.raises(LmsConfigError, match=r"replay the nights from the archive.*old-lms\.sqlite"):
+        open_backend(f"sqlite:///{path}").ensure_schema()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA lms")
+        conn.execute("CREATE TABLE lms.users (id BIGINT PRIMARY KEY)")
+    with pytest.raises(LmsConfigError, match="point LMS_URL at a new database"):
+        open_backend(pg_url).ensure_schema()

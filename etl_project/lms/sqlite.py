@@ -120,7 +120,9 @@ class SqliteBackend(LmsBackend):
             conn.execute("BEGIN IMMEDIATE")
             legacy = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'change_ledger'"
             if conn.execute(legacy).fetchone():
-                raise LmsConfigError(LEGACY_LAYOUT)
+                raise LmsConfigError(
+                    f"{LEGACY_LAYOUT} (embedded LMS file: {self.path}; move it away to start afresh)"
+                )
             for statement in ddl("sqlite"):
                 conn.execute(statement)
             conn.execute("COMMIT")
