@@ -47,5 +47,12 @@ def serve_reports(env: dict[str, str]) -> Iterator[ReportServer]:
             raise AssertionError("serve-reports exited: " + "\n".join(banner))
         yield ReportServer(f"http://127.0.0.1:{port}", proc, banner)
     finally:
+        # SIGTERM, then SIGKILL: a child inherits an *ignored* SIGTERM when this process ignores it, which
+        # happens after Dagster's interrupt handling maps SIGTERM to SIGINT's disposition and pytest runs
+        # with SIGINT ignored (started in the background by a non-interactive shell, as CI may).
         proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=30)
