@@ -609,3 +609,22 @@ def test_lms_database_from_an_earlier_layout_is_refused_with_what_to_do(pg_url, 
         conn.execute("CREATE TABLE lms.users (id BIGINT PRIMARY KEY)")
     with pytest.raises(LmsConfigError, match="point LMS_URL at a new database"):
         open_backend(pg_url).ensure_schema()
+
+
+def test_partition_names_fit_postgresql_and_stay_distinct():
+    from etl_project.lms.schema import PARTITIONED, partition_name
+
+    longest = "d" * 62 + "1"  # district ids are at most 63 characters
+    names = {partition_name(t, d) for t in PARTITIONED for d in ("d1", longest, longest[:-1] + "2")}
+    assert len(names) == 3 * len(PARTITIONED) and max(map(len, names)) <= 63
+    assert partition_name("users", "lincoln-usd") == "users_lincoln-usd"  # readable when it fits
+
+
+def test_pg_district_with_the_longest_id_loads_into_its_own_partitions(pg_backend, warehouse, drops):
+    district = "north-valley-" + "x" * 49 + "9"  # 63 characters, with hyphens
+    ingest(warehouse, district, NIGHT1, drops[1])
+    first = load(warehouse, pg_backend, district, NIGHT1)
+    assert first.state == "applied" and first.written["users"]["created"] > 0
+    users = query(pg_backend, district, "SELECT count(*) FROM lms.users WHERE district = %s", [district])
+    assert users[0][0] == first.written["users"]["created"]
+    assert load(warehouse, pg_backend, district, NIGHT1, run_id="again").state == "unchanged"
