@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
+from etl_project.oneroster.spec import MANIFEST
 from etl_project.warehouse import DUCKDB_CONFIG, WarehouseResource
 
 if TYPE_CHECKING:
@@ -87,7 +88,7 @@ def bare_duckdb_load(drop: Path, database: Path, memory_limit: str) -> int:
     rows = 0
     with duckdb.connect(str(database), config={**DUCKDB_CONFIG, "memory_limit": memory_limit}) as conn:
         for csv in sorted(drop.glob("*.csv")):
-            if csv.name == "manifest.csv":
+            if csv.name == MANIFEST:
                 continue
             conn.execute(
                 f'create table "{csv.stem}" as select * from read_csv(?, all_varchar=true, header=true)',

@@ -21,23 +21,12 @@ import duckdb
 from etl_project.archive.base import Archive, ArchiveError
 from etl_project.lms.backend import LmsBackend
 from etl_project.lms.history import history as lms_history
+from etl_project.oneroster.load import FileReport
+from etl_project.oneroster.spec import MANIFEST
 from etl_project.reports.hints import CODES, Hint, hint_for
 
 REJECTS_CAP = 500
 HISTORY_NIGHTS = 30
-MANIFEST = "manifest.csv"
-
-
-@dataclass(frozen=True)
-class FileRow:
-    file: str
-    table: str | None
-    mode: str | None
-    status: str
-    rows: int
-    accepted: int
-    rejected: int
-    error: str | None
 
 
 @dataclass(frozen=True)
@@ -59,7 +48,7 @@ class NightReport:
     date: str
     received_at: str | None = None  # newest file's time at the source, in the district's time zone
     snapshot_uri: str | None = None
-    files: list[FileRow] = field(default_factory=list)
+    files: list[FileReport] = field(default_factory=list)
     lms_state: str | None = None  # applied | held | released | failed | None (not loaded into the LMS)
     lms_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     released_by: str | None = None
@@ -152,7 +141,7 @@ def build_night_report(
                FROM oneroster.files WHERE _date = ? AND file <> ? ORDER BY status <> 'rejected', file""",
             [date, MANIFEST],
         ).fetchall()
-        report.files = [FileRow(*r) for r in rows]
+        report.files = [FileReport(*r[:7], error=r[7]) for r in rows]
         report.rejects_total = conn.execute(
             "SELECT count(*) FROM oneroster.rejects WHERE _date = ?", [date]
         ).fetchone()[0]

@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from etl_project.oneroster.spec import MANIFEST
 from etl_project.sources.base import (
     DropChanged,
     DropIncomplete,
@@ -47,7 +48,6 @@ from etl_project.sources.base import (
     drop_fingerprint,
 )
 
-MANIFEST = "manifest.csv"
 IN_PROGRESS_SUFFIXES = (".filepart", ".part", ".partial", ".tmp")
 MANIFEST_MAX_BYTES = 1 << 20
 _DATE_IN_NAME = re.compile(r"(?<!\d)(\d{4})-?(\d{2})-?(\d{2})(?!\d)")
