@@ -153,6 +153,7 @@ CURRENT_COLUMNS = {"id": "BIGINT", "sourced_id": "VARCHAR", "active": "BOOLEAN",
 
 
 def _read_csv(duck: duckdb.DuckDBPyConnection, table: str, path: Path, columns: dict[str, str]) -> None:
+    """A header-less CSV the LMS dumped into a temp table of ``columns``; the file is removed once read."""
     spec = "{" + ", ".join(f"'{k}': '{v}'" for k, v in columns.items()) + "}"
     duck.execute(
         f"""CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM read_csv(?, header = false,

@@ -234,37 +234,27 @@ def _write(
                 ["id", "district", "sourced_id", *fields, "active", "row_hash"],
             )
         if written[e.name].get("updated") or written[e.name].get("reactivated"):
-            stage = session.staging(f"_stg_{e.name}", table, ["id", *fields, "row_hash"])
-            session.load(
-                duck,
+            sets = ", ".join(f"{f} = s.{f}" for f in fields)
+            _update_by_id(
+                session, duck, district, table,
                 f"SELECT lms_id, {', '.join(fields)}, row_hash FROM {chg(e.name)} "
                 "WHERE op IN ('updated', 'reactivated')",
-                stage,
-                ["id", *fields, "row_hash"],
-            )
-            session.analyze(stage)
-            sets = ", ".join(f"{f} = s.{f}" for f in fields)
-            session.execute(
-                f"UPDATE {table} SET {sets}, active = true, row_hash = s.row_hash, deactivated_at = NULL, "
-                f"updated_at = {now} "
-                f"FROM {stage} s WHERE {table}.district = {lit(district)} AND {table}.id = s.id"
-            )
+                [*fields, "row_hash"],
+                f"{sets}, active = true, row_hash = s.row_hash, deactivated_at = NULL, updated_at = {now}",
+            )  # fmt: skip
     for e in reversed(ENTITIES):  # children first: deactivations
-        if not written[e.name].get("deactivated"):
-            continue
-        table = session.table(e.name)
-        stage = session.staging(f"_stgd_{e.name}", table, ["id"])
-        session.load(duck, f"SELECT lms_id FROM {chg(e.name)} WHERE op = 'deactivated'", stage, ["id"])
-        session.analyze(stage)
-        session.execute(
-            f"UPDATE {table} SET active = false, deactivated_at = {now}, updated_at = {now} "
-            f"FROM {stage} s WHERE {table}.district = {lit(district)} AND {table}.id = s.id"
-        )
+        if written[e.name].get("deactivated"):
+            _update_by_id(
+                session, duck, district, session.table(e.name),
+                f"SELECT lms_id FROM {chg(e.name)} WHERE op = 'deactivated'",
+                [],
+                f"active = false, deactivated_at = {now}, updated_at = {now}",
+            )  # fmt: skip
 
     result.durations["entities_s"] = round(time.perf_counter() - started, 3)
     started = time.perf_counter()
     # The ledger: one change_sources row per entity file, then one narrow change_entries row per written
-    # record, ids in (entity, sourcedId) order, COPYed straight from DuckDB.
+    # record (ids in entity order, each at its k offset), COPYed straight from DuckDB.
     total = sum(sum(v.values()) for v in written.values())
     first = session.reserve("ledger_ids", total)
     offset = first
@@ -299,10 +289,26 @@ def _rehash(session: LmsSession, duck: duckdb.DuckDBPyConnection, district: str)
     for e in ENTITIES:
         if not duck.execute(f"SELECT count(*) FROM {rehash_table(e.name)}").fetchone()[0]:
             continue
-        table = session.table(e.name)
-        stage = session.staging(f"_stgh_{e.name}", table, ["id", "row_hash"])
-        session.load(duck, f"SELECT lms_id, row_hash FROM {rehash_table(e.name)}", stage, ["id", "row_hash"])
-        session.execute(
-            f"UPDATE {table} SET row_hash = s.row_hash "
-            f"FROM {stage} s WHERE {table}.district = {lit(district)} AND {table}.id = s.id"
-        )
+        _update_by_id(
+            session, duck, district, session.table(e.name),
+            f"SELECT lms_id, row_hash FROM {rehash_table(e.name)}", ["row_hash"], "row_hash = s.row_hash",
+        )  # fmt: skip
+
+
+def _update_by_id(
+    session: LmsSession,
+    duck: duckdb.DuckDBPyConnection,
+    district: str,
+    table: str,
+    select: str,
+    columns: list[str],
+    sets: str,
+) -> None:
+    """One set-based UPDATE of the district's rows of ``table`` whose ids (and new ``columns``) a DuckDB
+    query selects: the rows are staged in a temp table (analyzed, so the join is planned right), then
+    ``UPDATE ... SET {sets} FROM`` it (``s.<column>`` is the staged value)."""
+    stage = session.staging(f"_stg_{table.rsplit('.', 1)[-1]}", table, ["id", *columns])
+    session.load(duck, select, stage, ["id", *columns])
+    session.analyze(stage)
+    where = f"{table}.district = {lit(district)} AND {table}.id = s.id"
+    session.execute(f"UPDATE {table} SET {sets} FROM {stage} s WHERE {where}")
