@@ -65,7 +65,7 @@ class PostgresSession(LmsSession):
         district = sql.Literal(self.district).as_string(self.conn)
         for parent, name in sorted(self.fresh.items(), key=lambda item: PARTITIONED.index(item[0])):
             if parent in BY_NAME:
-                self.conn.execute(f"ALTER TABLE {name} ADD {ENTITY_KEYS.replace(', UNIQUE', ', ADD UNIQUE')}")
+                self.conn.execute(f"ALTER TABLE {name} {', '.join(f'ADD {key}' for key in ENTITY_KEYS)}")
             self.conn.execute(f"ALTER TABLE lms.{parent} ATTACH PARTITION {name} FOR VALUES IN ({district})")
         for name in self.fresh.values():  # the next night's UPDATE ... FROM joins need the statistics now
             self.conn.execute(f"ANALYZE {name}")

@@ -207,7 +207,7 @@ PARTITIONED = (*BY_NAME, "change_entries")
 # across districts (one sequence), and the sourcedId, unique within the district. Partition-local, so they
 # need no leading district column: smaller, and built faster, than the (district, ...) keys a partitioned
 # table's own constraints would have to be. The SQLite twin declares (id) and (district, sourced_id).
-ENTITY_KEYS = "PRIMARY KEY (id), UNIQUE (sourced_id)"
+ENTITY_KEYS = ("PRIMARY KEY (id)", "UNIQUE (sourced_id)")
 
 
 def partition_name(table: str, district: str) -> str:
@@ -242,7 +242,7 @@ def ddl(dialect: str) -> list[str]:
     # Ids are opaque: compared byte by byte (COLLATE "C", as DuckDB does), so keys sort and index cheaply.
     ident = 'TEXT COLLATE "C"' if pg else "TEXT"
     # PostgreSQL: one partition per district (see PARTITIONED), each with its own keys (ENTITY_KEYS).
-    keys = "" if pg else f",\n    {ENTITY_KEYS.replace('UNIQUE (', 'UNIQUE (district, ')}"
+    keys = "" if pg else ",\n    PRIMARY KEY (id), UNIQUE (district, sourced_id)"
     by_district = " PARTITION BY LIST (district)" if pg else ""
     for e in ENTITIES:
         cols = ",\n    ".join(f"{f.name} {types[f.kind]}" for f in e.fields)
