@@ -628,3 +628,34 @@ def test_pg_district_with_the_longest_id_loads_into_its_own_partitions(pg_backen
     users = query(pg_backend, district, "SELECT count(*) FROM lms.users WHERE district = %s", [district])
     assert users[0][0] == first.written["users"]["created"]
     assert load(warehouse, pg_backend, district, NIGHT1, run_id="again").state == "unchanged"
+
+
+def test_sourced_ids_needing_csv_quotes_round_trip_through_the_lms(
+    backend, warehouse, drops, tmp_path, monkeypatch
+):
+    """A sourcedId with a comma, a double quote and a non-ASCII letter is read back from the LMS as written
+    (PostgreSQL's dump is read in many page ranges here): a re-run is unchanged and an edit is an update."""
+    import etl_project.lms.postgres as pg
+
+    monkeypatch.setattr(pg, "_DUMP_PAGES", 1)
+    odd = 'stu-"0001", Zoë'
+    quoted = '"' + odd.replace('"', '""') + '"'
+    day1 = copy_drop(drops[1], tmp_path / "odd1")
+    for name in ("users.csv", "enrollments.csv"):
+        path = day1 / name
+        path.write_text(path.read_text().replace("stu-0000001,", quoted + ","))
+    ingest(warehouse, "d1", NIGHT1, day1)
+    first = load(warehouse, backend, "d1", NIGHT1)
+    stored = query(
+        backend, "d1", "SELECT count(*) FROM {p}users WHERE district = %s AND sourced_id = %s", ["d1", odd]
+    )
+    assert stored == [(1,)] and first.written["users"]["created"] > 1
+    assert load(warehouse, backend, "d1", NIGHT1, run_id="again").state == "unchanged"
+
+    day2 = copy_drop(day1, tmp_path / "odd2")
+    index, line = user_line(day2, quoted)
+    replace_line(day2 / "users.csv", index, line.replace(",true,", ",false,", 1))
+    ingest(warehouse, "d1", NIGHT2, day2)
+    second = load(warehouse, backend, "d1", NIGHT2)
+    assert second.written["users"] == {"created": 0, "updated": 1, "deactivated": 0, "reactivated": 0}
+    assert trace(backend, "d1", "users", odd)[0]["changes"]["enabled"] == {"before": True, "after": False}

@@ -30,6 +30,7 @@ from etl_project.partitions import validate_district_id
 
 _SCHEMA_LOCK = 0x4C4D53  # advisory lock key serializing schema creation and id reservation
 _CHUNK = 1 << 20
+_DUMP_PAGES = 2048  # 16 MB of heap per query of dump_current
 
 
 class PostgresSession(LmsSession):
@@ -78,11 +79,31 @@ class PostgresSession(LmsSession):
         return self.conn.execute(statement, params or None).fetchall()
 
     def dump_current(self, entity: Entity, path: Path, conn: psycopg.Connection | None = None) -> None:
-        query = sql.SQL(
-            "COPY (SELECT id, sourced_id, active, row_hash FROM lms.{} WHERE district = {}) "
-            "TO STDOUT (FORMAT csv)"
-        ).format(sql.Identifier(entity.name), sql.Literal(self.district))
-        _copy_out(conn or self.conn, query, path)
+        """The district's (id, sourced_id, active, row_hash) rows as CSV, read in page ranges of its
+        partition, each range one ``string_agg`` text: ``COPY TO STDOUT`` sends one message per row, and a
+        Python loop over millions of them cost more than PostgreSQL's own work (1M students: 7M rows)."""
+        conn = conn or self.conn
+        partition = sql.Identifier("lms", partition_name(entity.name, self.district)).as_string(conn)
+        pages = conn.execute(
+            "SELECT coalesce(pg_relation_size(to_regclass(%s)), 0) / current_setting('block_size')::int",
+            [partition],
+        ).fetchone()[0]
+        # One CSV line per row; sourced_id always quoted (CSV-escaped), a NULL row_hash an empty field.
+        line = """id || ',"' || replace(sourced_id, '"', '""') || '",' || active || ','
+                  || coalesce(row_hash::text, '')"""
+        select = sql.SQL(
+            "SELECT string_agg({}, E'\\n') || E'\\n' FROM lms.{} WHERE district = {} AND "
+        ).format(sql.SQL(line), sql.Identifier(entity.name), sql.Literal(self.district))
+        with open(path, "w", encoding="utf-8") as out:
+            for start in range(0, max(pages, 1), _DUMP_PAGES):
+                pages_in = sql.SQL("ctid >= {}::tid").format(sql.Literal(f"({start},0)"))
+                if start + _DUMP_PAGES < pages:  # the last range is open-ended: it reads pages added since
+                    pages_in += sql.SQL(" AND ctid < {}::tid").format(
+                        sql.Literal(f"({start + _DUMP_PAGES},0)")
+                    )
+                text = conn.execute(select + pages_in).fetchone()[0]
+                if text:
+                    out.write(text)
 
     def dump_values(self, entity: Entity, path: Path, ids_table: str) -> None:
         cols = ", ".join(f"t.{f}" for f in entity.field_names)
