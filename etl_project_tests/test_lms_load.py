@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -386,20 +387,29 @@ def _converges(backend, warehouse):
 
 def test_killed_load_process_leaves_lms_as_before(pg_url, warehouse, drops):
     backend, before = _prepare_crash(pg_url, warehouse, drops)
+    # the loader blocks on its first users write: by then schools..sections were written in its transaction
+    _kill_loader_waiting_on(pg_url, warehouse, NIGHT2, "lms.users")
+    assert snapshot(backend, "d1") == before
+    _converges(backend, warehouse)
+
+
+def _kill_loader_waiting_on(
+    pg_url: str, warehouse, night: str, table: str, while_waiting: Callable[[], None] = lambda: None
+) -> None:
+    """Run d1's load of ``night`` in a child process, SIGKILL it once it waits for a lock the test holds on
+    ``table``, and wait until its backend is gone."""
     blocker = psycopg.connect(pg_url)
-    blocker.execute("LOCK TABLE lms.users IN SHARE MODE")  # the loader blocks on its first users write
-    child = subprocess.Popen([sys.executable, "-c", CHILD, warehouse.root, "d1", pg_url, NIGHT2])
+    blocker.execute(f"LOCK TABLE {table} IN SHARE MODE")
+    child = subprocess.Popen([sys.executable, "-c", CHILD, warehouse.root, "d1", pg_url, night])
     try:
         pid = _waiting_backend(pg_url)
-        # by now schools..sections were written inside the loader's open transaction
+        while_waiting()
         os.kill(child.pid, signal.SIGKILL)
         child.wait(30)
     finally:
         blocker.rollback()
         blocker.close()
     _gone(pg_url, pid)
-    assert snapshot(backend, "d1") == before
-    _converges(backend, warehouse)
 
 
 def test_terminated_db_connection_leaves_lms_as_before(pg_url, warehouse, drops):
@@ -659,3 +669,40 @@ def test_sourced_ids_needing_csv_quotes_round_trip_through_the_lms(
     second = load(warehouse, backend, "d1", NIGHT2)
     assert second.written["users"] == {"created": 0, "updated": 1, "deactivated": 0, "reactivated": 0}
     assert trace(backend, "d1", "users", odd)[0]["changes"]["enabled"] == {"before": True, "after": False}
+
+
+def _staged(url: str) -> list[str]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'lms_staging' ORDER BY 1")
+        return [r[0] for r in rows.fetchall()]
+
+
+def test_pg_first_load_killed_after_its_ledger_was_built_beside(pg_url, warehouse, drops):
+    """A first load's ledger is built and committed on a second connection, in the staging schema; killed
+    before the night commits, the LMS holds nothing of it, and the re-run replaces the staged table, attaches
+    the ledger with the indexes built beside (adopted, not built twice) and leaves no staged table."""
+    backend = open_backend(pg_url)
+    ingest(warehouse, "d1", NIGHT1, drops[1])
+    backend.ensure_schema()
+    before = snapshot(backend, "d1")
+
+    def staged_not_attached() -> None:
+        assert _staged(pg_url) == ["change_entries_d1"]
+
+    # the loader blocks attaching the ledger, its last step: by then the ledger was staged and committed
+    _kill_loader_waiting_on(pg_url, warehouse, NIGHT1, "lms.change_entries", staged_not_attached)
+    assert snapshot(backend, "d1") == before
+    ledger = query(backend, "d1", "SELECT count(*) FROM lms.change_ledger WHERE district = %s", ["d1"])
+    assert ledger == [(0,)]
+
+    first = load(warehouse, backend, "d1", NIGHT1)
+    assert first.state == "applied" and _staged(pg_url) == []
+    entries = query(backend, "d1", "SELECT count(*) FROM lms.change_entries WHERE district = %s", ["d1"])
+    assert entries == [(first.rows_written,)]
+    indexes = query(
+        backend,
+        "d1",
+        "SELECT indexdef FROM pg_indexes WHERE schemaname = 'lms' AND tablename = 'change_entries_d1'",
+    )
+    assert sorted(d[0].split(" USING ")[1] for d in indexes) == ["brin (id)", "btree (lms_id)"]
+    assert load(warehouse, backend, "d1", NIGHT1, run_id="again").state == "unchanged"

@@ -82,6 +82,16 @@ class LmsSession(ABC):
         first load in a new table that it publishes at commit)."""
         return table
 
+    def load_beside(
+        self, duck: duckdb.DuckDBPyConnection, selects: Sequence[str], table: str, columns: Sequence[str]
+    ) -> None:
+        """Bulk-insert the rows of DuckDB queries into ``table(columns)``, visible from this session's commit
+        on. Here, at once; a backend may load them on a second connection while the session goes on, to be
+        published by :meth:`finish`."""
+        target = self.bulk_target(table)
+        for select in selects:
+            self.load(duck, select, target, columns)
+
     def finish(self) -> None:  # noqa: B027 (optional hook)
         """Called once the session's writes are done, just before commit."""
 

@@ -12,9 +12,9 @@ parent order (schools, terms, courses, sections, users, enrollments):
 - every other row is created, updated (with before/after of the changed fields), deactivated, reactivated
   or unchanged.
 
-The result stays in temp tables ``_lms_chg_<entity>`` (one row per record to write: op,
-new values, source line, ranks (:func:`ranked`), changes JSON (:func:`changes_sql`); the file's provenance
-is in :class:`EntityChanges`) and ``_lms_held_<entity>`` on the DuckDB connection.
+The result stays in tables :func:`chg` (one row per record to write: op, new values, source line, ranks
+(:func:`ranked`), changes JSON (:func:`changes_sql`); the file's provenance is in :class:`EntityChanges`)
+and temp tables ``_lms_held_<entity>`` on the DuckDB connection.
 """
 
 from __future__ import annotations
@@ -94,8 +94,14 @@ def ranked(select: str) -> str:
          (SELECT count(*) AS n FROM r WHERE op = 'created')"""
 
 
+# The change set's rows to write live in an in-memory database attached to the warehouse connection, not in
+# temp tables: a cursor of the connection can read them too, so a backend can COPY the ledger from one cursor
+# while the connection COPYs the entities (the warehouse connection is exclusive to one district's run).
+WORK = "lms_work"
+
+
 def chg(entity: str) -> str:
-    return f"_lms_chg_{entity}"
+    return f"{WORK}.chg_{entity}"
 
 
 def held_table(entity: str) -> str:
@@ -123,8 +129,8 @@ def changes_sql(e: Entity, *, stored: bool = False) -> str:
     here as text: cheap for the millions of rows of a first load.
     """
     if stored:
-        values = ", ".join(f"coalesce(CAST(to_json({f}) AS VARCHAR), 'null')" for f in e.field_names)
-        return f"CASE WHEN op = 'created' THEN '[' || concat_ws(',', {values}) || ']' ELSE changes END"
+        values = ", ".join(e.field_names)
+        return f"CASE WHEN op = 'created' THEN CAST(json_array({values}) AS VARCHAR) ELSE changes END"
     parts = ", ".join(
         f"CASE WHEN {f} IS NOT NULL THEN '\"{f}\":' || CAST(to_json({f}) AS VARCHAR) END"
         for f in e.field_names
@@ -136,6 +142,7 @@ def build_changeset(
     duck: duckdb.DuckDBPyConnection, lms: CurrentRows, district: str, date: str, workdir: Path | None = None
 ) -> ChangeSet:
     entities: dict[str, EntityChanges] = {}
+    duck.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {WORK}")
     with (
         tempfile.TemporaryDirectory(prefix="lms-current-", dir=workdir) as scratch,
         lms.current_rows(ENTITIES, Path(scratch)) as current,
@@ -264,7 +271,7 @@ def _entity_changes(
         {ranked(f"SELECT sourced_id, lms_id, op FROM _lms_j_{name} WHERE op IN {OPERATIONS}")}"""
     )
     duck.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {chg(name)} AS
+        f"""CREATE OR REPLACE TABLE {chg(name)} AS
         SELECT n.sourced_id, n.lms_id, n.op, {", ".join(f"s.{f}" for f in fields)}, s.h AS row_hash, s.line,
                n.k, n.created_k,
                CASE n.op

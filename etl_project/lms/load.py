@@ -3,8 +3,9 @@
 Inside the district's locked transaction the change set is computed against the LMS as it is at that moment,
 so a re-run of the same night finds nothing to do and records nothing; a crash anywhere rolls everything
 back. Parents are written before children; deactivations go children first. New LMS ids and ledger ids are
-reserved in blocks up front, so created rows and ledger rows are COPYed straight into their tables; updates
-and deactivations go through temp staging tables and one set-based ``UPDATE ... FROM`` each.
+reserved in blocks up front, so created rows and ledger rows are COPYed straight into their tables (a first
+load's ledger on a second connection, published at commit: see ``LmsSession.load_beside``); updates and
+deactivations go through temp staging tables and one set-based ``UPDATE ... FROM`` each.
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ class LoadResult:
     ledger_last: int | None = None
     released_by: str | None = None
     release_reason: str | None = None
-    # Seconds per phase: change set (read the LMS + compare), entity writes, ledger.
+    # Seconds per phase: change set (read the LMS + compare), ledger (written, or for a PostgreSQL first load
+    # handed to a second connection), entity writes, commit (first loads: keys, attaching new partitions).
     durations: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -204,7 +206,7 @@ def _write(
         held_list = ", ".join(lit(op) for op in held)
         for e in ENTITIES:
             kept = f"SELECT * EXCLUDE (k, created_k) FROM {chg(e.name)} WHERE op NOT IN ({held_list})"
-            duck.execute(f"CREATE OR REPLACE TEMP TABLE {chg(e.name)} AS {ranked(kept)}")
+            duck.execute(f"CREATE OR REPLACE TABLE {chg(e.name)} AS {ranked(kept)}")
     written = {
         e.name: dict(duck.execute(f"SELECT op, count(*) FROM {chg(e.name)} GROUP BY op").fetchall())
         for e in ENTITIES
@@ -220,6 +222,35 @@ def _write(
 
     def lms_id(name: str) -> str:
         return f"coalesce(lms_id, {first_id[name] - 1} + created_k)"
+
+    started = time.perf_counter()
+    # The ledger first: one change_sources row per entity file, then one narrow change_entries row per
+    # written record (ids in entity order, each at its k offset), from DuckDB. Handed to load_beside, so a
+    # backend can write a first load's millions of ledger rows on a second connection meanwhile.
+    total = sum(sum(v.values()) for v in written.values())
+    first = session.reserve("ledger_ids", total)
+    offset, selects = first, []
+    for e in ENTITIES:
+        n = sum(written[e.name].values())
+        if not n:
+            continue
+        file = changes.entities[e.name]
+        source_id = session.query(
+            f"INSERT INTO {session.table('change_sources')} "
+            "(sync_run_id, entity, file_uri, file_version, file_sha256, fields) "
+            "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+            [result.sync_run_id, e.name, file.file_uri, file.file_version, file.file_sha256,
+             json.dumps(e.field_names)],
+        )[0][0]  # fmt: skip
+        selects.append(
+            f"""SELECT {offset - 1} + k, {lit(district)}, {int(source_id)}, sourced_id, {lms_id(e.name)}, op,
+                       line, {changes_sql(e, stored=True)}
+                FROM {chg(e.name)}"""
+        )
+        offset += n
+    session.load_beside(duck, selects, session.table("change_entries"), LEDGER_COLUMNS)
+    result.ledger_first, result.ledger_last = first, first + total - 1
+    result.durations["ledger_s"] = round(time.perf_counter() - started, 3)
 
     now = "CURRENT_TIMESTAMP"
     started = time.perf_counter()
@@ -250,37 +281,7 @@ def _write(
                 [],
                 f"active = false, deactivated_at = {now}, updated_at = {now}",
             )  # fmt: skip
-
     result.durations["entities_s"] = round(time.perf_counter() - started, 3)
-    started = time.perf_counter()
-    # The ledger: one change_sources row per entity file, then one narrow change_entries row per written
-    # record (ids in entity order, each at its k offset), COPYed straight from DuckDB.
-    total = sum(sum(v.values()) for v in written.values())
-    first = session.reserve("ledger_ids", total)
-    offset = first
-    for e in ENTITIES:
-        n = sum(written[e.name].values())
-        if not n:
-            continue
-        file = changes.entities[e.name]
-        source_id = session.query(
-            f"INSERT INTO {session.table('change_sources')} "
-            "(sync_run_id, entity, file_uri, file_version, file_sha256, fields) "
-            "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
-            [result.sync_run_id, e.name, file.file_uri, file.file_version, file.file_sha256,
-             json.dumps(e.field_names)],
-        )[0][0]  # fmt: skip
-        session.load(
-            duck,
-            f"""SELECT {offset - 1} + k, {lit(district)}, {int(source_id)}, sourced_id, {lms_id(e.name)}, op,
-                       line, {changes_sql(e, stored=True)}
-                FROM {chg(e.name)}""",
-            session.bulk_target(session.table("change_entries")),
-            LEDGER_COLUMNS,
-        )
-        offset += n
-    result.ledger_first, result.ledger_last = first, first + total - 1
-    result.durations["ledger_s"] = round(time.perf_counter() - started, 3)
 
 
 def _rehash(session: LmsSession, duck: duckdb.DuckDBPyConnection, district: str) -> None:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
-import os
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -20,8 +17,10 @@ from etl_project.lms.backend import LmsBackend, LmsConfigError, LmsSession
 from etl_project.lms.schema import (
     BY_NAME,
     ENTITY_KEYS,
+    LEDGER_INDEXES,
     LEGACY_LAYOUT,
     PARTITIONED,
+    STAGING,
     Entity,
     ddl,
     partition_name,
@@ -30,6 +29,7 @@ from etl_project.partitions import validate_district_id
 
 _SCHEMA_LOCK = 0x4C4D53  # advisory lock key serializing schema creation and id reservation
 _CHUNK = 1 << 20
+_FEED_WAIT = 0.005  # seconds the COPY feeder waits for DuckDB to write more
 _DUMP_PAGES = 2048  # 16 MB of heap per query of dump_current
 
 
@@ -39,38 +39,71 @@ class PostgresSession(LmsSession):
     def __init__(self, conn: psycopg.Connection, district: str, connect: Callable[..., psycopg.Connection]):
         self.conn, self.district, self._connect = conn, district, connect
         self.fresh: dict[str, str] = {}  # parent table -> new partition, attached by finish()
+        self.beside: dict[str, _SideLoad] = {}  # parent table -> partition built beside, attached by finish()
+
+    def _new_partition(self, table: str) -> str | None:
+        """``lms.<parent>`` when ``table`` is partitioned and the district has no partition of it yet."""
+        parent = table.removeprefix("lms.")
+        if parent not in PARTITIONED or parent in self.fresh or parent in self.beside:
+            return None
+        name = sql.Identifier("lms", partition_name(parent, self.district)).as_string(self.conn)
+        return parent if self.conn.execute("SELECT to_regclass(%s)", [name]).fetchone()[0] is None else None
 
     def bulk_target(self, table: str) -> str:
         """Where to COPY the district's new rows of ``table``: the partitioned table itself, or, when the
         district has no partition of it yet (its first load), a new table in this transaction that
         :meth:`finish` attaches as the district's partition (its indexes are built then, once)."""
         parent = table.removeprefix("lms.")
-        if parent not in PARTITIONED:
-            return table
         if parent in self.fresh:
             return self.fresh[parent]
-        name = sql.Identifier("lms", partition_name(parent, self.district)).as_string(self.conn)
-        if self.conn.execute("SELECT to_regclass(%s)", [name]).fetchone()[0] is not None:
+        if self._new_partition(table) is None:
             return table
-        self.conn.execute(
-            f"CREATE TABLE {name} (LIKE lms.{parent} INCLUDING DEFAULTS INCLUDING CONSTRAINTS, "
-            f"CHECK (district = {sql.Literal(self.district).as_string(self.conn)}))"
-        )
+        name = sql.Identifier("lms", partition_name(parent, self.district)).as_string(self.conn)
+        self.conn.execute(_create_partition(self.conn, parent, name, self.district))
         self.fresh[parent] = name
         return name
 
+    def load_beside(
+        self, duck: duckdb.DuckDBPyConnection, selects: Sequence[str], table: str, columns: Sequence[str]
+    ) -> None:
+        """A district's first rows of ``table`` (its first ledger: as many rows as the entities) are COPYed,
+        indexed and committed by a second connection, fed by a cursor of ``duck``, into a table in the
+        staging schema while this transaction writes the entities; :meth:`finish` moves it into ``lms`` and
+        attaches it. If this transaction fails, the staged table is not part of the LMS (nothing reads the
+        staging schema) and the district's next first load replaces it."""
+        parent = self._new_partition(table)
+        if parent is None:
+            super().load_beside(duck, selects, table, columns)
+            return
+        side = _SideLoad(
+            self._connect, self.district, parent, duck.cursor(), " UNION ALL ".join(selects), columns
+        )
+        side.thread.start()
+        self.beside[parent] = side
+
     def finish(self) -> None:
-        """Attach the district's new partitions (PostgreSQL builds their indexes), last, just before commit:
-        attaching locks the parent against other districts' attaches until this transaction ends (always in
-        PARTITIONED order, so two first loads never deadlock)."""
+        """Attach the district's new partitions (PostgreSQL builds their indexes; those built beside come
+        with theirs), last, just before commit: attaching locks the parent against other districts'
+        attaches until this transaction ends (always in PARTITIONED order, so two first loads never
+        deadlock)."""
         district = sql.Literal(self.district).as_string(self.conn)
-        for parent, name in sorted(self.fresh.items(), key=lambda item: PARTITIONED.index(item[0])):
-            if parent in BY_NAME:
-                self.conn.execute(f"ALTER TABLE {name} {', '.join(f'ADD {key}' for key in ENTITY_KEYS)}")
+        for parent in sorted({*self.fresh, *self.beside}, key=PARTITIONED.index):
+            if parent in self.beside:
+                name = self.beside.pop(parent).publish(self.conn)
+            else:
+                name = self.fresh[parent]
+                if parent in BY_NAME:
+                    self.conn.execute(f"ALTER TABLE {name} {', '.join(f'ADD {key}' for key in ENTITY_KEYS)}")
             self.conn.execute(f"ALTER TABLE lms.{parent} ATTACH PARTITION {name} FOR VALUES IN ({district})")
         for name in self.fresh.values():  # the next night's UPDATE ... FROM joins need the statistics now
             self.conn.execute(f"ANALYZE {name}")
         self.fresh.clear()
+
+    def close(self) -> None:
+        """Stop a load beside still running (its transaction rolls back); called however the session ends."""
+        for side in self.beside.values():
+            side.cancel()
+        self.beside.clear()
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> None:
         self.conn.execute(statement, params or None)
@@ -172,26 +205,8 @@ class PostgresSession(LmsSession):
         return int(first)
 
     def load(self, duck: duckdb.DuckDBPyConnection, select: str, table: str, columns: Sequence[str]) -> int:
-        """DuckDB writes the rows as CSV into a named pipe while a thread feeds the pipe to ``COPY ... FROM
-        STDIN``: both sides run at once, and nothing is staged on disk or handled row by row in Python."""
         # A table created in this transaction is filled frozen: no later VACUUM rewrites its pages.
-        freeze = ", FREEZE true" if table in self.fresh.values() else ""
-        stmt = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT csv{freeze})"
-
-        def feed(path: Path) -> None:
-            with open(path, "rb") as src, self.conn.cursor().copy(stmt) as copy:
-                _widen(src.fileno())
-                while block := src.read(_CHUNK):
-                    copy.write(block)
-
-        with (
-            tempfile.TemporaryDirectory(prefix="lms-copy-") as scratch,
-            _Pipe(Path(scratch) / "rows.csv", feed) as pipe,
-        ):
-            rows = duck.execute(
-                f"COPY ({select}) TO '{pipe}' (FORMAT csv, HEADER false, QUOTE '\"', USE_TMP_FILE false)"
-            ).fetchone()[0]
-        return int(rows)
+        return _copy_in(self.conn, duck, select, table, columns, freeze=table in self.fresh.values())
 
     def analyze(self, table: str) -> None:
         self.conn.execute(f"ANALYZE {table}")  # temp tables are never auto-analyzed: size the join right
@@ -204,61 +219,146 @@ class PostgresSession(LmsSession):
         return name
 
 
+def _create_partition(conn: psycopg.Connection, parent: str, name: str, district: str) -> str:
+    """CREATE TABLE for the district's would-be partition of ``lms.<parent>``: its CHECK on the district lets
+    ATTACH PARTITION skip scanning it."""
+    return (
+        f"CREATE TABLE {name} (LIKE lms.{parent} INCLUDING DEFAULTS INCLUDING CONSTRAINTS, "
+        f"CHECK (district = {sql.Literal(district).as_string(conn)}))"
+    )
+
+
+class _SideLoad:
+    """One table's first rows for a district, COPYed from a DuckDB cursor, indexed like the parent's
+    partitions (LEDGER_INDEXES, so ATTACH adopts the indexes instead of building them) and analyzed, in its
+    own transaction on its own connection, in a thread, into ``lms_staging.<partition name>``."""
+
+    def __init__(
+        self,
+        connect: Callable[..., psycopg.Connection],
+        district: str,
+        parent: str,
+        cursor: duckdb.DuckDBPyConnection,
+        select: str,
+        columns: Sequence[str],
+    ):
+        self._connect, self.district, self.parent = connect, district, parent
+        self.cursor, self.select, self.columns = cursor, select, columns
+        self.name = partition_name(parent, district)
+        self.failed: list[BaseException] = []
+        self.cancelled = threading.Event()
+        self.conn: psycopg.Connection | None = None
+        self.thread = threading.Thread(target=self._run, name=f"lms-beside-{self.name}", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            with self._connect(application_name=f"etl_project lms {self.district} beside") as conn:
+                self.conn = conn
+                staged = sql.Identifier(STAGING, self.name).as_string(conn)
+                conn.execute("SET LOCAL maintenance_work_mem = '512MB'")
+                conn.execute(f"DROP TABLE IF EXISTS {staged}")  # left by a first load that failed
+                conn.execute(_create_partition(conn, self.parent, staged, self.district))
+                _copy_in(conn, self.cursor, self.select, staged, self.columns, freeze=True)
+                for how in LEDGER_INDEXES.values() if self.parent == "change_entries" else ():
+                    conn.execute(f"CREATE INDEX ON {staged} {how}")
+                conn.execute(f"ANALYZE {staged}")
+                if self.cancelled.is_set():
+                    raise RuntimeError("cancelled: the night's transaction ended first")
+        except BaseException as exc:  # re-raised in the session's thread by publish()
+            self.failed.append(exc)
+        finally:
+            self.cursor.close()
+
+    def publish(self, conn: psycopg.Connection) -> str:
+        """Wait for the load, then move the table into ``lms`` in the night's transaction (``conn``);
+        returns its new name, to be attached."""
+        self.thread.join()
+        if self.failed:
+            raise self.failed[0]
+        conn.execute(f"ALTER TABLE {sql.Identifier(STAGING, self.name).as_string(conn)} SET SCHEMA lms")
+        return sql.Identifier("lms", self.name).as_string(conn)
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+        if self.thread.is_alive():
+            if self.conn is not None:
+                with contextlib.suppress(Exception):
+                    self.conn.cancel_safe()
+            with contextlib.suppress(Exception):
+                self.cursor.interrupt()
+            self.thread.join()
+
+
+def _copy_in(
+    conn: psycopg.Connection,
+    duck: duckdb.DuckDBPyConnection,
+    select: str,
+    table: str,
+    columns: Sequence[str],
+    *,
+    freeze: bool,
+) -> int:
+    """DuckDB writes the rows as CSV into a scratch file while a thread feeds the file, as it grows, to
+    ``COPY ... FROM STDIN``: both run at once, and no row passes through Python on its own. (Not a named
+    pipe: DuckDB spins while a full pipe blocks it, and PostgreSQL, the slower side, needs that core.)
+
+    Errors surface in the caller, PostgreSQL's first (DuckDB is then interrupted), else DuckDB's (the COPY
+    is then aborted); either way the caller's transaction rolls back.
+    """
+    stmt = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT csv{', FREEZE true' if freeze else ''})"
+    written, duck_failed = threading.Event(), threading.Event()
+    pg_failed: list[BaseException] = []
+
+    def feed(path: Path) -> None:
+        try:
+            with open(path, "rb") as src, conn.cursor().copy(stmt) as copy:
+                while not duck_failed.is_set():
+                    if block := src.read(_CHUNK):
+                        copy.write(block)
+                    elif written.is_set():  # DuckDB is done: what it wrote after the read above remains
+                        while block := src.read(_CHUNK):
+                            copy.write(block)
+                        return
+                    else:
+                        written.wait(_FEED_WAIT)
+                raise _Aborted("DuckDB failed writing the rows")  # psycopg aborts the COPY
+        except _Aborted:
+            pass
+        except BaseException as exc:  # re-raised in the caller's thread
+            pg_failed.append(exc)
+            with contextlib.suppress(Exception):
+                duck.interrupt()
+
+    with tempfile.TemporaryDirectory(prefix="lms-copy-") as scratch:
+        path = Path(scratch) / "rows.csv"
+        path.touch()
+        feeder = threading.Thread(target=feed, args=(path,), name=f"lms-copy-{table}", daemon=True)
+        feeder.start()
+        try:
+            rows = duck.execute(
+                f"COPY ({select}) TO '{path}' (FORMAT csv, HEADER false, QUOTE '\"', USE_TMP_FILE false)"
+            ).fetchone()[0]
+        except BaseException:
+            duck_failed.set()
+            feeder.join()
+            if pg_failed:
+                raise pg_failed[0] from None
+            raise
+        written.set()
+        feeder.join()
+    if pg_failed:
+        raise pg_failed[0]
+    return int(rows)
+
+
+class _Aborted(Exception):
+    pass
+
+
 def _copy_out(conn: psycopg.Connection, query: sql.Composable, path: Path) -> None:
     with open(path, "wb") as out, conn.cursor().copy(query) as copy:
         for block in copy:
             out.write(block)
-
-
-def _widen(fd: int) -> None:
-    """Give the pipe a 1 MiB buffer (Linux; default 64 KiB), so each side wakes the other far less often."""
-    with contextlib.suppress(OSError, AttributeError):
-        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _CHUNK)
-
-
-class _Pipe:
-    """A named pipe from DuckDB (this thread writes it) to PostgreSQL (a helper thread running ``feed(path)``
-    reads it), so both run at once with no file on disk.
-
-    Errors surface in the caller: PostgreSQL's first (DuckDB then sees a broken pipe or a short input), else
-    DuckDB's. If DuckDB fails, perhaps before it opened the pipe, the helper gets an end-of-file so it always
-    ends; the caller's exception then rolls the transaction back.
-    """
-
-    def __init__(self, path: Path, feed: Callable[[Path], None]):
-        self.path, self.feed = path, feed
-        self.failed: list[BaseException] = []
-        self.thread = threading.Thread(target=self._run, name=f"lms-pipe-{path.name}", daemon=True)
-
-    def _run(self) -> None:
-        try:
-            self.feed(self.path)
-        except BaseException as exc:  # re-raised in the caller's thread
-            self.failed.append(exc)
-
-    def __enter__(self) -> Path:
-        os.mkfifo(self.path, 0o600)
-        self.thread.start()
-        return self.path
-
-    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
-        if exc is not None:
-            self._unblock()
-        self.thread.join()
-        self.path.unlink(missing_ok=True)
-        if self.failed:
-            raise self.failed[0] from None
-
-    def _unblock(self) -> None:
-        """Give a reader still waiting in open() an end-of-file."""
-        while self.thread.is_alive():
-            try:
-                os.close(os.open(self.path, os.O_WRONLY | os.O_NONBLOCK))
-                return
-            except OSError as err:
-                if err.errno != errno.ENXIO:  # ENXIO: the reader has not reached open() yet
-                    return
-                self.thread.join(0.01)
 
 
 class PostgresBackend(LmsBackend):
@@ -301,7 +401,10 @@ class PostgresBackend(LmsBackend):
                     conn.execute("SET LOCAL work_mem = '128MB'")
                     conn.execute("SET LOCAL maintenance_work_mem = '512MB'")
                 session = PostgresSession(conn, district, self.connect)
-                yield session
-                session.finish()
+                try:
+                    yield session
+                    session.finish()
+                finally:
+                    session.close()
         finally:
             conn.close()

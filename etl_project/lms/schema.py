@@ -210,6 +210,14 @@ PARTITIONED = (*BY_NAME, "change_entries")
 ENTITY_KEYS = ("PRIMARY KEY (id)", "UNIQUE (sourced_id)")
 
 
+# change_entries' indexes (one record's history through its LMS id; a night's rows through the BRIN on the
+# id, see ddl), also built by a first load's side connection on the partition it stages (postgres.py).
+LEDGER_INDEXES = {"change_entries_lms_id": "(lms_id)", "change_entries_id": "USING brin (id)"}
+# PostgreSQL: where a district's first ledger is built and committed by a second connection before the
+# night's transaction moves it into ``lms`` and attaches it; what is left here is from a failed first load.
+STAGING = "lms_staging"
+
+
 def partition_name(table: str, district: str) -> str:
     """The table holding ``district``'s rows of ``table`` (readable; hashed when too long for PostgreSQL)."""
     name = f"{table}_{district}"
@@ -227,7 +235,7 @@ def ddl(dialect: str) -> list[str]:
     now = "now()" if pg else "CURRENT_TIMESTAMP"
     boolean = "BOOLEAN" if pg else "INTEGER"
     json = "JSON" if pg else "TEXT"
-    statements = ["CREATE SCHEMA IF NOT EXISTS lms"] if pg else []
+    statements = ["CREATE SCHEMA IF NOT EXISTS lms", f"CREATE SCHEMA IF NOT EXISTS {STAGING}"] if pg else []
     if pg:
         statements.append(
             """CREATE OR REPLACE FUNCTION lms.clear_row_hash() RETURNS trigger LANGUAGE plpgsql AS
@@ -315,11 +323,9 @@ def ddl(dialect: str) -> list[str]:
     # Ledger ids come from one sequence, handed out in blocks, so they are unique without a unique index; an
     # append-only table's rows are in id order, so a night's rows (sync_runs.ledger_first .. ledger_last) are
     # found through a BRIN index, a few pages that cost almost nothing to build for a first load.
-    statements.append(f"CREATE INDEX IF NOT EXISTS change_entries_lms_id ON {p}change_entries (lms_id)")
-    if pg:
-        statements.append(
-            "CREATE INDEX IF NOT EXISTS change_entries_id ON lms.change_entries USING brin (id)"
-        )
+    for name, how in LEDGER_INDEXES.items():
+        if pg or "brin" not in how:
+            statements.append(f"CREATE INDEX IF NOT EXISTS {name} ON {p}change_entries {how}")
     statements.append(_ledger_view(pg))
     return statements
 
