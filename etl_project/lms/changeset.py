@@ -284,13 +284,15 @@ def _entity_changes(
         LEFT JOIN {src} s ON s.sourced_id = n.sourced_id"""
     )
     duck.execute(f"DROP TABLE _lms_k_{name}")
-    duck.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _lms_final_{name} AS
-        SELECT sourced_id FROM {cur} c WHERE active
-            AND NOT EXISTS (SELECT 1 FROM {chg(name)} d
-                            WHERE d.sourced_id = c.sourced_id AND d.op = 'deactivated')
-        UNION ALL SELECT sourced_id FROM {chg(name)} WHERE op IN ('created', 'reactivated')"""
-    )
+    if any(parent == name for child in ENTITIES for _, parent in child.parents):
+        # What will be active after this night, for the children's parent check (see _held).
+        duck.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _lms_final_{name} AS
+            SELECT sourced_id FROM {cur} c WHERE active
+                AND NOT EXISTS (SELECT 1 FROM {chg(name)} d
+                                WHERE d.sourced_id = c.sourced_id AND d.op = 'deactivated')
+            UNION ALL SELECT sourced_id FROM {chg(name)} WHERE op IN ('created', 'reactivated')"""
+        )
     duck.execute(f"DROP TABLE _lms_j_{name}")
     duck.execute(f"DROP TABLE {src}")
     duck.execute(f"DROP TABLE {cur}")
