@@ -540,7 +540,9 @@ def test_created_rows_ledger_holds_every_after_value_and_provenance(pg_backend, 
 
 
 def test_pg_bulk_load_errors_surface_and_never_hang(pg_backend, tmp_path):
-    """DuckDB -> scratch file -> COPY: an error on either side is raised (no hang); the transaction rolls back."""
+    """DuckDB -> scratch file -> COPY: an error on either side is raised, never a hang; the transaction
+    rolls back.
+    """
     pg_backend.ensure_schema()
     duck = duckdb.connect()
     duck.execute("CREATE TABLE t AS SELECT range AS id FROM range(200000)")
