@@ -231,11 +231,12 @@ def _entity_changes(
         WHEN {diff} THEN 'updated'
         ELSE 'unchanged' END"""
     uri, version, sha = (file[3], file[4], file[5]) if file else (None, None, None)
-    # Every record's operation (narrow: counted, then only the rows to write are kept with their values).
+    # Every record's operation (narrow: counted, then only the rows to write are kept with their values,
+    # found again in src through its rowid: src is written once, never changed, so its rowids stay).
     duck.execute(
         f"""CREATE OR REPLACE TEMP TABLE _lms_j_{name} AS
-        SELECT coalesce(s.sourced_id, c.sourced_id) AS sourced_id, c.id AS lms_id, {op} AS op
-        FROM (SELECT sourced_id, desired_active, h FROM {src}) s
+        SELECT coalesce(s.sourced_id, c.sourced_id) AS sourced_id, c.id AS lms_id, {op} AS op, s.src_row
+        FROM (SELECT sourced_id, desired_active, h, rowid AS src_row FROM {src}) s
         FULL JOIN {cur} c ON c.sourced_id = s.sourced_id
         LEFT JOIN {held_table(name)} h ON h.sourced_id = coalesce(s.sourced_id, c.sourced_id)"""
     )
@@ -253,7 +254,7 @@ def _entity_changes(
     duck.execute(
         f"""CREATE OR REPLACE TEMP TABLE {rehash_table(name)} AS
         SELECT j.lms_id, s.h AS row_hash FROM _lms_j_{name} j JOIN {vals} v ON v.id = j.lms_id
-        JOIN {src} s ON s.sourced_id = j.sourced_id WHERE j.op = 'updated' AND {same}"""
+        JOIN {src} s ON s.rowid = j.src_row WHERE j.op = 'updated' AND {same}"""
     )
     duck.execute(
         f"""UPDATE _lms_j_{name} SET op = 'unchanged'
@@ -268,7 +269,7 @@ def _entity_changes(
     # per file: see EntityChanges.
     duck.execute(
         f"""CREATE OR REPLACE TEMP TABLE _lms_k_{name} AS
-        {ranked(f"SELECT sourced_id, lms_id, op FROM _lms_j_{name} WHERE op IN {OPERATIONS}")}"""
+        {ranked(f"SELECT sourced_id, lms_id, op, src_row FROM _lms_j_{name} WHERE op IN {OPERATIONS}")}"""
     )
     duck.execute(
         f"""CREATE OR REPLACE TABLE {chg(name)} AS
@@ -281,7 +282,7 @@ def _entity_changes(
                                                                {field_changes}))::VARCHAR
                    ELSE to_json({field_changes})::VARCHAR END AS changes
         FROM _lms_k_{name} n LEFT JOIN {vals} c ON c.id = n.lms_id
-        LEFT JOIN {src} s ON s.sourced_id = n.sourced_id"""
+        LEFT JOIN {src} s ON s.rowid = n.src_row"""
     )
     duck.execute(f"DROP TABLE _lms_k_{name}")
     if any(parent == name for child in ENTITIES for _, parent in child.parents):
