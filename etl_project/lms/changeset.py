@@ -29,7 +29,7 @@ from typing import Any, Protocol
 import duckdb
 
 from etl_project.lms.mapping import source_sql
-from etl_project.lms.schema import DUCKDB_TYPES, ENTITIES, OPERATIONS, Entity
+from etl_project.lms.schema import DUCKDB_TYPES, ENTITIES, OPERATIONS, PARENTS, Entity
 from etl_project.lms.schema import entity as entity_def
 
 COUNTED = (*OPERATIONS, "unchanged", "held")
@@ -285,7 +285,7 @@ def _entity_changes(
         LEFT JOIN {src} s ON s.rowid = n.src_row"""
     )
     duck.execute(f"DROP TABLE _lms_k_{name}")
-    if any(parent == name for child in ENTITIES for _, parent in child.parents):
+    if name in PARENTS:
         # What will be active after this night, for the children's parent check (see _held).
         duck.execute(
             f"""CREATE OR REPLACE TEMP TABLE _lms_final_{name} AS

@@ -19,7 +19,7 @@ def _text(value: Any) -> Any:
 
 
 def _changes(operation: str, value: Any) -> Any:
-    """A created row's ledger shows its after-values (``{field: value}``): shown as before/after pairs."""
+    """A created row's changes are its after-values (``{field: value}``), shown as before/after pairs."""
     changes = _json(value)
     if operation != "created" or not isinstance(changes, dict):
         return changes

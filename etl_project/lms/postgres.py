@@ -42,7 +42,8 @@ class PostgresSession(LmsSession):
         self.beside: dict[str, _SideLoad] = {}  # parent table -> partition built beside, attached by finish()
 
     def _new_partition(self, table: str) -> str | None:
-        """``lms.<parent>`` when ``table`` is partitioned and the district has no partition of it yet."""
+        """The parent table's name when ``table`` is partitioned and the district has no partition of it yet
+        (its first load), else None."""
         parent = table.removeprefix("lms.")
         if parent not in PARTITIONED or parent in self.fresh or parent in self.beside:
             return None

@@ -182,6 +182,7 @@ ENTITIES: tuple[Entity, ...] = (
     ),
 )
 BY_NAME = {e.name: e for e in ENTITIES}
+PARENTS = frozenset(parent for e in ENTITIES for _, parent in e.parents)  # entities some other one points at
 OPERATIONS = ("created", "updated", "deactivated", "reactivated")
 STATES = ("applied", "held", "released", "failed")
 
@@ -200,8 +201,9 @@ LEGACY_LAYOUT = (
 )
 # PostgreSQL: these tables are LIST-partitioned by district (one partition per district, created by the
 # district's first write: see PostgresSession.bulk_target). A district's first load then COPYs into a new,
-# unindexed table whose indexes are built once, in sorted order, when it is attached; its rows and index
-# pages are its own (no interleaving with other districts), and VACUUM/ANALYZE work per district.
+# unindexed table whose indexes are built once, when it is attached (its first ledger's beside it, see
+# PostgresSession.load_beside); its rows and index pages are its own (no interleaving with other
+# districts), and VACUUM/ANALYZE work per district.
 PARTITIONED = (*BY_NAME, "change_entries")
 # An entity partition's keys (added by PostgresSession.finish before it is attached): the LMS id, unique
 # across districts (one sequence), and the sourcedId, unique within the district. Partition-local, so they
