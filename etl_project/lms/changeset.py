@@ -12,9 +12,10 @@ parent order (schools, terms, courses, sections, users, enrollments):
 - every other row is created, updated (with before/after of the changed fields), deactivated, reactivated
   or unchanged.
 
-The result stays in tables :func:`chg` (one row per record to write: op, new values, source line, ranks
-(:func:`ranked`), changes JSON (:func:`changes_sql`); the file's provenance is in :class:`EntityChanges`)
-and temp tables ``_lms_held_<entity>`` on the DuckDB connection.
+The result stays in :func:`chg` (one row per record to write: op, new values, source line, ranks (see
+:func:`ranked`), changes JSON (:func:`changes_sql`); the file's provenance is in :class:`EntityChanges`) and
+:func:`held_table`, in the in-memory database ``WORK`` attached to the DuckDB connection. For an entity the
+LMS holds no row of yet (the district's first load), ``chg`` is a view over the night's mapped rows.
 """
 
 from __future__ import annotations
@@ -84,7 +85,11 @@ class ChangeSet:
 def ranked(select: str) -> str:
     """The rows of ``select`` (which has an ``op`` column) with ``k``, 1..n, the offset of the row's ledger
     id, and ``created_k``, 1..created for the created rows, the offset of its new LMS id. Created rows come
-    first; nothing is sorted (any order is as good, and a sort of millions of rows is not free)."""
+    first; nothing is sorted (any order is as good, and a sort of millions of rows is not free).
+
+    Readers of :func:`chg` rely only on ``k`` and ``created_k`` being unique and >= 1, not contiguous: a first
+    load numbers its rows by their place in the night's rows (see _all_new), and ids are then reserved up to
+    the highest (:func:`spans`)."""
     return f"""WITH r AS ({select})
     SELECT * EXCLUDE (rn), rn AS k, rn AS created_k
     FROM (SELECT *, row_number() OVER () AS rn FROM r WHERE op = 'created')
@@ -105,7 +110,19 @@ def chg(entity: str) -> str:
 
 
 def held_table(entity: str) -> str:
-    return f"_lms_held_{entity}"
+    return f"{WORK}.held_{entity}"
+
+
+def src_table(entity: str) -> str:
+    """The night's mapped rows of the entity (see _map_night)."""
+    return f"{WORK}.src_{entity}"
+
+
+def spans(duck: duckdb.DuckDBPyConnection, entity: str) -> tuple[int, int]:
+    """How many ledger ids and new LMS ids the rows of ``chg(entity)`` need: the highest ``k`` and
+    ``created_k`` (see :func:`ranked`)."""
+    k, created_k = duck.execute(f"SELECT max(k), max(created_k) FROM {chg(entity)}").fetchone()
+    return int(k or 0), int(created_k or 0)
 
 
 def rehash_table(entity: str) -> str:
@@ -142,7 +159,8 @@ def build_changeset(
     duck: duckdb.DuckDBPyConnection, lms: CurrentRows, district: str, date: str, workdir: Path | None = None
 ) -> ChangeSet:
     entities: dict[str, EntityChanges] = {}
-    duck.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {WORK}")
+    duck.execute(f"DETACH DATABASE IF EXISTS {WORK}")  # what a previous change set left
+    duck.execute(f"ATTACH ':memory:' AS {WORK}")
     with (
         tempfile.TemporaryDirectory(prefix="lms-current-", dir=workdir) as scratch,
         lms.current_rows(ENTITIES, Path(scratch)) as current,
@@ -179,14 +197,13 @@ def _file_row(duck: duckdb.DuckDBPyConnection, e: Entity, date: str) -> tuple[An
 
 
 def _map_night(duck: duckdb.DuckDBPyConnection, e: Entity, date: str) -> tuple[Any, ...] | None:
-    """The night's mapped rows of ``e`` into ``_lms_src_<entity>`` (none when its file is not applied);
-    returns the entity's file row (see _file_row)."""
+    """The night's mapped rows of ``e`` into :func:`src_table` (none when its file is not applied); returns
+    the entity's file row (see _file_row)."""
     file = _file_row(duck, e, date)
     # Provenance is per file, not per row (see EntityChanges); h is the row's hash as row_hash stores it.
     rows = f"* EXCLUDE (file_uri, file_version, file_sha256), {row_hash_sql(e)} AS h"
     limit = "" if _applied(file) else "LIMIT 0"
-    src = f"_lms_src_{e.name}"
-    duck.execute(f"CREATE OR REPLACE TEMP TABLE {src} AS SELECT {rows} FROM ({source_sql(e, date)}) {limit}")
+    duck.execute(f"CREATE TABLE {src_table(e.name)} AS SELECT {rows} FROM ({source_sql(e, date)}) {limit}")
     return file
 
 
@@ -202,10 +219,53 @@ def _entity_changes(
     file: tuple[Any, ...] | None,
     scratch: Path,
 ) -> EntityChanges:
-    name, cur, src = e.name, f"_lms_cur_{e.name}", f"_lms_src_{e.name}"
-    size = duck.execute(f"SELECT count(*) FROM {cur} WHERE active").fetchone()[0]
+    name, cur = e.name, f"_lms_cur_{e.name}"
+    size, known = duck.execute(f"SELECT count(*) FILTER (WHERE active), count(*) FROM {cur}").fetchone()
     mode = file[1] if _applied(file) else "untouched"
     _held(duck, e, date, file[0] if file else None)
+    counts = _compare(duck, lms, e, mode, scratch) if known else _all_new(duck, e)
+    counts["held"] = duck.execute(f"SELECT count(*) FROM {held_table(name)}").fetchone()[0]
+    if name in PARENTS:
+        # What will be active after this night, for the children's parent check (see _held).
+        duck.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _lms_final_{name} AS
+            SELECT sourced_id FROM {cur} c WHERE active
+                AND NOT EXISTS (SELECT 1 FROM {chg(name)} d
+                                WHERE d.sourced_id = c.sourced_id AND d.op = 'deactivated')
+            UNION ALL SELECT sourced_id FROM {chg(name)} WHERE op IN ('created', 'reactivated')"""
+        )
+    duck.execute(f"DROP TABLE {cur}")
+    uri, version, sha = (file[3], file[4], file[5]) if file else (None, None, None)
+    return EntityChanges(name, mode, size, counts, uri, version, sha)
+
+
+def _all_new(duck: duckdb.DuckDBPyConnection, e: Entity) -> dict[str, int]:
+    """The LMS holds no row of the entity yet (the district's first load): each of the night's rows is
+    created, or held, or (not active) unchanged. The rows to write are then a view over the night's rows,
+    numbered by their rowid: no join, no ranking and no second copy of millions of rows. (Ids reserved for
+    the rows not written are left unused.)"""
+    name, src = e.name, src_table(e.name)
+    fields = ", ".join(f"s.{f}" for f in e.field_names)
+    not_held = f"NOT EXISTS (SELECT 1 FROM {held_table(name)} h WHERE h.sourced_id = s.sourced_id)"
+    duck.execute(
+        f"""CREATE VIEW {chg(name)} AS
+        SELECT s.sourced_id, NULL::BIGINT AS lms_id, 'created' AS op, {fields}, s.h AS row_hash, s.line,
+               s.rowid + 1 AS k, s.rowid + 1 AS created_k, NULL::VARCHAR AS changes
+        FROM {src} s WHERE s.desired_active AND {not_held}"""
+    )
+    duck.execute(f"CREATE OR REPLACE TEMP TABLE {rehash_table(name)} (lms_id BIGINT, row_hash BIGINT)")
+    created, unchanged = duck.execute(
+        f"""SELECT count(*) FILTER (WHERE s.desired_active), count(*) FILTER (WHERE NOT s.desired_active)
+        FROM {src} s WHERE {not_held}"""
+    ).fetchone()
+    return {**dict.fromkeys(COUNTED, 0), "created": created, "unchanged": unchanged}
+
+
+def _compare(
+    duck: duckdb.DuckDBPyConnection, lms: CurrentRows, e: Entity, mode: str, scratch: Path
+) -> dict[str, int]:
+    """Every record's operation, the night's rows against the LMS's, into :func:`chg`; returns the counts."""
+    name, cur, src = e.name, f"_lms_cur_{e.name}", src_table(e.name)
     fields = e.field_names
     # Rows are compared through the hash of their fields (the LMS keeps it in row_hash), so only narrow rows
     # come back from the LMS and are joined; full values are fetched just for the rows whose hash differs
@@ -230,7 +290,6 @@ def _entity_changes(
         WHEN NOT c.active THEN 'reactivated'
         WHEN {diff} THEN 'updated'
         ELSE 'unchanged' END"""
-    uri, version, sha = (file[3], file[4], file[5]) if file else (None, None, None)
     # Every record's operation (narrow: counted, then only the rows to write are kept with their values,
     # found again in src through its rowid: src is written once, never changed, so its rowids stay).
     duck.execute(
@@ -263,7 +322,6 @@ def _entity_changes(
     counts = dict.fromkeys(COUNTED, 0)
     for op_name, n in duck.execute(f"SELECT op, count(*) FROM _lms_j_{name} GROUP BY op").fetchall():
         counts[op_name] = n
-    counts["held"] = duck.execute(f"SELECT count(*) FROM {held_table(name)}").fetchone()[0]
     # The rows to write, ranked on narrow rows (new ids and ledger ids), then joined with their values and
     # changes (before -> after; a created row's changes are its after-values: see changes_sql). Provenance is
     # per file: see EntityChanges.
@@ -285,25 +343,15 @@ def _entity_changes(
         LEFT JOIN {src} s ON s.rowid = n.src_row"""
     )
     duck.execute(f"DROP TABLE _lms_k_{name}")
-    if name in PARENTS:
-        # What will be active after this night, for the children's parent check (see _held).
-        duck.execute(
-            f"""CREATE OR REPLACE TEMP TABLE _lms_final_{name} AS
-            SELECT sourced_id FROM {cur} c WHERE active
-                AND NOT EXISTS (SELECT 1 FROM {chg(name)} d
-                                WHERE d.sourced_id = c.sourced_id AND d.op = 'deactivated')
-            UNION ALL SELECT sourced_id FROM {chg(name)} WHERE op IN ('created', 'reactivated')"""
-        )
     duck.execute(f"DROP TABLE _lms_j_{name}")
     duck.execute(f"DROP TABLE {src}")
-    duck.execute(f"DROP TABLE {cur}")
     duck.execute(f"DROP TABLE {vals}")
-    return EntityChanges(name, mode, size, counts, uri, version, sha)
+    return counts
 
 
 def _held(duck: duckdb.DuckDBPyConnection, e: Entity, date: str, file: str | None) -> None:
     """Rejected sourcedIds of the entity's file, plus rows whose parent is held or missing."""
-    src = f"_lms_src_{e.name}"
+    src = src_table(e.name)
     parts = [
         f"""SELECT "sourcedId" AS sourced_id, 'rejected (' || code || '): ' || message AS reason, line
             FROM oneroster.rejects WHERE _date = DATE '{date}' AND file = ? AND "sourcedId" IS NOT NULL"""
@@ -319,7 +367,7 @@ def _held(duck: duckdb.DuckDBPyConnection, e: Entity, date: str, file: str | Non
               AND (hp.sourced_id IS NOT NULL OR fp.sourced_id IS NULL)"""
         )
     duck.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {held_table(e.name)} AS
+        f"""CREATE TABLE {held_table(e.name)} AS
             SELECT sourced_id, min(reason) AS reason, min(line) AS line
             FROM ({" UNION ALL ".join(parts)}) GROUP BY sourced_id""",
         [file or ""],

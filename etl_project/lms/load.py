@@ -24,9 +24,9 @@ from etl_project.lms.changeset import (
     build_changeset,
     changes_sql,
     chg,
-    ranked,
     rehash_table,
     sample,
+    spans,
 )
 from etl_project.lms.schema import ENTITIES, OPERATIONS
 from etl_project.lms.thresholds import Thresholds, Verdict
@@ -201,24 +201,21 @@ def _write(
     result: LoadResult,
 ) -> None:
     district = changes.district
-    held = [op for op in OPERATIONS if op not in ops]
-    if held:  # keep only the rows this run writes, and rank them again (ids stay contiguous)
-        held_list = ", ".join(lit(op) for op in held)
-        for e in ENTITIES:
-            kept = f"SELECT * EXCLUDE (k, created_k) FROM {chg(e.name)} WHERE op NOT IN ({held_list})"
-            duck.execute(f"CREATE OR REPLACE TABLE {chg(e.name)} AS {ranked(kept)}")
+    writing = f"op IN ({', '.join(lit(op) for op in ops)})"  # not the operations held tonight
     written = {
-        e.name: dict(duck.execute(f"SELECT op, count(*) FROM {chg(e.name)} GROUP BY op").fetchall())
+        e.name: dict(
+            duck.execute(f"SELECT op, count(*) FROM {chg(e.name)} WHERE {writing} GROUP BY op").fetchall()
+        )
         for e in ENTITIES
     }
     result.written = {name: {op: ops_.get(op, 0) for op in OPERATIONS} for name, ops_ in written.items()}
-    created = {name: ops_.get("created", 0) for name, ops_ in written.items()}
-    # New LMS ids: one block for the night, each created row's at its created_k offset.
-    next_id = session.reserve("lms_ids", sum(created.values()))
+    # Ids in blocks for the night: each entity's ledger ids and new LMS ids at their k / created_k offsets.
+    span = {e.name: spans(duck, e.name) for e in ENTITIES}
+    next_id = session.reserve("lms_ids", sum(created for _, created in span.values()))
     first_id: dict[str, int] = {}
     for e in ENTITIES:
         first_id[e.name] = next_id
-        next_id += created[e.name]
+        next_id += span[e.name][1]
 
     def lms_id(name: str) -> str:
         return f"coalesce(lms_id, {first_id[name] - 1} + created_k)"
@@ -227,12 +224,12 @@ def _write(
     # The ledger first: one change_sources row per entity file, then one narrow change_entries row per
     # written record (ids in entity order, each at its k offset), from DuckDB. Handed to load_beside, so a
     # backend can write a first load's millions of ledger rows on a second connection meanwhile.
-    total = sum(sum(v.values()) for v in written.values())
+    total = sum(k for k, _ in span.values())
     first = session.reserve("ledger_ids", total)
     offset, selects = first, []
     for e in ENTITIES:
-        n = sum(written[e.name].values())
-        if not n:
+        if not sum(written[e.name].values()):
+            offset += span[e.name][0]
             continue
         file = changes.entities[e.name]
         source_id = session.query(
@@ -245,9 +242,9 @@ def _write(
         selects.append(
             f"""SELECT {offset - 1} + k, {lit(district)}, {int(source_id)}, sourced_id, {lms_id(e.name)}, op,
                        line, {changes_sql(e, stored=True)}
-                FROM {chg(e.name)}"""
+                FROM {chg(e.name)} WHERE {writing}"""
         )
-        offset += n
+        offset += span[e.name][0]
     session.load_beside(duck, selects, session.table("change_entries"), LEDGER_COLUMNS)
     result.ledger_first, result.ledger_last = first, first + total - 1
     result.durations["ledger_s"] = round(time.perf_counter() - started, 3)
