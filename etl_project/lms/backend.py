@@ -49,6 +49,13 @@ class LmsSession(ABC):
     def dump_current(self, entity: Entity, path: Path) -> None:
         """Write the district's rows of ``entity`` as header-less CSV: id, sourced_id, active, row_hash."""
 
+    def holds_rows(self, entity: Entity) -> bool:
+        """Whether the LMS holds any row of ``entity`` for the district (if not, tonight is its first)."""
+        table = self.table(entity.name)
+        return bool(
+            self.query(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE district = %s)", [self.district])[0][0]
+        )
+
     @abstractmethod
     def dump_values(self, entity: Entity, path: Path, ids_table: str) -> None:
         """Write the district's rows of ``entity`` whose id is in ``ids_table`` as header-less CSV: id,

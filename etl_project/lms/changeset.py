@@ -37,8 +37,10 @@ COUNTED = (*OPERATIONS, "unchanged", "held")
 
 
 class CurrentRows(Protocol):
-    """What the builder needs from an LMS session: the district's current rows of each entity (narrow: id,
-    sourced_id, active, row_hash) and the full values of some of them."""
+    """What the builder needs from an LMS session: whether it holds rows of an entity, the district's current
+    rows of each entity (narrow: id, sourced_id, active, row_hash) and the full values of some of them."""
+
+    def holds_rows(self, entity: Entity) -> bool: ...
 
     def current_rows(
         self, entities: Sequence[Entity], scratch: Path
@@ -161,16 +163,18 @@ def build_changeset(
     entities: dict[str, EntityChanges] = {}
     duck.execute(f"DETACH DATABASE IF EXISTS {WORK}")  # what a previous change set left
     duck.execute(f"ATTACH ':memory:' AS {WORK}")
+    first = {e.name for e in ENTITIES if not lms.holds_rows(e)}  # entities whose rows are all new tonight
     with (
         tempfile.TemporaryDirectory(prefix="lms-current-", dir=workdir) as scratch,
         lms.current_rows(ENTITIES, Path(scratch)) as current,
     ):
         # The night's rows first (they need nothing from the LMS), while the LMS's rows are being dumped.
-        files = {e.name: _map_night(duck, e, date) for e in ENTITIES}
+        files = {e.name: _map_night(duck, e, date, first_load=e.name in first) for e in ENTITIES}
         for e in ENTITIES:
             path = current(e)
             _read_csv(duck, f"_lms_cur_{e.name}", path, CURRENT_COLUMNS)
-            entities[e.name] = _entity_changes(duck, lms, e, date, files[e.name], Path(scratch))
+            changes = _entity_changes(duck, lms, e, date, files[e.name], Path(scratch), e.name in first)
+            entities[e.name] = changes
     return ChangeSet(district, date, entities)
 
 
@@ -196,15 +200,38 @@ def _file_row(duck: duckdb.DuckDBPyConnection, e: Entity, date: str) -> tuple[An
     ).fetchone()
 
 
-def _map_night(duck: duckdb.DuckDBPyConnection, e: Entity, date: str) -> tuple[Any, ...] | None:
+def _map_night(
+    duck: duckdb.DuckDBPyConnection, e: Entity, date: str, *, first_load: bool
+) -> tuple[Any, ...] | None:
     """The night's mapped rows of ``e`` into :func:`src_table` (none when its file is not applied); returns
-    the entity's file row (see _file_row)."""
+    the entity's file row (see _file_row).
+
+    A first load writes every row, so it keeps them whole; otherwise only what the comparison and the parent
+    check need is kept (h, the row's hash as row_hash stores it), and the few rows to write are mapped
+    again (_mapped_again): at 1M students the whole rows would take most of DuckDB's memory."""
     file = _file_row(duck, e, date)
-    # Provenance is per file, not per row (see EntityChanges); h is the row's hash as row_hash stores it.
-    rows = f"* EXCLUDE (file_uri, file_version, file_sha256), {row_hash_sql(e)} AS h"
+    if first_load:  # provenance is per file, not per row (see EntityChanges)
+        rows = f"* EXCLUDE (file_uri, file_version, file_sha256), {row_hash_sql(e)} AS h"
+    else:
+        rows = ", ".join(
+            ["sourced_id", "desired_active", f"{row_hash_sql(e)} AS h", "line", *_parent_columns(e)]
+        )
     limit = "" if _applied(file) else "LIMIT 0"
     duck.execute(f"CREATE TABLE {src_table(e.name)} AS SELECT {rows} FROM ({source_sql(e, date)}) {limit}")
     return file
+
+
+def _parent_columns(e: Entity) -> list[str]:
+    return [column for column, _ in e.parents]
+
+
+def _mapped_again(duck: duckdb.DuckDBPyConnection, e: Entity, date: str, table: str, ids_select: str) -> None:
+    """The night's whole mapped rows (with h) of the sourcedIds a DuckDB query selects, into ``table``."""
+    duck.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {table} AS
+        SELECT m.* EXCLUDE (file_uri, file_version, file_sha256), {row_hash_sql(e)} AS h
+        FROM ({source_sql(e, date, only=ids_select)}) m"""
+    )
 
 
 def _applied(file: tuple[Any, ...] | None) -> bool:
@@ -218,12 +245,14 @@ def _entity_changes(
     date: str,
     file: tuple[Any, ...] | None,
     scratch: Path,
+    first_load: bool,
 ) -> EntityChanges:
     name, cur = e.name, f"_lms_cur_{e.name}"
     size, known = duck.execute(f"SELECT count(*) FILTER (WHERE active), count(*) FROM {cur}").fetchone()
     mode = file[1] if _applied(file) else "untouched"
     _held(duck, e, date, file[0] if file else None)
-    counts = _compare(duck, lms, e, mode, scratch) if known else _all_new(duck, e)
+    # (An LMS that gained rows since holds_rows, a read-only plan's race, is simply compared.)
+    counts = _all_new(duck, e) if first_load and not known else _compare(duck, lms, e, date, mode, scratch)
     counts["held"] = duck.execute(f"SELECT count(*) FROM {held_table(name)}").fetchone()[0]
     if name in PARENTS:
         # What will be active after this night, for the children's parent check (see _held).
@@ -262,7 +291,7 @@ def _all_new(duck: duckdb.DuckDBPyConnection, e: Entity) -> dict[str, int]:
 
 
 def _compare(
-    duck: duckdb.DuckDBPyConnection, lms: CurrentRows, e: Entity, mode: str, scratch: Path
+    duck: duckdb.DuckDBPyConnection, lms: CurrentRows, e: Entity, date: str, mode: str, scratch: Path
 ) -> dict[str, int]:
     """Every record's operation, the night's rows against the LMS's, into :func:`chg`; returns the counts."""
     name, cur, src = e.name, f"_lms_cur_{e.name}", src_table(e.name)
@@ -290,15 +319,20 @@ def _compare(
         WHEN NOT c.active THEN 'reactivated'
         WHEN {diff} THEN 'updated'
         ELSE 'unchanged' END"""
-    # Every record's operation (narrow: counted, then only the rows to write are kept with their values,
-    # found again in src through its rowid: src is written once, never changed, so its rowids stay).
+    # Every record's operation (narrow: counted, then only the rows to write get their values, mapped again).
     duck.execute(
         f"""CREATE OR REPLACE TEMP TABLE _lms_j_{name} AS
-        SELECT coalesce(s.sourced_id, c.sourced_id) AS sourced_id, c.id AS lms_id, {op} AS op, s.src_row
-        FROM (SELECT sourced_id, desired_active, h, rowid AS src_row FROM {src}) s
+        SELECT coalesce(s.sourced_id, c.sourced_id) AS sourced_id, c.id AS lms_id, {op} AS op
+        FROM (SELECT sourced_id, desired_active, h FROM {src}) s
         FULL JOIN {cur} c ON c.sourced_id = s.sourced_id
         LEFT JOIN {held_table(name)} h ON h.sourced_id = coalesce(s.sourced_id, c.sourced_id)"""
     )
+    duck.execute(f"DROP TABLE {src}")
+    new = f"_lms_new_{name}"
+    _mapped_again(
+        duck, e, date, new,
+        f"SELECT sourced_id FROM _lms_j_{name} WHERE op IN ('created', 'updated', 'reactivated')",
+    )  # fmt: skip
     # The current values of the rows that may change (before-values), then rows whose fields are in fact
     # equal (their stored hash was stale) are unchanged: only their row_hash is rewritten.
     vals = f"_lms_vals_{name}"
@@ -313,7 +347,7 @@ def _compare(
     duck.execute(
         f"""CREATE OR REPLACE TEMP TABLE {rehash_table(name)} AS
         SELECT j.lms_id, s.h AS row_hash FROM _lms_j_{name} j JOIN {vals} v ON v.id = j.lms_id
-        JOIN {src} s ON s.rowid = j.src_row WHERE j.op = 'updated' AND {same}"""
+        JOIN {new} s ON s.sourced_id = j.sourced_id WHERE j.op = 'updated' AND {same}"""
     )
     duck.execute(
         f"""UPDATE _lms_j_{name} SET op = 'unchanged'
@@ -327,7 +361,7 @@ def _compare(
     # per file: see EntityChanges.
     duck.execute(
         f"""CREATE OR REPLACE TEMP TABLE _lms_k_{name} AS
-        {ranked(f"SELECT sourced_id, lms_id, op, src_row FROM _lms_j_{name} WHERE op IN {OPERATIONS}")}"""
+        {ranked(f"SELECT sourced_id, lms_id, op FROM _lms_j_{name} WHERE op IN {OPERATIONS}")}"""
     )
     duck.execute(
         f"""CREATE OR REPLACE TABLE {chg(name)} AS
@@ -340,11 +374,11 @@ def _compare(
                                                                {field_changes}))::VARCHAR
                    ELSE to_json({field_changes})::VARCHAR END AS changes
         FROM _lms_k_{name} n LEFT JOIN {vals} c ON c.id = n.lms_id
-        LEFT JOIN {src} s ON s.rowid = n.src_row"""
+        LEFT JOIN {new} s ON s.sourced_id = n.sourced_id"""
     )
     duck.execute(f"DROP TABLE _lms_k_{name}")
     duck.execute(f"DROP TABLE _lms_j_{name}")
-    duck.execute(f"DROP TABLE {src}")
+    duck.execute(f"DROP TABLE {new}")
     duck.execute(f"DROP TABLE {vals}")
     return counts
 

@@ -10,11 +10,13 @@ from etl_project.lms.schema import DUCKDB_TYPES, ENTITIES, Entity
 from etl_project.partitions import validate_night
 
 
-def source_sql(entity: Entity, date: str) -> str:
-    """The night's rows for ``entity``: sourced_id, desired active flag, mapped fields, provenance."""
+def source_sql(entity: Entity, date: str, only: str | None = None) -> str:
+    """The night's rows for ``entity``: sourced_id, desired active flag, mapped fields, provenance; with
+    ``only`` (a query of sourcedIds), just those rows (filtered before they are mapped)."""
     validate_night(date)
     fields = ",\n       ".join(f"CAST({f.expr} AS {DUCKDB_TYPES[f.kind]}) AS {f.name}" for f in entity.fields)
     where = f"t._date = DATE '{date}'" + (f" AND {entity.where}" if entity.where else "")
+    where += f' AND t."sourcedId" IN ({only})' if only else ""
     return f"""SELECT t."sourcedId" AS sourced_id,
        coalesce(t.status, 'active') <> 'tobedeleted' AS desired_active,
        {fields},
