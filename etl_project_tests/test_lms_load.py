@@ -19,6 +19,7 @@ import pytest
 from etl_project.generate import generate_drop
 from etl_project.lms import Release, Thresholds, mask_url, open_backend, plan_night
 from etl_project.lms.history import history, trace
+from etl_project.lms.postgres import _tail
 from etl_project.lms.schema import entity as entity_def
 from etl_project.lms.thresholds import ThresholdConfigError
 from etl_project.oneroster.load import FileProvenance, load_drop
@@ -641,6 +642,32 @@ def test_pg_bulk_load_errors_surface_and_never_hang(pg_backend, tmp_path):
         assert (
             duck.execute(f"SELECT count(*) FROM read_csv('{path}', header = false)").fetchone()[0] == 200000
         )
+
+
+def test_copy_feeder_passes_on_only_what_duckdb_has_written(tmp_path):
+    """A read racing DuckDB's write of the scratch file can see zeros where bytes are still being written
+    (seen in a 1M day 2: COPY failed on byte 0x00). The feeder passes on what comes before them, reads
+    them again once written, and ends with exactly the file's bytes."""
+    before, hole, after = b"1,a\n2,b\n", b"3,c\n4,d\n", b"5,e\n"
+    path = tmp_path / "rows.csv"
+    with open(path, "wb") as out:
+        out.write(before)
+        out.seek(len(before) + len(hole))
+        out.write(after)  # a later part first: the file now has a hole of zeros
+    written, failed = threading.Event(), threading.Event()
+    passed: list[bytes] = []
+
+    def write(block: bytes) -> None:
+        passed.append(block)
+        if len(passed) == 1:  # DuckDB fills the hole only now, and finishes
+            with open(path, "r+b") as out:
+                out.seek(len(before))
+                out.write(hole)
+            written.set()
+
+    with open(path, "rb") as src:
+        _tail(src, write, written, failed)
+    assert passed[0] == before and b"".join(passed) == before + hole + after
 
 
 def test_pg_each_district_has_its_own_partitions_and_keys(pg_backend, warehouse, drops):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import duckdb
 import psycopg
@@ -313,16 +314,7 @@ def _copy_in(
     def feed(path: Path) -> None:
         try:
             with open(path, "rb") as src, conn.cursor().copy(stmt) as copy:
-                while not duck_failed.is_set():
-                    if block := src.read(_CHUNK):
-                        copy.write(block)
-                    elif written.is_set():  # DuckDB is done: what it wrote after the read above remains
-                        while block := src.read(_CHUNK):
-                            copy.write(block)
-                        return
-                    else:
-                        written.wait(_FEED_WAIT)
-                raise _Aborted("DuckDB failed writing the rows")  # psycopg aborts the COPY
+                _tail(src, copy.write, written, duck_failed)
         except _Aborted:
             pass
         except BaseException as exc:  # re-raised in the caller's thread
@@ -354,6 +346,34 @@ def _copy_in(
 
 class _Aborted(Exception):
     pass
+
+
+def _tail(
+    src: BinaryIO, write: Callable[[bytes], Any], written: threading.Event, failed: threading.Event
+) -> None:
+    """Pass on what a file holds while another thread writes it, until ``written`` (then the rest).
+
+    A read racing a write can see zeros where bytes are being written (measured: 14 in 3,000 two-row COPYs
+    read back 15 zero bytes and the final newline). So, until DuckDB is done, only what comes before the
+    first NUL byte is passed on, and the rest is read again: the rows never hold one (PostgreSQL refuses
+    NUL in text), and a new file's bytes, once not zero, are final."""
+    while not failed.is_set():
+        done = written.is_set()  # read before the file, so nothing written before it is missed
+        block = src.read(_CHUNK)
+        if done:
+            while block:
+                write(block)
+                block = src.read(_CHUNK)
+            return
+        hole = block.find(0)
+        if hole >= 0:
+            src.seek(hole - len(block), os.SEEK_CUR)  # read it again once it is written
+            block = block[:hole]
+        if block:
+            write(block)
+        else:
+            written.wait(_FEED_WAIT)
+    raise _Aborted("DuckDB failed writing the rows")  # psycopg aborts the COPY
 
 
 def _copy_out(conn: psycopg.Connection, query: sql.Composable, path: Path) -> None:
