@@ -281,6 +281,16 @@ def test_delta_file_and_absent_files(pg_backend, warehouse, drops, tmp_path):
     for entity in ("schools", "terms", "courses", "sections", "enrollments"):
         assert after[entity] == before[entity]  # absent files leave their entities untouched
     assert query(backend, "d1", "SELECT active FROM {p}users WHERE sourced_id = 'stu-0000020'")[0][0] is False
+    # the deactivation came from the delta file's row: the ledger names its line
+    [deactivated] = [
+        r for r in trace(backend, "d1", "users", "stu-0000020") if r["operation"] == "deactivated"
+    ]
+    with warehouse.connect("d1") as duck:
+        line = duck.execute(
+            'SELECT _line FROM oneroster.users WHERE _date = CAST(? AS DATE) AND "sourcedId" = ?',
+            [NIGHT2, "stu-0000020"],
+        ).fetchone()[0]
+    assert line == 2 and deactivated["line"] == line
     # a later delta brings the student back: reactivated
     back = tmp_path / "back"
     back.mkdir()

@@ -91,7 +91,7 @@ def ranked(select: str) -> str:
 
     Readers of :func:`chg` rely only on ``k`` and ``created_k`` being unique and >= 1, not contiguous: a first
     load numbers its rows by their place in the night's rows (see _all_new), and ids are then reserved up to
-    the highest (:func:`spans`)."""
+    the highest written (see load._write)."""
     return f"""WITH r AS ({select})
     SELECT * EXCLUDE (rn), rn AS k, rn AS created_k
     FROM (SELECT *, row_number() OVER () AS rn FROM r WHERE op = 'created')
@@ -118,13 +118,6 @@ def held_table(entity: str) -> str:
 def src_table(entity: str) -> str:
     """The night's mapped rows of the entity (see _map_night)."""
     return f"{WORK}.src_{entity}"
-
-
-def spans(duck: duckdb.DuckDBPyConnection, entity: str) -> tuple[int, int]:
-    """How many ledger ids and new LMS ids the rows of ``chg(entity)`` need: the highest ``k`` and
-    ``created_k`` (see :func:`ranked`)."""
-    k, created_k = duck.execute(f"SELECT max(k), max(created_k) FROM {chg(entity)}").fetchone()
-    return int(k or 0), int(created_k or 0)
 
 
 def rehash_table(entity: str) -> str:
@@ -210,8 +203,8 @@ def _map_night(
     check need is kept (h, the row's hash as row_hash stores it), and the few rows to write are mapped
     again (_mapped_again): at 1M students the whole rows would take most of DuckDB's memory."""
     file = _file_row(duck, e, date)
-    if first_load:  # provenance is per file, not per row (see EntityChanges)
-        rows = f"* EXCLUDE (file_uri, file_version, file_sha256), {row_hash_sql(e)} AS h"
+    if first_load:
+        rows = _whole_row(e)
     else:
         rows = ", ".join(
             ["sourced_id", "desired_active", f"{row_hash_sql(e)} AS h", "line", *_parent_columns(e)]
@@ -225,12 +218,17 @@ def _parent_columns(e: Entity) -> list[str]:
     return [column for column, _ in e.parents]
 
 
+def _whole_row(e: Entity) -> str:
+    """A mapped row's columns as the change set keeps them: provenance is per file, not per row (see
+    EntityChanges); h is the row's hash as row_hash stores it."""
+    return f"* EXCLUDE (file_uri, file_version, file_sha256), {row_hash_sql(e)} AS h"
+
+
 def _mapped_again(duck: duckdb.DuckDBPyConnection, e: Entity, date: str, table: str, ids_select: str) -> None:
     """The night's whole mapped rows (with h) of the sourcedIds a DuckDB query selects, into ``table``."""
     duck.execute(
         f"""CREATE OR REPLACE TEMP TABLE {table} AS
-        SELECT m.* EXCLUDE (file_uri, file_version, file_sha256), {row_hash_sql(e)} AS h
-        FROM ({source_sql(e, date, only=ids_select)}) m"""
+        SELECT {_whole_row(e)} FROM ({source_sql(e, date, only=ids_select)})"""
     )
 
 
@@ -322,8 +320,8 @@ def _compare(
     # Every record's operation (narrow: counted, then only the rows to write get their values, mapped again).
     duck.execute(
         f"""CREATE OR REPLACE TEMP TABLE _lms_j_{name} AS
-        SELECT coalesce(s.sourced_id, c.sourced_id) AS sourced_id, c.id AS lms_id, {op} AS op
-        FROM (SELECT sourced_id, desired_active, h FROM {src}) s
+        SELECT coalesce(s.sourced_id, c.sourced_id) AS sourced_id, c.id AS lms_id, {op} AS op, s.line
+        FROM (SELECT sourced_id, desired_active, h, line FROM {src}) s
         FULL JOIN {cur} c ON c.sourced_id = s.sourced_id
         LEFT JOIN {held_table(name)} h ON h.sourced_id = coalesce(s.sourced_id, c.sourced_id)"""
     )
@@ -361,11 +359,11 @@ def _compare(
     # per file: see EntityChanges.
     duck.execute(
         f"""CREATE OR REPLACE TEMP TABLE _lms_k_{name} AS
-        {ranked(f"SELECT sourced_id, lms_id, op FROM _lms_j_{name} WHERE op IN {OPERATIONS}")}"""
+        {ranked(f"SELECT sourced_id, lms_id, op, line FROM _lms_j_{name} WHERE op IN {OPERATIONS}")}"""
     )
     duck.execute(
         f"""CREATE OR REPLACE TABLE {chg(name)} AS
-        SELECT n.sourced_id, n.lms_id, n.op, {", ".join(f"s.{f}" for f in fields)}, s.h AS row_hash, s.line,
+        SELECT n.sourced_id, n.lms_id, n.op, {", ".join(f"s.{f}" for f in fields)}, s.h AS row_hash, n.line,
                n.k, n.created_k,
                CASE n.op
                    WHEN 'created' THEN NULL

@@ -26,7 +26,6 @@ from etl_project.lms.changeset import (
     chg,
     rehash_table,
     sample,
-    spans,
 )
 from etl_project.lms.schema import ENTITIES, OPERATIONS
 from etl_project.lms.thresholds import Thresholds, Verdict
@@ -202,15 +201,17 @@ def _write(
 ) -> None:
     district = changes.district
     writing = f"op IN ({', '.join(lit(op) for op in ops)})"  # not the operations held tonight
-    written = {
-        e.name: dict(
-            duck.execute(f"SELECT op, count(*) FROM {chg(e.name)} WHERE {writing} GROUP BY op").fetchall()
-        )
-        for e in ENTITIES
-    }
+    written: dict[str, dict[str, int]] = {}
+    # How many ledger ids and new LMS ids each entity's rows need: their highest k and created_k.
+    span: dict[str, tuple[int, int]] = {}
+    for e in ENTITIES:
+        rows = duck.execute(
+            f"SELECT op, count(*), max(k), max(created_k) FROM {chg(e.name)} WHERE {writing} GROUP BY op"
+        ).fetchall()
+        written[e.name] = {op: n for op, n, _, _ in rows}
+        span[e.name] = (max((k for *_, k, _ in rows), default=0), max((c or 0 for *_, c in rows), default=0))
     result.written = {name: {op: ops_.get(op, 0) for op in OPERATIONS} for name, ops_ in written.items()}
     # Ids in blocks for the night: each entity's ledger ids and new LMS ids at their k / created_k offsets.
-    span = {e.name: spans(duck, e.name) for e in ENTITIES}
     next_id = session.reserve("lms_ids", sum(created for _, created in span.values()))
     first_id: dict[str, int] = {}
     for e in ENTITIES:
