@@ -230,7 +230,6 @@ def _write(
     offset, selects = first, []
     for e in ENTITIES:
         if not sum(written[e.name].values()):
-            offset += span[e.name][0]
             continue
         file = changes.entities[e.name]
         source_id = session.query(
