@@ -48,7 +48,7 @@ class PostgresSession(LmsSession):
         parent = table.removeprefix("lms.")
         if parent not in PARTITIONED or parent in self.fresh or parent in self.beside:
             return None
-        name = sql.Identifier("lms", partition_name(parent, self.district)).as_string(self.conn)
+        name = _partition(self.conn, "lms", parent, self.district)
         return parent if self.conn.execute("SELECT to_regclass(%s)", [name]).fetchone()[0] is None else None
 
     def bulk_target(self, table: str) -> str:
@@ -60,7 +60,7 @@ class PostgresSession(LmsSession):
             return self.fresh[parent]
         if self._new_partition(table) is None:
             return table
-        name = sql.Identifier("lms", partition_name(parent, self.district)).as_string(self.conn)
+        name = _partition(self.conn, "lms", parent, self.district)
         self.conn.execute(_create_partition(self.conn, parent, name, self.district))
         self.fresh[parent] = name
         return name
@@ -118,7 +118,7 @@ class PostgresSession(LmsSession):
         partition, each range one ``string_agg`` text: ``COPY TO STDOUT`` sends one message per row, and a
         Python loop over millions of them cost more than PostgreSQL's own work (1M students: 7M rows)."""
         conn = conn or self.conn
-        partition = sql.Identifier("lms", partition_name(entity.name, self.district)).as_string(conn)
+        partition = _partition(conn, "lms", entity.name, self.district)
         pages = conn.execute(
             "SELECT coalesce(pg_relation_size(to_regclass(%s)), 0) / current_setting('block_size')::int",
             [partition],
@@ -221,6 +221,11 @@ class PostgresSession(LmsSession):
         return name
 
 
+def _partition(conn: psycopg.Connection, schema: str, parent: str, district: str) -> str:
+    """The district's table of ``parent``'s rows in ``schema`` (``lms``, or the staging schema), quoted."""
+    return sql.Identifier(schema, partition_name(parent, district)).as_string(conn)
+
+
 def _create_partition(conn: psycopg.Connection, parent: str, name: str, district: str) -> str:
     """CREATE TABLE for the district's would-be partition of ``lms.<parent>``: its CHECK on the district lets
     ATTACH PARTITION skip scanning it."""
@@ -246,17 +251,16 @@ class _SideLoad:
     ):
         self._connect, self.district, self.parent = connect, district, parent
         self.cursor, self.select, self.columns = cursor, select, columns
-        self.name = partition_name(parent, district)
         self.failed: list[BaseException] = []
         self.cancelled = threading.Event()
         self.conn: psycopg.Connection | None = None
-        self.thread = threading.Thread(target=self._run, name=f"lms-beside-{self.name}", daemon=True)
+        self.thread = threading.Thread(target=self._run, name=f"lms-beside-{parent}-{district}", daemon=True)
 
     def _run(self) -> None:
         try:
             with self._connect(application_name=f"etl_project lms {self.district} beside") as conn:
                 self.conn = conn
-                staged = sql.Identifier(STAGING, self.name).as_string(conn)
+                staged = _partition(conn, STAGING, self.parent, self.district)
                 conn.execute("SET LOCAL maintenance_work_mem = '512MB'")
                 conn.execute(f"DROP TABLE IF EXISTS {staged}")  # left by a first load that failed
                 conn.execute(_create_partition(conn, self.parent, staged, self.district))
@@ -277,8 +281,8 @@ class _SideLoad:
         self.thread.join()
         if self.failed:
             raise self.failed[0]
-        conn.execute(f"ALTER TABLE {sql.Identifier(STAGING, self.name).as_string(conn)} SET SCHEMA lms")
-        return sql.Identifier("lms", self.name).as_string(conn)
+        conn.execute(f"ALTER TABLE {_partition(conn, STAGING, self.parent, self.district)} SET SCHEMA lms")
+        return _partition(conn, "lms", self.parent, self.district)
 
     def cancel(self) -> None:
         self.cancelled.set()
