@@ -6,6 +6,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 from etl_project.lms import LmsBackend, Thresholds, load_night
 from etl_project.lms.schema import ENTITIES
 from etl_project.oneroster.load import load_drop
@@ -32,6 +34,17 @@ def query(backend: LmsBackend, district: str, sql: str, params: list[Any] | None
     with backend.session(district, write=False) as s:
         prefix = "lms." if s.dialect == "postgres" else ""
         return s.query(sql.replace("{p}", prefix), params or [])
+
+
+def edit_in_lms(backend: LmsBackend, sql: str, params: list[Any] | None = None) -> None:
+    """A change made in the LMS itself (its own connection, not a sync's session), committed."""
+    conn = backend.connect()  # type: ignore[attr-defined]
+    try:
+        prefix = "lms." if isinstance(conn, psycopg.Connection) else ""
+        conn.execute(sql.replace("{p}", prefix).replace("%s", "%s" if prefix else "?"), params or [])
+        conn.commit()
+    finally:
+        conn.close()
 
 
 def snapshot(backend: LmsBackend, district: str) -> dict[str, list[tuple]]:

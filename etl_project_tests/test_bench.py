@@ -22,5 +22,7 @@ def test_lms_bench_reports_first_load_day2_and_floor(tmp_path):
         runs = data[key.replace("_s", "_runs_s")]
         assert len(runs) == 2 and data[key] == min(runs)
     assert data["first_load_ratio"] == round(data["first_load_s"] / data["copy_floor_s"], 2)
-    assert set(data["first_load_phases_s"]) == {"changeset_s", "entities_s", "ledger_s", "commit_s"}
+    phases = {"changeset_s", "entities_s", "ledger_s", "commit_s", "state_s"}  # state_s: the kept LMS state
+    assert set(data["first_load_phases_s"]) == phases
+    assert data["day2_from_kept_state"] and data["day2_lms_rows_read_back"] == 0
     assert 0 < data["peak_rss_mb"] < 2048

@@ -30,6 +30,7 @@ from etl_project_tests.lms_helpers import (
     NIGHT2,
     NIGHT3,
     copy_drop,
+    edit_in_lms,
     ingest,
     load,
     manifest,
@@ -61,11 +62,6 @@ def backend(request, tmp_path):
         else f"sqlite:///{tmp_path}/lms.sqlite"
     )
     return open_backend(url)
-
-
-@pytest.fixture
-def pg_backend(pg_url):
-    return open_backend(pg_url)
 
 
 @pytest.fixture
@@ -359,9 +355,8 @@ def test_hold_only_deactivations_mode(backend, warehouse, drops, tmp_path):
 def test_edit_made_in_the_lms_is_seen_by_the_next_change_set(backend, warehouse, drops):
     ingest(warehouse, "d1", NIGHT1, drops[1])
     load(warehouse, backend, "d1", NIGHT1)
-    with backend.session("d1") as s:
-        s.execute(f"UPDATE {s.table('users')} SET given_name = 'Edited' WHERE sourced_id = 'stu-0000001'")
-        s.execute(f"UPDATE {s.table('sections')} SET active = false WHERE sourced_id = 'cls-0000001'")
+    edit_in_lms(backend, "UPDATE {p}users SET given_name = 'Edited' WHERE sourced_id = 'stu-0000001'")
+    edit_in_lms(backend, "UPDATE {p}sections SET active = false WHERE sourced_id = 'cls-0000001'")
     result = load(warehouse, backend, "d1", NIGHT1, run_id="again")
     assert result.written["users"]["updated"] == 1 and result.written["sections"]["reactivated"] == 1
     assert result.rows_written == 2
@@ -376,14 +371,13 @@ def test_edit_made_in_the_lms_is_seen_by_the_next_change_set(backend, warehouse,
     # edited back to the roster's value, it is not a change: nothing is written or recorded, the hash returns.
     synced = row_hash()
     assert synced is not None
-    with backend.session("d1") as s:
-        s.execute(f"UPDATE {s.table('users')} SET given_name = 'Typo' WHERE sourced_id = 'stu-0000001'")
+    edit_in_lms(backend, "UPDATE {p}users SET given_name = 'Typo' WHERE sourced_id = 'stu-0000001'")
     assert row_hash() is None
-    with backend.session("d1") as s:
-        s.execute(
-            f"UPDATE {s.table('users')} SET given_name = %s WHERE sourced_id = 'stu-0000001'",
-            [latest["changes"]["given_name"]["after"]],
-        )
+    edit_in_lms(
+        backend,
+        "UPDATE {p}users SET given_name = %s WHERE sourced_id = 'stu-0000001'",
+        [latest["changes"]["given_name"]["after"]],
+    )
     assert row_hash() is None
     result = load(warehouse, backend, "d1", NIGHT1, run_id="edited-back")
     assert (result.state, result.rows_written) == ("unchanged", 0)

@@ -260,6 +260,8 @@ def lms_entities(
             "unchanged": changes.counts.get("unchanged", 0),
             "held_rows": changes.counts.get("held", 0),
             "lms_rows_before": changes.size,
+            # Rows read back from the LMS: all of the district's, or (kept state) only those edited since.
+            "lms_rows_read_back": changes.read_back,
             "sync_run_id": result.sync_run_id or 0,
             "ledger_first": result.ledger_first or 0,
             "ledger_last": result.ledger_last or 0,

@@ -1,8 +1,9 @@
 """The one change-set builder (used by ``plan``, the LMS assets and the bench), set-based in DuckDB.
 
-The night's mapped rows (mapping.py) are compared with what the LMS holds *now* for the district (read into
-DuckDB by the backend session, inside the same transaction that will apply the changes). Per entity, in
-parent order (schools, terms, courses, sections, users, enrollments):
+The night's mapped rows (mapping.py) are compared with what the LMS holds *now* for the district, inside the
+same transaction that will apply the changes: read into DuckDB by the backend session, or, when the warehouse
+kept the LMS state of the last sync and it is still valid, that state patched with just the rows edited in
+the LMS since (state.py). Per entity, in parent order (schools, terms, courses, sections, users, enrollments):
 
 - the entity's file decides the mode: ``bulk`` (rows missing from the file are deactivated), ``delta`` (each
   row's status applies: active / tobedeleted) or untouched (file absent, or rejected as a whole);
@@ -29,6 +30,7 @@ from typing import Any, Protocol
 
 import duckdb
 
+from etl_project.lms import state
 from etl_project.lms.mapping import source_sql
 from etl_project.lms.schema import DUCKDB_TYPES, ENTITIES, OPERATIONS, PARENTS, Entity
 from etl_project.lms.schema import entity as entity_def
@@ -42,8 +44,12 @@ class CurrentRows(Protocol):
 
     def holds_rows(self, entity: Entity) -> bool: ...
 
+    snapshot: str | None
+
+    def state_key(self) -> str | None: ...
+
     def current_rows(
-        self, entities: Sequence[Entity], scratch: Path
+        self, entities: Sequence[Entity], scratch: Path, since: str | None = None
     ) -> contextlib.AbstractContextManager[Callable[[Entity], Path]]: ...
 
     def current_values(
@@ -61,6 +67,7 @@ class EntityChanges:
     file_uri: str | None = None
     file_version: str | None = None
     file_sha256: str | None = None
+    read_back: int = 0  # rows read back from the LMS: all of the district's, or those edited since (state.py)
 
     @property
     def writes(self) -> int:
@@ -72,6 +79,14 @@ class ChangeSet:
     district: str
     date: str
     entities: dict[str, EntityChanges]
+    # Compared with the LMS state the warehouse kept (patched with the rows edited in the LMS since), not
+    # with every row read back (see state.py); then ``kept_key`` is what that state was kept for.
+    kept_key: str | None = None
+    from_kept_state: bool = False
+
+    @property
+    def read_back(self) -> int:
+        return sum(e.read_back for e in self.entities.values())
 
     @property
     def writes(self) -> int:
@@ -157,29 +172,58 @@ def build_changeset(
     duck.execute(f"DETACH DATABASE IF EXISTS {WORK}")  # what a previous change set left
     duck.execute(f"ATTACH ':memory:' AS {WORK}")
     first = {e.name for e in ENTITIES if not lms.holds_rows(e)}  # entities whose rows are all new tonight
+    # The LMS state this warehouse kept (state.py): when still valid, only rows edited since are read back.
+    key = lms.state_key()
+    since = state.valid_since(duck, key, ENTITIES) if key else None
+    if key:
+        state.forget(duck)  # changed below; marked again once whole
     with (
         tempfile.TemporaryDirectory(prefix="lms-current-", dir=workdir) as scratch,
-        lms.current_rows(ENTITIES, Path(scratch)) as current,
+        lms.current_rows(ENTITIES, Path(scratch), since=since) as current,
     ):
         # The night's rows first (they need nothing from the LMS), while the LMS's rows are being dumped.
         files = {e.name: _map_night(duck, e, date, first_load=e.name in first) for e in ENTITIES}
         for e in ENTITIES:
-            path = current(e)
-            _read_csv(duck, f"_lms_cur_{e.name}", path, CURRENT_COLUMNS)
-            changes = _entity_changes(duck, lms, e, date, files[e.name], Path(scratch), e.name in first)
+            cur, read_back = _current(duck, e, current(e), kept=bool(key), edited_only=since is not None)
+            changes = _entity_changes(duck, lms, e, date, files[e.name], Path(scratch), e.name in first, cur)
+            changes.read_back = read_back
             entities[e.name] = changes
-    return ChangeSet(district, date, entities)
+    if key and lms.snapshot:
+        state.mark(duck, key, lms.snapshot)
+    return ChangeSet(district, date, entities, key, since is not None)
 
 
-CURRENT_COLUMNS = {"id": "BIGINT", "sourced_id": "VARCHAR", "active": "BOOLEAN", "row_hash": "BIGINT"}
+def _current(
+    duck: duckdb.DuckDBPyConnection, e: Entity, path: Path, *, kept: bool, edited_only: bool
+) -> tuple[str, int]:
+    """The table of the LMS's current rows of ``e`` (state.COLUMNS) from the backend's dump, and how many rows
+    the dump held: every row into a temp table, or, with a kept state, into the kept state (every row, or
+    just those edited since, patched in)."""
+    if not kept:
+        table = f"_lms_cur_{e.name}"
+        _read_csv(duck, table, path, state.COLUMNS)
+    elif edited_only:
+        table = f"_lms_edited_{e.name}"
+        _read_csv(duck, table, path, state.COLUMNS)
+        state.patch(duck, e, table)
+    else:
+        table = state.table(e)
+        with state.uncompressed(duck):
+            _read_csv(duck, table, path, state.COLUMNS, temp=False)
+    read_back = duck.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    if edited_only:
+        duck.execute(f"DROP TABLE {table}")
+    return (state.table(e) if kept else table), read_back
 
 
-def _read_csv(duck: duckdb.DuckDBPyConnection, table: str, path: Path, columns: dict[str, str]) -> None:
-    """A header-less CSV the LMS dumped into a temp table of ``columns``; the file is removed once read."""
+def _read_csv(
+    duck: duckdb.DuckDBPyConnection, table: str, path: Path, columns: dict[str, str], *, temp: bool = True
+) -> None:
+    """A header-less CSV the LMS dumped into a (temp) table of ``columns``; the file is removed once read."""
     spec = "{" + ", ".join(f"'{k}': '{v}'" for k, v in columns.items()) + "}"
     duck.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM read_csv(?, header = false,
-            auto_detect = false, columns = {spec}, quote = '"', escape = '"', delim = ',')""",
+        f"""CREATE OR REPLACE {"TEMP " if temp else ""}TABLE {table} AS SELECT * FROM read_csv(?,
+            header = false, auto_detect = false, columns = {spec}, quote = '"', escape = '"', delim = ',')""",
         [str(path)],
     )
     path.unlink(missing_ok=True)
@@ -244,13 +288,18 @@ def _entity_changes(
     file: tuple[Any, ...] | None,
     scratch: Path,
     first_load: bool,
+    cur: str,
 ) -> EntityChanges:
-    name, cur = e.name, f"_lms_cur_{e.name}"
+    """The entity's change set against ``cur``, the LMS's current rows (see _current)."""
+    name = e.name
     size, known = duck.execute(f"SELECT count(*) FILTER (WHERE active), count(*) FROM {cur}").fetchone()
     mode = file[1] if _applied(file) else "untouched"
     _held(duck, e, date, file[0] if file else None)
     # (An LMS that gained rows since holds_rows, a read-only plan's race, is simply compared.)
-    counts = _all_new(duck, e) if first_load and not known else _compare(duck, lms, e, date, mode, scratch)
+    if first_load and not known:
+        counts = _all_new(duck, e)
+    else:
+        counts = _compare(duck, lms, e, date, mode, scratch, cur)
     counts["held"] = duck.execute(f"SELECT count(*) FROM {held_table(name)}").fetchone()[0]
     if name in PARENTS:
         # What will be active after this night, for the children's parent check (see _held).
@@ -261,7 +310,8 @@ def _entity_changes(
                                 WHERE d.sourced_id = c.sourced_id AND d.op = 'deactivated')
             UNION ALL SELECT sourced_id FROM {chg(name)} WHERE op IN ('created', 'reactivated')"""
         )
-    duck.execute(f"DROP TABLE {cur}")
+    if not cur.startswith(f"{state.SCHEMA}."):
+        duck.execute(f"DROP TABLE {cur}")
     uri, version, sha = (file[3], file[4], file[5]) if file else (None, None, None)
     return EntityChanges(name, mode, size, counts, uri, version, sha)
 
@@ -289,10 +339,17 @@ def _all_new(duck: duckdb.DuckDBPyConnection, e: Entity) -> dict[str, int]:
 
 
 def _compare(
-    duck: duckdb.DuckDBPyConnection, lms: CurrentRows, e: Entity, date: str, mode: str, scratch: Path
+    duck: duckdb.DuckDBPyConnection,
+    lms: CurrentRows,
+    e: Entity,
+    date: str,
+    mode: str,
+    scratch: Path,
+    cur: str,
 ) -> dict[str, int]:
-    """Every record's operation, the night's rows against the LMS's, into :func:`chg`; returns the counts."""
-    name, cur, src = e.name, f"_lms_cur_{e.name}", src_table(e.name)
+    """Every record's operation, the night's rows against the LMS's (``cur``), into :func:`chg`; returns the
+    counts."""
+    name, src = e.name, src_table(e.name)
     fields = e.field_names
     # Rows are compared through the hash of their fields (the LMS keeps it in row_hash), so only narrow rows
     # come back from the LMS and are joined; full values are fetched just for the rows whose hash differs

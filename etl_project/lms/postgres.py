@@ -22,6 +22,7 @@ from etl_project.lms.schema import (
     LEGACY_LAYOUT,
     PARTITIONED,
     STAGING,
+    SYNCING,
     Entity,
     ddl,
     partition_name,
@@ -113,11 +114,17 @@ class PostgresSession(LmsSession):
     def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self.conn.execute(statement, params or None).fetchall()
 
-    def dump_current(self, entity: Entity, path: Path, conn: psycopg.Connection | None = None) -> None:
+    def dump_current(
+        self, entity: Entity, path: Path, conn: psycopg.Connection | None = None, since: str | None = None
+    ) -> None:
         """The district's (id, sourced_id, active, row_hash) rows as CSV, read in page ranges of its
         partition, each range one ``string_agg`` text: ``COPY TO STDOUT`` sends one message per row, and a
-        Python loop over millions of them cost more than PostgreSQL's own work (1M students: 7M rows)."""
+        Python loop over millions of them cost more than PostgreSQL's own work (1M students: 7M rows).
+        With ``since``, only the rows ``lms.edits`` logged since that snapshot (empty fields: deleted)."""
         conn = conn or self.conn
+        if since is not None:
+            self._dump_edited(entity, path, conn, since)
+            return
         partition = _partition(conn, "lms", entity.name, self.district)
         pages = conn.execute(
             "SELECT coalesce(pg_relation_size(to_regclass(%s)), 0) / current_setting('block_size')::int",
@@ -140,6 +147,49 @@ class PostgresSession(LmsSession):
                 if text:
                     out.write(text)
 
+    def _dump_edited(self, entity: Entity, path: Path, conn: psycopg.Connection, since: str) -> None:
+        line = """e.lms_id || ',' || coalesce('"' || replace(t.sourced_id, '"', '""') || '"', '') || ','
+                  || coalesce(t.active::text, '') || ',' || coalesce(t.row_hash::text, '')"""
+        query = sql.SQL(
+            """SELECT string_agg({line}, E'\n') || E'\n'
+            FROM (SELECT DISTINCT lms_id FROM lms.edits
+                  WHERE district = {district} AND entity = {entity}
+                    AND xact >= pg_snapshot_xmin({since}::pg_snapshot)
+                    AND NOT pg_visible_in_snapshot(xact, {since}::pg_snapshot)) e
+            LEFT JOIN lms.{table} t ON t.district = {district} AND t.id = e.lms_id"""
+        ).format(
+            line=sql.SQL(line), district=sql.Literal(self.district), entity=sql.Literal(entity.name),
+            since=sql.Literal(since), table=sql.Identifier(entity.name),
+        )  # fmt: skip
+        text = conn.execute(query).fetchone()[0]
+        path.write_text(text or "", encoding="utf-8")
+
+    def state_key(self) -> str | None:
+        """This database (``lms.instance``), the district's last recorded run and its entity partitions'
+        files (a TRUNCATE or a partition made anew changes them)."""
+        files = sql.SQL(", ").join(
+            sql.SQL("coalesce(pg_relation_filenode(to_regclass({})), 0)").format(
+                sql.Literal(_partition(self.conn, "lms", name, self.district))
+            )
+            for name in BY_NAME
+        )
+        query = sql.SQL(
+            """SELECT (SELECT id::text FROM lms.instance LIMIT 1),
+                      (SELECT max(id) FROM lms.sync_runs WHERE district = {district} AND state <> 'failed'),
+                      concat_ws(',', {files})"""
+        ).format(district=sql.Literal(self.district), files=files)
+        instance, run, partitions = self.conn.execute(query).fetchone()
+        return f"{instance}/{run}/{partitions}"
+
+    def forget_edits(self) -> None:
+        """Logged edits older than every transaction still running at this session's read snapshot were all
+        seen by it; once this session's run is recorded, no other kept state is valid (see state_key)."""
+        if self.snapshot is not None:
+            self.conn.execute(
+                "DELETE FROM lms.edits WHERE district = %s AND xact < pg_snapshot_xmin(%s::pg_snapshot)",
+                [self.district, self.snapshot],
+            )
+
     def dump_values(self, entity: Entity, path: Path, ids_table: str) -> None:
         cols = ", ".join(f"t.{f}" for f in entity.field_names)
         query = sql.SQL(
@@ -149,11 +199,16 @@ class PostgresSession(LmsSession):
         _copy_out(self.conn, query, path)
 
     @contextlib.contextmanager
-    def current_rows(self, entities: Sequence[Entity], scratch: Path) -> Iterator[Callable[[Entity], Path]]:
+    def current_rows(
+        self, entities: Sequence[Entity], scratch: Path, since: str | None = None
+    ) -> Iterator[Callable[[Entity], Path]]:
         """Dumps every entity, in order, on a second connection that shares this transaction's snapshot, so
         PostgreSQL writes the next entity's rows while DuckDB reads the previous one's. The dump sees what was
-        committed when this was called (not this session's own writes: call it before writing)."""
-        snapshot = self.conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+        committed when this was called (not this session's own writes: call it before writing); that
+        snapshot is kept as :attr:`snapshot`."""
+        snapshot, self.snapshot = self.conn.execute(
+            "SELECT pg_export_snapshot(), pg_current_snapshot()::text"
+        ).fetchone()
         ready = {e.name: threading.Event() for e in entities}
         failed: list[BaseException] = []
         reader: list[psycopg.Connection] = []
@@ -168,7 +223,7 @@ class PostgresSession(LmsSession):
                     for e in entities:
                         if stop.is_set():
                             return
-                        self.dump_current(e, scratch / f"{e.name}.csv", conn)
+                        self.dump_current(e, scratch / f"{e.name}.csv", conn, since)
                         ready[e.name].set()
             except BaseException as exc:  # re-raised in the caller's thread
                 failed.append(exc)
@@ -425,6 +480,7 @@ class PostgresBackend(LmsBackend):
                     # load's indexes in memory (this transaction only).
                     conn.execute("SET LOCAL work_mem = '128MB'")
                     conn.execute("SET LOCAL maintenance_work_mem = '512MB'")
+                    conn.execute(f"SET LOCAL {SYNCING} = 'on'")  # not logged as edits made in the LMS
                 session = PostgresSession(conn, district, self.connect)
                 try:
                     yield session

@@ -16,8 +16,9 @@ row per district-night attempt (state applied | held | released | failed, counts
 the run's ledger id range). The ``change_ledger`` view has one row per created / updated / deactivated /
 reactivated record with the changed fields (before/after; for a created record, its after-values as one
 object) and provenance (archived file URI + version, line, SHA-256); it is stored as ``change_entries`` (one
-narrow row per record) + ``change_sources`` (one row per night and file) + ``sync_runs``. Everything is
-created idempotently by :func:`ddl`.
+narrow row per record) + ``change_sources`` (one row per night and file) + ``sync_runs``. PostgreSQL also
+logs rows changed in the entity tables by anything but the sync (``edits``, see :func:`_edit_log`). Everything
+is created idempotently by :func:`ddl`.
 """
 
 from __future__ import annotations
@@ -244,6 +245,7 @@ def ddl(dialect: str) -> list[str]:
     $$ BEGIN NEW.row_hash := NULL; RETURN NEW; END $$"""
         )
         statements.append("CREATE SEQUENCE IF NOT EXISTS lms.lms_ids")
+        statements.extend(_edit_log())
         statements.append("CREATE SEQUENCE IF NOT EXISTS lms.ledger_ids")
     else:
         statements.append(
@@ -269,6 +271,8 @@ def ddl(dialect: str) -> list[str]:
     updated_at {ts} NOT NULL DEFAULT {now if pg else "CURRENT_TIMESTAMP"}{keys}){by_district}"""
         )
         statements.append(_edited_trigger(e, pg))
+        if pg:
+            statements.append(_edit_log_trigger(e))
     union = "\n    UNION ALL ".join(
         f"SELECT district, '{e.name}' AS entity, sourced_id, id AS lms_id FROM {p}{e.name}" for e in ENTITIES
     )
@@ -352,6 +356,52 @@ END $$"""
     return f"""CREATE TRIGGER IF NOT EXISTS {e.name}_edited AFTER UPDATE ON {e.name} FOR EACH ROW
     WHEN NEW.row_hash IS OLD.row_hash AND NOT ({same})
     BEGIN UPDATE {e.name} SET row_hash = NULL WHERE id = NEW.id; END"""
+
+
+# PostgreSQL: the GUC a sync's writing transaction sets, so its own writes are not logged as LMS edits.
+SYNCING = "etl_project.syncing"
+
+
+def _edit_log() -> list[str]:
+    """``lms.instance`` names this database (a kept LMS state is only valid for the database it was read
+    from) and ``lms.edits`` logs every row inserted, updated or deleted in an entity table by anything but
+    the sync (the LMS itself, an admin), with its transaction id: a night whose warehouse kept the LMS state
+    of the last sync reads back only those rows (see etl_project/lms/state.py). The sync prunes what every
+    valid kept state has seen."""
+    return [
+        """CREATE TABLE IF NOT EXISTS lms.instance (
+    id UUID PRIMARY KEY DEFAULT gen_random_uuid(), created_at TIMESTAMPTZ NOT NULL DEFAULT now())""",
+        "INSERT INTO lms.instance SELECT WHERE NOT EXISTS (SELECT 1 FROM lms.instance)",
+        """CREATE TABLE IF NOT EXISTS lms.edits (
+    district TEXT COLLATE "C" NOT NULL,
+    entity TEXT NOT NULL,
+    lms_id BIGINT NOT NULL,
+    xact XID8 NOT NULL DEFAULT pg_current_xact_id(),
+    at TIMESTAMPTZ NOT NULL DEFAULT now())""",
+        "CREATE INDEX IF NOT EXISTS edits_since ON lms.edits (district, entity, xact)",
+        """CREATE OR REPLACE FUNCTION lms.log_edit() RETURNS trigger LANGUAGE plpgsql AS
+    $$ BEGIN
+        IF TG_OP = 'DELETE' THEN
+            INSERT INTO lms.edits (district, entity, lms_id) VALUES (OLD.district, TG_ARGV[0], OLD.id);
+        ELSE
+            INSERT INTO lms.edits (district, entity, lms_id) VALUES (NEW.district, TG_ARGV[0], NEW.id);
+        END IF;
+        RETURN NULL;
+    END $$""",
+    ]
+
+
+def _edit_log_trigger(e: Entity) -> str:
+    """Log each row of ``e`` changed outside a sync (see _edit_log); on the partitioned table, so every
+    district's partition, attached later too, has it. A sync's own writes skip it (``SYNCING``)."""
+    return f"""DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = '{e.name}_edit_log'
+                   AND tgrelid = 'lms.{e.name}'::regclass) THEN
+        CREATE TRIGGER {e.name}_edit_log AFTER INSERT OR UPDATE OR DELETE ON lms.{e.name} FOR EACH ROW
+        WHEN (current_setting('{SYNCING}', true) IS DISTINCT FROM 'on')
+        EXECUTE FUNCTION lms.log_edit('{e.name}');
+    END IF;
+END $$"""
 
 
 def _ledger_view(pg: bool) -> str:
