@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +89,18 @@ def manifest(path: Path, modes: dict[str, str]) -> None:
     all_files = ("academicSessions", "classes", "courses", "demographics", "enrollments", "orgs", "users")
     rows += [f"file.{name},{modes.get(name, 'absent')}" for name in all_files]
     (path / "manifest.csv").write_text("\n".join(rows) + "\n")
+
+
+def waiting_loader(url: str) -> int:
+    """The pid of the loader's backend once it waits on a lock (polls pg_stat_activity; no fixed sleeps)."""
+    deadline = time.monotonic() + 60
+    with psycopg.connect(url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'etl_project lms%%' "
+                "AND wait_event_type = 'Lock'"
+            ).fetchone()
+            if row:
+                return row[0]
+            time.sleep(0.02)
+    raise AssertionError("the loader never waited on the lock")

@@ -5,7 +5,9 @@ never uses a kept state that is not the LMS's current one."""
 from __future__ import annotations
 
 import shutil
+import threading
 
+import psycopg
 import pytest
 
 from etl_project.generate import generate_drop
@@ -14,7 +16,16 @@ from etl_project.lms import state as kept_state
 from etl_project.lms.changeset import chg
 from etl_project.lms.schema import ENTITIES
 from etl_project.warehouse import WarehouseResource
-from etl_project_tests.lms_helpers import DEFAULTS, NIGHT1, NIGHT2, edit_in_lms, ingest, load, query
+from etl_project_tests.lms_helpers import (
+    DEFAULTS,
+    NIGHT1,
+    NIGHT2,
+    edit_in_lms,
+    ingest,
+    load,
+    query,
+    waiting_loader,
+)
 
 
 @pytest.fixture(scope="module")
@@ -127,3 +138,43 @@ def test_truncated_lms_partition_is_read_back_whole(pg_backend, warehouse, drops
     assert not again.changes.from_kept_state
     assert again.written["enrollments"]["created"] == first.written["enrollments"]["created"]
     assert _kept_rows(warehouse, ENTITIES[-1]) == _lms_rows(pg_backend, "enrollments")
+
+
+def test_edit_committed_while_a_night_runs_is_read_back_by_the_next(pg_backend, pg_url, warehouse, drops):
+    """An edit made in the LMS after a night read the LMS, committed before that night commits: the night
+    does not see it, and the next night does (its log entry is neither missed nor pruned)."""
+    ingest(warehouse, "d1", NIGHT1, drops[1])
+    ingest(warehouse, "d1", NIGHT2, drops[2])
+    load(warehouse, pg_backend, "d1", NIGHT1)
+
+    def given_name() -> str:
+        sql = "SELECT given_name FROM {p}users WHERE district = 'd1' AND sourced_id = 'stu-0000003'"
+        return query(pg_backend, "d1", sql)[0][0]
+
+    roster_name = given_name()
+    blocker = psycopg.connect(pg_url)
+    blocker.execute("LOCK TABLE lms.sync_runs IN SHARE MODE")  # the night waits to record its run
+    errors: list[BaseException] = []
+
+    def night() -> None:
+        try:
+            load(warehouse, pg_backend, "d1", NIGHT2)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=night)
+    thread.start()
+    try:
+        waiting_loader(pg_url)  # the change set is computed: the LMS was read
+        edit_in_lms(
+            pg_backend, "UPDATE {p}users SET given_name = 'Concurrent' WHERE sourced_id = 'stu-0000003'"
+        )
+    finally:
+        blocker.rollback()
+        blocker.close()
+        thread.join()
+    assert not errors
+    assert given_name() == "Concurrent"  # not seen by that night, so not reverted
+    after = load(warehouse, pg_backend, "d1", NIGHT2, run_id="next")
+    assert after.changes.from_kept_state and after.changes.read_back == 1
+    assert after.written["users"]["updated"] == 1 and given_name() == roster_name

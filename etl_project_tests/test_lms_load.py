@@ -38,6 +38,7 @@ from etl_project_tests.lms_helpers import (
     replace_line,
     snapshot,
     user_line,
+    waiting_loader,
 )
 
 STUDENTS = 150
@@ -416,21 +417,6 @@ with WarehouseResource(root=root).connect(district) as duck:
 """
 
 
-def _waiting_backend(url: str) -> int:
-    """The pid of the loader's backend once it waits on a lock (polls pg_stat_activity; no fixed sleeps)."""
-    deadline = time.monotonic() + 60
-    with psycopg.connect(url, autocommit=True) as conn:
-        while time.monotonic() < deadline:
-            row = conn.execute(
-                "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'etl_project lms%%' "
-                "AND wait_event_type = 'Lock'"
-            ).fetchone()
-            if row:
-                return row[0]
-            time.sleep(0.02)
-    raise AssertionError("the loader never waited on the lock")
-
-
 def _gone(url: str, pid: int) -> None:
     deadline = time.monotonic() + 60
     with psycopg.connect(url, autocommit=True) as conn:
@@ -470,7 +456,7 @@ def _kill_loader_waiting_on(
     blocker.execute(f"LOCK TABLE {table} IN SHARE MODE")
     child = subprocess.Popen([sys.executable, "-c", CHILD, warehouse.root, "d1", pg_url, night])
     try:
-        pid = _waiting_backend(pg_url)
+        pid = waiting_loader(pg_url)
         while_waiting()
         os.kill(child.pid, signal.SIGKILL)
         child.wait(30)
@@ -495,7 +481,7 @@ def test_terminated_db_connection_leaves_lms_as_before(pg_url, warehouse, drops)
     thread = threading.Thread(target=run)
     thread.start()
     try:
-        pid = _waiting_backend(pg_url)
+        pid = waiting_loader(pg_url)
         with psycopg.connect(pg_url, autocommit=True) as admin:
             assert admin.execute("SELECT pg_terminate_backend(%s)", [pid]).fetchone()[0]
         thread.join(60)
@@ -520,7 +506,7 @@ def test_two_districts_load_at_once(pg_url, tmp_path, drops):
     thread = threading.Thread(target=lambda: results.update(east=load(warehouse, backend, "east", NIGHT1)))
     thread.start()
     try:
-        _waiting_backend(pg_url)
+        waiting_loader(pg_url)
         results["west"] = load(warehouse, backend, "west", NIGHT1)
         assert thread.is_alive()
     finally:

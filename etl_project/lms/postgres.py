@@ -151,7 +151,7 @@ class PostgresSession(LmsSession):
         line = """e.lms_id || ',' || coalesce('"' || replace(t.sourced_id, '"', '""') || '"', '') || ','
                   || coalesce(t.active::text, '') || ',' || coalesce(t.row_hash::text, '')"""
         query = sql.SQL(
-            """SELECT string_agg({line}, E'\n') || E'\n'
+            """SELECT string_agg({line}, E'\\n') || E'\\n'
             FROM (SELECT DISTINCT lms_id FROM lms.edits
                   WHERE district = {district} AND entity = {entity}
                     AND xact >= pg_snapshot_xmin({since}::pg_snapshot)
