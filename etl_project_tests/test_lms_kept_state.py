@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from etl_project.generate import generate_drop
-from etl_project.lms import plan_night
+from etl_project.lms import open_backend, plan_night
 from etl_project.lms import state as kept_state
 from etl_project.lms.changeset import chg
 from etl_project.lms.schema import ENTITIES
@@ -65,7 +65,7 @@ def _planned(warehouse, backend, night: str) -> tuple[bool, int, dict[str, list[
 
 
 def test_night_reads_back_only_rows_edited_in_the_lms_and_gets_the_same_change_set(
-    pg_backend, warehouse, drops
+    pg_backend, pg_url, warehouse, drops
 ):
     ingest(warehouse, "d1", NIGHT1, drops[1])
     ingest(warehouse, "d1", NIGHT2, drops[2])
@@ -83,10 +83,16 @@ def test_night_reads_back_only_rows_edited_in_the_lms_and_gets_the_same_change_s
         "INSERT INTO {p}users (id, district, sourced_id, username, active) "
         "VALUES (-5, 'd1', 'made-in-lms', 'teacher.helper', true)",
     )
-    assert query(pg_backend, "d1", "SELECT count(*) FROM {p}edits WHERE district = 'd1'")[0][0] == 3
+    # A row given another id (both ids are logged), and a fix made with triggers bypassed (the edit log
+    # fires always).
+    edit_in_lms(pg_backend, "UPDATE {p}users SET id = -7 WHERE sourced_id = 'stu-0000004'")
+    with psycopg.connect(pg_url) as conn:
+        conn.execute("SET session_replication_role = replica")
+        conn.execute("UPDATE lms.users SET family_name = 'Replica' WHERE sourced_id = 'stu-0000005'")
+    assert query(pg_backend, "d1", "SELECT count(*) FROM {p}edits WHERE district = 'd1'")[0][0] == 6
 
     kept, read_back, with_kept = _planned(warehouse, pg_backend, NIGHT2)
-    assert kept and read_back == 3  # the three edited rows, not the district's
+    assert kept and read_back == 6  # the edited rows (one id each), not the district's
     with warehouse.connect("d1") as duck:
         kept_state.forget(duck)
     kept, read_back, read_all = _planned(warehouse, pg_backend, NIGHT2)
@@ -97,6 +103,7 @@ def test_night_reads_back_only_rows_edited_in_the_lms_and_gets_the_same_change_s
         r[0] == "made-in-lms" and r[2] == "deactivated" for r in with_kept["users"]
     )  # not in the roster
     assert any(r[0] == "stu-0000001" and '"Edited"' in (r[4] or "") for r in with_kept["users"])
+    assert any(r[0] == "stu-0000005" and '"Replica"' in (r[4] or "") for r in with_kept["users"])
 
     second = load(warehouse, pg_backend, "d1", NIGHT2)
     assert second.changes.from_kept_state and second.changes.read_back == 0  # the plan read the edits in
@@ -110,9 +117,12 @@ def test_night_reads_back_only_rows_edited_in_the_lms_and_gets_the_same_change_s
     assert (again.state, again.rows_written, again.changes.read_back) == ("unchanged", 0, 0)
 
 
-def test_kept_state_of_another_lms_state_is_not_used(pg_backend, warehouse, drops, tmp_path):
-    """A warehouse that missed a night (another worker ran it, or this one crashed after the LMS commit)
-    reads every row back instead of trusting what it kept."""
+def test_kept_state_of_another_lms_state_is_not_used(
+    pg_server, pg_backend, pg_url, warehouse, drops, tmp_path
+):
+    """A warehouse that missed a night (another worker ran it, or this one crashed after the LMS commit), or
+    pointed at a copy of the LMS database, or at a database gone back in time, reads every row back instead
+    of trusting what it kept."""
     ingest(warehouse, "d1", NIGHT1, drops[1])
     ingest(warehouse, "d1", NIGHT2, drops[2])
     load(warehouse, pg_backend, "d1", NIGHT1)
@@ -126,6 +136,17 @@ def test_kept_state_of_another_lms_state_is_not_used(pg_backend, warehouse, drop
     assert (elsewhere.state, elsewhere.rows_written) == ("unchanged", 0)
     for e in ENTITIES:
         assert _kept_rows(stale, e) == _lms_rows(pg_backend, e.name)
+    assert load(stale, pg_backend, "d1", NIGHT2, run_id="kept").changes.from_kept_state
+
+    source = pg_url.rsplit("/", 1)[1]
+    with psycopg.connect(pg_server.url(), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{source}_copy" TEMPLATE "{source}"')
+    copy = open_backend(pg_server.url(f"{source}_copy"))
+    assert not load(stale, copy, "d1", NIGHT2, run_id="copy").changes.from_kept_state
+
+    with stale.connect("d1") as duck:  # a marker read at transaction ids this database has not reached
+        duck.execute("UPDATE lms_state.marker SET snapshot = '4000000000:4000000000:'")
+    assert not load(stale, copy, "d1", NIGHT2, run_id="restored").changes.from_kept_state
 
 
 def test_truncated_lms_partition_is_read_back_whole(pg_backend, warehouse, drops):
@@ -178,3 +199,44 @@ def test_edit_committed_while_a_night_runs_is_read_back_by_the_next(pg_backend, 
     after = load(warehouse, pg_backend, "d1", NIGHT2, run_id="next")
     assert after.changes.from_kept_state and after.changes.read_back == 1
     assert after.written["users"]["updated"] == 1 and given_name() == roster_name
+
+
+def test_edit_made_while_a_stale_hash_is_repaired_stays_visible(pg_backend, pg_url, warehouse, drops):
+    """A row edited in the LMS and edited back has a cleared hash, which the next night stores again; an
+    edit committed while that night waits to store it keeps the hash cleared, so the night after sees it."""
+    ingest(warehouse, "d1", NIGHT1, drops[1])
+    load(warehouse, pg_backend, "d1", NIGHT1)
+
+    def user() -> tuple[str, int | None]:
+        sql = "SELECT given_name, row_hash FROM {p}users WHERE district = 'd1' AND sourced_id = 'stu-0000001'"
+        return query(pg_backend, "d1", sql)[0]
+
+    roster_name, _ = user()
+    edit_in_lms(pg_backend, "UPDATE {p}users SET given_name = 'Typo' WHERE sourced_id = 'stu-0000001'")
+    edit_in_lms(
+        pg_backend, "UPDATE {p}users SET given_name = %s WHERE sourced_id = 'stu-0000001'", [roster_name]
+    )
+    assert user() == (roster_name, None)
+    blocker = psycopg.connect(pg_url)
+    blocker.execute("LOCK TABLE lms.users IN SHARE MODE")  # the night waits to store the hash again
+    errors: list[BaseException] = []
+
+    def night() -> None:
+        try:
+            load(warehouse, pg_backend, "d1", NIGHT1, run_id="repair")
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=night)
+    thread.start()
+    try:
+        waiting_loader(pg_url)
+        blocker.execute("UPDATE lms.users SET given_name = 'Late' WHERE sourced_id = 'stu-0000001'")
+        blocker.commit()
+    finally:
+        blocker.close()
+        thread.join()
+    assert not errors
+    assert user() == ("Late", None)
+    after = load(warehouse, pg_backend, "d1", NIGHT1, run_id="next")
+    assert after.written["users"]["updated"] == 1 and user()[0] == roster_name

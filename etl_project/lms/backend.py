@@ -57,6 +57,10 @@ class LmsSession(ABC):
         made in the LMS (a night then reads every row back)."""
         return None
 
+    def reads_edits_since(self, snapshot: str) -> bool:
+        """Whether every edit logged since ``snapshot`` (a :attr:`snapshot`) can be read."""
+        return False
+
     def forget_edits(self) -> None:  # noqa: B027 (optional hook)
         """Drop the district's logged edits that the state kept after this session has seen."""
 

@@ -48,6 +48,8 @@ class CurrentRows(Protocol):
 
     def state_key(self) -> str | None: ...
 
+    def reads_edits_since(self, snapshot: str) -> bool: ...
+
     def current_rows(
         self, entities: Sequence[Entity], scratch: Path, since: str | None = None
     ) -> contextlib.AbstractContextManager[Callable[[Entity], Path]]: ...
@@ -79,9 +81,9 @@ class ChangeSet:
     district: str
     date: str
     entities: dict[str, EntityChanges]
-    # Compared with the LMS state the warehouse kept (patched with the rows edited in the LMS since), not
-    # with every row read back (see state.py); then ``kept_key`` is what that state was kept for.
-    kept_key: str | None = None
+    # The warehouse keeps the LMS state (the backend logs edits: see state.py), and this change set was
+    # compared with it, patched with the rows edited in the LMS since, instead of every row read back.
+    keeps_state: bool = False
     from_kept_state: bool = False
 
     @property
@@ -137,7 +139,8 @@ def src_table(entity: str) -> str:
 
 def rehash_table(entity: str) -> str:
     """Rows whose fields equal the night's but whose stored row_hash does not (edited in the LMS and edited
-    back, or hashed by another DuckDB version): only their row_hash is rewritten; not a change."""
+    back, or hashed by another DuckDB version): only their row_hash is rewritten; not a change. Holds the
+    fields too: the hash is only stored if they are still those when it is written."""
     return f"_lms_rehash_{entity}"
 
 
@@ -175,6 +178,8 @@ def build_changeset(
     # The LMS state this warehouse kept (state.py): when still valid, only rows edited since are read back.
     key = lms.state_key()
     since = state.valid_since(duck, key, ENTITIES) if key else None
+    if since and not lms.reads_edits_since(since):
+        since = None
     if key:
         state.forget(duck)  # changed below; marked again once whole
     with (
@@ -190,7 +195,7 @@ def build_changeset(
             entities[e.name] = changes
     if key and lms.snapshot:
         state.mark(duck, key, lms.snapshot)
-    return ChangeSet(district, date, entities, key, since is not None)
+    return ChangeSet(district, date, entities, bool(key), since is not None)
 
 
 def _current(
@@ -330,7 +335,11 @@ def _all_new(duck: duckdb.DuckDBPyConnection, e: Entity) -> dict[str, int]:
                s.rowid + 1 AS k, s.rowid + 1 AS created_k, NULL::VARCHAR AS changes
         FROM {src} s WHERE s.desired_active AND {not_held}"""
     )
-    duck.execute(f"CREATE OR REPLACE TEMP TABLE {rehash_table(name)} (lms_id BIGINT, row_hash BIGINT)")
+    columns = ", ".join(f"NULL::{DUCKDB_TYPES[f.kind]} AS {f.name}" for f in e.fields)
+    duck.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {rehash_table(name)} AS
+        SELECT NULL::BIGINT AS lms_id, NULL::BIGINT AS row_hash, {columns} LIMIT 0"""
+    )
     created, unchanged = duck.execute(
         f"""SELECT count(*) FILTER (WHERE s.desired_active), count(*) FILTER (WHERE NOT s.desired_active)
         FROM {src} s WHERE {not_held}"""
@@ -401,7 +410,8 @@ def _compare(
     same = " AND ".join(f"v.{f} IS NOT DISTINCT FROM s.{f}" for f in fields)
     duck.execute(
         f"""CREATE OR REPLACE TEMP TABLE {rehash_table(name)} AS
-        SELECT j.lms_id, s.h AS row_hash FROM _lms_j_{name} j JOIN {vals} v ON v.id = j.lms_id
+        SELECT j.lms_id, s.h AS row_hash, {", ".join(f"s.{f}" for f in fields)}
+        FROM _lms_j_{name} j JOIN {vals} v ON v.id = j.lms_id
         JOIN {new} s ON s.sourced_id = j.sourced_id WHERE j.op = 'updated' AND {same}"""
     )
     duck.execute(

@@ -217,8 +217,9 @@ def _apply(
 def _keep(session: LmsSession, changes: ChangeSet, result: LoadResult, statements: list[str]) -> None:
     """What the kept LMS state becomes once this transaction commits: the LMS state as the session ends
     (its key, read now: this run recorded, new partitions made) and the statements that apply the night."""
-    if changes.kept_key and session.snapshot:
-        result.kept = (session.state_key() or "", session.snapshot, statements)
+    key = session.state_key()
+    if changes.keeps_state and key and session.snapshot:
+        result.kept = (key, session.snapshot, statements)
 
 
 def _write(
@@ -331,10 +332,14 @@ def _rehash(session: LmsSession, duck: duckdb.DuckDBPyConnection, district: str,
     for e in ENTITIES:
         if not duck.execute(f"SELECT count(*) FROM {rehash_table(e.name)}").fetchone()[0]:
             continue
+        table, fields = session.table(e.name), e.field_names
+        # Only where the fields are still the night's: an edit made in the LMS since they were read (it
+        # cleared the hash) must stay visible to the next night.
+        same = " AND ".join(f"{table}.{f} IS NOT DISTINCT FROM s.{f}" for f in fields)
+        select = f"SELECT lms_id, row_hash, {', '.join(fields)} FROM {rehash_table(e.name)}"
         _update_by_id(
-            session, duck, district, session.table(e.name),
-            f"SELECT lms_id, row_hash FROM {rehash_table(e.name)}", ["row_hash"], "row_hash = s.row_hash",
-        )  # fmt: skip
+            session, duck, district, table, select, ["row_hash", *fields], "row_hash = s.row_hash", also=same
+        )
         kept.append(
             f"""UPDATE {kept_state.table(e)} k SET row_hash = r.row_hash FROM {rehash_table(e.name)} r
                 WHERE r.lms_id = k.id"""
@@ -349,12 +354,13 @@ def _update_by_id(
     select: str,
     columns: list[str],
     sets: str,
+    also: str = "",
 ) -> None:
     """One set-based UPDATE of the district's rows of ``table`` whose ids (and new ``columns``) a DuckDB
     query selects: the rows are staged in a temp table (analyzed, so the join is planned right), then
-    ``UPDATE ... SET {sets} FROM`` it (``s.<column>`` is the staged value)."""
+    ``UPDATE ... SET {sets} FROM`` it (``s.<column>`` is the staged value), where ``also`` holds too."""
     stage = session.staging(f"_stg_{table.rsplit('.', 1)[-1]}", table, ["id", *columns])
     session.load(duck, select, stage, ["id", *columns])
     session.analyze(stage)
-    where = f"{table}.district = {lit(district)} AND {table}.id = s.id"
+    where = f"{table}.district = {lit(district)} AND {table}.id = s.id" + (f" AND {also}" if also else "")
     session.execute(f"UPDATE {table} SET {sets} FROM {stage} s WHERE {where}")

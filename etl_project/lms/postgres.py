@@ -120,7 +120,7 @@ class PostgresSession(LmsSession):
         """The district's (id, sourced_id, active, row_hash) rows as CSV, read in page ranges of its
         partition, each range one ``string_agg`` text: ``COPY TO STDOUT`` sends one message per row, and a
         Python loop over millions of them cost more than PostgreSQL's own work (1M students: 7M rows).
-        With ``since``, only the rows ``lms.edits`` logged since that snapshot (empty fields: deleted)."""
+        With ``since``, only the rows edited since that snapshot (see _dump_edited)."""
         conn = conn or self.conn
         if since is not None:
             self._dump_edited(entity, path, conn, since)
@@ -148,6 +148,9 @@ class PostgresSession(LmsSession):
                     out.write(text)
 
     def _dump_edited(self, entity: Entity, path: Path, conn: psycopg.Connection, since: str) -> None:
+        """The rows of ``entity`` that ``lms.edits`` logged in transactions not visible in ``since`` (the
+        ``xact >=`` bound only lets the index skip what is older), as they are now; a deleted row's fields
+        are empty."""
         line = """e.lms_id || ',' || coalesce('"' || replace(t.sourced_id, '"', '""') || '"', '') || ','
                   || coalesce(t.active::text, '') || ',' || coalesce(t.row_hash::text, '')"""
         query = sql.SQL(
@@ -164,22 +167,34 @@ class PostgresSession(LmsSession):
         text = conn.execute(query).fetchone()[0]
         path.write_text(text or "", encoding="utf-8")
 
-    def state_key(self) -> str | None:
-        """This database (``lms.instance``), the district's last recorded run and its entity partitions'
-        files (a TRUNCATE or a partition made anew changes them)."""
+    def state_key(self) -> str:
+        """This database (``lms.instance``, the cluster, its timeline: a clone, a restore or a failover
+        differ), the district's last recorded run, and the files of its entity partitions and of
+        ``lms.edits`` (a TRUNCATE, or a partition made anew, changes them)."""
         files = sql.SQL(", ").join(
-            sql.SQL("coalesce(pg_relation_filenode(to_regclass({})), 0)").format(
-                sql.Literal(_partition(self.conn, "lms", name, self.district))
-            )
-            for name in BY_NAME
+            sql.SQL("coalesce(pg_relation_filenode(to_regclass({})), 0)").format(sql.Literal(name))
+            for name in [*(_partition(self.conn, "lms", e, self.district) for e in BY_NAME), "lms.edits"]
         )
         query = sql.SQL(
-            """SELECT (SELECT id::text FROM lms.instance LIMIT 1),
+            """SELECT concat_ws(':', (SELECT id FROM lms.instance LIMIT 1),
+                                (SELECT system_identifier FROM pg_control_system()),
+                                (SELECT timeline_id FROM pg_control_checkpoint()),
+                                (SELECT oid FROM pg_database WHERE datname = current_database())),
                       (SELECT max(id) FROM lms.sync_runs WHERE district = {district} AND state <> 'failed'),
                       concat_ws(',', {files})"""
         ).format(district=sql.Literal(self.district), files=files)
-        instance, run, partitions = self.conn.execute(query).fetchone()
-        return f"{instance}/{run}/{partitions}"
+        database, run, files_now = self.conn.execute(query).fetchone()
+        return f"{database}/{run}/{files_now}"
+
+    def reads_edits_since(self, snapshot: str) -> bool:
+        """Whether the edits logged since ``snapshot`` can all be read: not if the database went back to
+        before it (a restore, a failover to a lagging standby reuse transaction ids)."""
+        return bool(
+            self.conn.execute(
+                "SELECT pg_snapshot_xmax(%s::pg_snapshot) <= pg_snapshot_xmax(pg_current_snapshot())",
+                [snapshot],
+            ).fetchone()[0]
+        )
 
     def forget_edits(self) -> None:
         """Logged edits older than every transaction still running at this session's read snapshot were all

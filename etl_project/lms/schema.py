@@ -340,7 +340,7 @@ def _edited_trigger(e: Entity, pg: bool) -> str:
     """``row_hash`` is the hash of the mapped fields as the sync last wrote them, so a night reads back only
     (id, sourced_id, active, row_hash) and fetches full rows just for those whose hash differs. An UPDATE
     that changes fields but not ``row_hash`` (an edit made in the LMS, not by the sync) clears it, so the
-    next night compares that row field by field."""
+    next night compares that row field by field (PostgreSQL: also when triggers are bypassed, see _always)."""
     fields = e.field_names
     if pg:
         new, old = ", ".join(f"NEW.{f}" for f in fields), ", ".join(f"OLD.{f}" for f in fields)
@@ -351,6 +351,7 @@ def _edited_trigger(e: Entity, pg: bool) -> str:
         WHEN (NEW.row_hash IS NOT DISTINCT FROM OLD.row_hash AND ({new}) IS DISTINCT FROM ({old}))
         EXECUTE FUNCTION lms.clear_row_hash();
     END IF;
+    {_always(e.name + "_edited", e.name)}
 END $$"""
     same = " AND ".join(f"NEW.{f} IS OLD.{f}" for f in fields)
     return f"""CREATE TRIGGER IF NOT EXISTS {e.name}_edited AFTER UPDATE ON {e.name} FOR EACH ROW
@@ -363,11 +364,12 @@ SYNCING = "etl_project.syncing"
 
 
 def _edit_log() -> list[str]:
-    """``lms.instance`` names this database (a kept LMS state is only valid for the database it was read
-    from) and ``lms.edits`` logs every row inserted, updated or deleted in an entity table by anything but
-    the sync (the LMS itself, an admin), with its transaction id: a night whose warehouse kept the LMS state
-    of the last sync reads back only those rows (see etl_project/lms/state.py). The sync prunes what every
-    valid kept state has seen."""
+    """``lms.instance`` is a random id of this LMS schema (with the cluster, timeline and database oid it
+    tells a kept LMS state which database it was read from: PostgresSession.state_key) and ``lms.edits``
+    logs every row inserted, updated or deleted in an entity table by anything but the sync (the LMS itself,
+    an admin), with its transaction id: a night whose warehouse kept the LMS state of the last sync reads
+    back only those rows (see etl_project/lms/state.py). The sync prunes what every valid kept state has
+    seen. An update that moves a row to another id logs both ids."""
     return [
         """CREATE TABLE IF NOT EXISTS lms.instance (
     id UUID PRIMARY KEY DEFAULT gen_random_uuid(), created_at TIMESTAMPTZ NOT NULL DEFAULT now())""",
@@ -381,9 +383,11 @@ def _edit_log() -> list[str]:
         "CREATE INDEX IF NOT EXISTS edits_since ON lms.edits (district, entity, xact)",
         """CREATE OR REPLACE FUNCTION lms.log_edit() RETURNS trigger LANGUAGE plpgsql AS
     $$ BEGIN
-        IF TG_OP = 'DELETE' THEN
+        IF TG_OP <> 'INSERT' THEN
             INSERT INTO lms.edits (district, entity, lms_id) VALUES (OLD.district, TG_ARGV[0], OLD.id);
-        ELSE
+        END IF;
+        IF TG_OP = 'INSERT'
+           OR (TG_OP = 'UPDATE' AND (NEW.id, NEW.district) IS DISTINCT FROM (OLD.id, OLD.district)) THEN
             INSERT INTO lms.edits (district, entity, lms_id) VALUES (NEW.district, TG_ARGV[0], NEW.id);
         END IF;
         RETURN NULL;
@@ -393,7 +397,9 @@ def _edit_log() -> list[str]:
 
 def _edit_log_trigger(e: Entity) -> str:
     """Log each row of ``e`` changed outside a sync (see _edit_log); on the partitioned table, so every
-    district's partition, attached later too, has it. A sync's own writes skip it (``SYNCING``)."""
+    district's partition, attached later too, has it. A sync's own writes skip it (``SYNCING``). It fires
+    ALWAYS, also under ``session_replication_role = replica`` (bulk fixes, restores, logical replication);
+    an admin who disables it must drop the warehouses' kept states (or TRUNCATE lms.edits, which does)."""
     return f"""DO $$ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = '{e.name}_edit_log'
                    AND tgrelid = 'lms.{e.name}'::regclass) THEN
@@ -401,7 +407,17 @@ def _edit_log_trigger(e: Entity) -> str:
         WHEN (current_setting('{SYNCING}', true) IS DISTINCT FROM 'on')
         EXECUTE FUNCTION lms.log_edit('{e.name}');
     END IF;
+    {_always(e.name + "_edit_log", e.name)}
 END $$"""
+
+
+def _always(trigger: str, table: str) -> str:
+    """PL/pgSQL: make ``trigger`` on ``lms.<table>`` fire ALWAYS, also under ``session_replication_role =
+    replica`` (an edit made that way must still be seen), if it does not yet (databases made before)."""
+    return f"""IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = '{trigger}' AND tgenabled <> 'A'
+                  AND tgrelid = 'lms.{table}'::regclass) THEN
+        ALTER TABLE lms.{table} ENABLE ALWAYS TRIGGER {trigger};
+    END IF;"""
 
 
 def _ledger_view(pg: bool) -> str:

@@ -5,12 +5,15 @@ district as the last sync left it; ``lms_state.marker`` says which LMS state tha
 ``state_key``: this LMS database, the district's last recorded run, its partitions) and the database
 snapshot up to which edits made in the LMS were read into it. A night whose key still matches reads back only
 the rows the LMS logged as edited since that snapshot (``lms.edits``, filled by triggers) and patches them in;
-any other night (another worker's warehouse, a run recorded elsewhere, a TRUNCATE, a crash between the LMS
-commit and the update here, no marker at all) reads every row back, as without a kept state, and keeps that.
+any other night (another worker's warehouse, a run recorded elsewhere, a crash between the LMS commit and the
+update here after a recorded run, a TRUNCATE, a restored database, no marker at all) reads every row back, as
+without a kept state, and keeps that.
 
-The kept state is a cache, never the truth: the marker is removed before the tables change and written
-again after, so a state half-changed by a crash is never used. PostgreSQL only (the SQLite twin logs no
-edits; its districts are small).
+The kept state is a cache, never the truth: the marker is removed while the tables are being changed and
+written again once they hold a whole LMS state, so a state half-changed by a crash is never used. (A night
+that records no run keeps its marker; if it crashes after committing a ``row_hash`` repair, the next night
+just finds those hashes stale and repairs them again.) PostgreSQL only: the SQLite twin logs no edits, and
+its districts are small.
 """
 
 from __future__ import annotations
@@ -32,20 +35,20 @@ def table(entity: Entity) -> str:
 
 def valid_since(duck: duckdb.DuckDBPyConnection, key: str, entities: Sequence[Entity]) -> str | None:
     """The snapshot the kept state was read up to, when it was kept for ``key`` and every table is there."""
-    names = [e.name for e in entities]
+    names = [*(e.name for e in entities), "marker"]
     found = duck.execute(
         """SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database()
         AND schema_name = ? AND list_contains(?, table_name)""",
         [SCHEMA, names],
     ).fetchone()[0]
-    if found != len(names) or not _has_marker(duck):
+    if found != len(names):
         return None
     row = duck.execute(f"SELECT snapshot FROM {SCHEMA}.marker WHERE key = ?", [key]).fetchone()
     return row[0] if row else None
 
 
 def forget(duck: duckdb.DuckDBPyConnection) -> None:
-    """Invalidate the kept state (before changing it)."""
+    """Invalidate the kept state (before changing it); creates its schema and marker on first use."""
     duck.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
     duck.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA}.marker (key VARCHAR, snapshot VARCHAR)")
     duck.execute(f"DELETE FROM {SCHEMA}.marker")
@@ -83,13 +86,3 @@ def update(duck: duckdb.DuckDBPyConnection, key: str, snapshot: str, statements:
         for statement in statements:
             duck.execute(statement)
     mark(duck, key, snapshot)
-
-
-def _has_marker(duck: duckdb.DuckDBPyConnection) -> bool:
-    return bool(
-        duck.execute(
-            """SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database()
-            AND schema_name = ? AND table_name = 'marker'""",
-            [SCHEMA],
-        ).fetchone()[0]
-    )
