@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,23 @@ def load(warehouse: WarehouseResource, backend: LmsBackend, district: str, date:
     kwargs.setdefault("thresholds", DEFAULTS)
     with warehouse.connect(district) as duck:
         return load_night(duck, backend, district, date, **kwargs)
+
+
+def start_load(
+    warehouse: WarehouseResource, backend: LmsBackend, district: str, date: str, **kwargs: Any
+) -> tuple[threading.Thread, list[BaseException]]:
+    """:func:`load` running in a thread (started); what it raised is appended to the returned list."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            load(warehouse, backend, district, date, **kwargs)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, errors
 
 
 def query(backend: LmsBackend, district: str, sql: str, params: list[Any] | None = None) -> list[tuple]:

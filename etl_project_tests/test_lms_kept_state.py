@@ -5,7 +5,6 @@ never uses a kept state that is not the LMS's current one."""
 from __future__ import annotations
 
 import shutil
-import threading
 
 import psycopg
 import pytest
@@ -24,6 +23,7 @@ from etl_project_tests.lms_helpers import (
     ingest,
     load,
     query,
+    start_load,
     waiting_loader,
 )
 
@@ -175,16 +175,7 @@ def test_edit_committed_while_a_night_runs_is_read_back_by_the_next(pg_backend, 
     roster_name = given_name()
     blocker = psycopg.connect(pg_url)
     blocker.execute("LOCK TABLE lms.sync_runs IN SHARE MODE")  # the night waits to record its run
-    errors: list[BaseException] = []
-
-    def night() -> None:
-        try:
-            load(warehouse, pg_backend, "d1", NIGHT2)
-        except BaseException as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=night)
-    thread.start()
+    thread, errors = start_load(warehouse, pg_backend, "d1", NIGHT2)
     try:
         waiting_loader(pg_url)  # the change set is computed: the LMS was read
         edit_in_lms(
@@ -219,16 +210,7 @@ def test_edit_made_while_a_stale_hash_is_repaired_stays_visible(pg_backend, pg_u
     assert user() == (roster_name, None)
     blocker = psycopg.connect(pg_url)
     blocker.execute("LOCK TABLE lms.users IN SHARE MODE")  # the night waits to store the hash again
-    errors: list[BaseException] = []
-
-    def night() -> None:
-        try:
-            load(warehouse, pg_backend, "d1", NIGHT1, run_id="repair")
-        except BaseException as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=night)
-    thread.start()
+    thread, errors = start_load(warehouse, pg_backend, "d1", NIGHT1, run_id="repair")
     try:
         waiting_loader(pg_url)
         blocker.execute("UPDATE lms.users SET given_name = 'Late' WHERE sourced_id = 'stu-0000001'")

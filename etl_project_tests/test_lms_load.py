@@ -37,6 +37,7 @@ from etl_project_tests.lms_helpers import (
     query,
     replace_line,
     snapshot,
+    start_load,
     user_line,
     waiting_loader,
 )
@@ -470,16 +471,7 @@ def test_terminated_db_connection_leaves_lms_as_before(pg_url, warehouse, drops)
     backend, before = _prepare_crash(pg_url, warehouse, drops)
     blocker = psycopg.connect(pg_url)
     blocker.execute("LOCK TABLE lms.enrollments IN SHARE MODE")
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            load(warehouse, backend, "d1", NIGHT2, run_id="terminated")
-        except BaseException as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=run)
-    thread.start()
+    thread, errors = start_load(warehouse, backend, "d1", NIGHT2, run_id="terminated")
     try:
         pid = waiting_loader(pg_url)
         with psycopg.connect(pg_url, autocommit=True) as admin:
