@@ -315,7 +315,7 @@ def _entity_changes(
                                 WHERE d.sourced_id = c.sourced_id AND d.op = 'deactivated')
             UNION ALL SELECT sourced_id FROM {chg(name)} WHERE op IN ('created', 'reactivated')"""
         )
-    if not cur.startswith(f"{state.SCHEMA}."):
+    if cur != state.table(e):  # the night's own copy of the LMS's rows (see _current)
         duck.execute(f"DROP TABLE {cur}")
     uri, version, sha = (file[3], file[4], file[5]) if file else (None, None, None)
     return EntityChanges(name, mode, size, counts, uri, version, sha)

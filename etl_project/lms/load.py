@@ -217,8 +217,7 @@ def _apply(
 def _keep(session: LmsSession, changes: ChangeSet, result: LoadResult, statements: list[str]) -> None:
     """What the kept LMS state becomes once this transaction commits: the LMS state as the session ends
     (its key, read now: this run recorded, new partitions made) and the statements that apply the night."""
-    key = session.state_key()
-    if changes.keeps_state and key and session.snapshot:
+    if changes.keeps_state and session.snapshot and (key := session.state_key()):
         result.kept = (key, session.snapshot, statements)
 
 

@@ -130,12 +130,9 @@ class PostgresSession(LmsSession):
             "SELECT coalesce(pg_relation_size(to_regclass(%s)), 0) / current_setting('block_size')::int",
             [partition],
         ).fetchone()[0]
-        # One CSV line per row; sourced_id always quoted (CSV-escaped), a NULL row_hash an empty field.
-        line = """id || ',"' || replace(sourced_id, '"', '""') || '",' || active || ','
-                  || coalesce(row_hash::text, '')"""
         select = sql.SQL(
             "SELECT string_agg({}, E'\\n') || E'\\n' FROM lms.{} WHERE district = {} AND "
-        ).format(sql.SQL(line), sql.Identifier(entity.name), sql.Literal(self.district))
+        ).format(sql.SQL(_csv_line("id")), sql.Identifier(entity.name), sql.Literal(self.district))
         with open(path, "w", encoding="utf-8") as out:
             for start in range(0, max(pages, 1), _DUMP_PAGES):
                 pages_in = sql.SQL("ctid >= {}::tid").format(sql.Literal(f"({start},0)"))
@@ -151,8 +148,6 @@ class PostgresSession(LmsSession):
         """The rows of ``entity`` that ``lms.edits`` logged in transactions not visible in ``since`` (the
         ``xact >=`` bound only lets the index skip what is older), as they are now; a deleted row's fields
         are empty."""
-        line = """e.lms_id || ',' || coalesce('"' || replace(t.sourced_id, '"', '""') || '"', '') || ','
-                  || coalesce(t.active::text, '') || ',' || coalesce(t.row_hash::text, '')"""
         query = sql.SQL(
             """SELECT string_agg({line}, E'\\n') || E'\\n'
             FROM (SELECT DISTINCT lms_id FROM lms.edits
@@ -161,8 +156,8 @@ class PostgresSession(LmsSession):
                     AND NOT pg_visible_in_snapshot(xact, {since}::pg_snapshot)) e
             LEFT JOIN lms.{table} t ON t.district = {district} AND t.id = e.lms_id"""
         ).format(
-            line=sql.SQL(line), district=sql.Literal(self.district), entity=sql.Literal(entity.name),
-            since=sql.Literal(since), table=sql.Identifier(entity.name),
+            line=sql.SQL(_csv_line("e.lms_id", "t")), district=sql.Literal(self.district),
+            entity=sql.Literal(entity.name), since=sql.Literal(since), table=sql.Identifier(entity.name),
         )  # fmt: skip
         text = conn.execute(query).fetchone()[0]
         path.write_text(text or "", encoding="utf-8")
@@ -289,6 +284,14 @@ class PostgresSession(LmsSession):
             f"CREATE TEMP TABLE {name} ON COMMIT DROP AS SELECT {', '.join(columns)} FROM {like} LIMIT 0"
         )
         return name
+
+
+def _csv_line(id_column: str, row: str = "") -> str:
+    """SQL for one dumped row as a CSV line: id, sourced_id (always quoted, CSV-escaped), active, row_hash; a
+    field the row lacks (NULL: a cleared row_hash, or every field of a deleted row) is empty."""
+    p = f"{row}." if row else ""
+    return f"""{id_column} || ',' || coalesce('"' || replace({p}sourced_id, '"', '""') || '"', '') || ','
+               || coalesce({p}active::text, '') || ',' || coalesce({p}row_hash::text, '')"""
 
 
 def _partition(conn: psycopg.Connection, schema: str, parent: str, district: str) -> str:

@@ -342,19 +342,17 @@ def _edited_trigger(e: Entity, pg: bool) -> str:
     """``row_hash`` is the hash of the mapped fields as the sync last wrote them, so a night reads back only
     (id, sourced_id, active, row_hash) and fetches full rows just for those whose hash differs. An UPDATE
     that changes fields but not ``row_hash`` (an edit made in the LMS, not by the sync) clears it, so the
-    next night compares that row field by field (PostgreSQL: also when triggers are bypassed, see _always)."""
+    next night compares that row field by field (PostgreSQL: also when triggers are bypassed: _pg_trigger)."""
     fields = e.field_names
     if pg:
         new, old = ", ".join(f"NEW.{f}" for f in fields), ", ".join(f"OLD.{f}" for f in fields)
-        return f"""DO $$ BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = '{e.name}_edited'
-                   AND tgrelid = 'lms.{e.name}'::regclass) THEN
-        CREATE TRIGGER {e.name}_edited BEFORE UPDATE ON lms.{e.name} FOR EACH ROW
+        return _pg_trigger(
+            e.name,
+            f"{e.name}_edited",
+            f"""BEFORE UPDATE ON lms.{e.name} FOR EACH ROW
         WHEN (NEW.row_hash IS NOT DISTINCT FROM OLD.row_hash AND ({new}) IS DISTINCT FROM ({old}))
-        EXECUTE FUNCTION lms.clear_row_hash();
-    END IF;
-    {_always(e.name + "_edited", e.name)}
-END $$"""
+        EXECUTE FUNCTION lms.clear_row_hash()""",
+        )
     same = " AND ".join(f"NEW.{f} IS OLD.{f}" for f in fields)
     return f"""CREATE TRIGGER IF NOT EXISTS {e.name}_edited AFTER UPDATE ON {e.name} FOR EACH ROW
     WHEN NEW.row_hash IS OLD.row_hash AND NOT ({same})
@@ -402,24 +400,29 @@ def _edit_log_trigger(e: Entity) -> str:
     district's partition, attached later too, has it. A sync's own writes skip it (``SYNCING``). It fires
     ALWAYS, also under ``session_replication_role = replica`` (bulk fixes, restores, logical replication);
     an admin who disables it must drop the warehouses' kept states (or TRUNCATE lms.edits, which does)."""
-    return f"""DO $$ BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = '{e.name}_edit_log'
-                   AND tgrelid = 'lms.{e.name}'::regclass) THEN
-        CREATE TRIGGER {e.name}_edit_log AFTER INSERT OR UPDATE OR DELETE ON lms.{e.name} FOR EACH ROW
+    return _pg_trigger(
+        e.name,
+        f"{e.name}_edit_log",
+        f"""AFTER INSERT OR UPDATE OR DELETE ON lms.{e.name} FOR EACH ROW
         WHEN (current_setting('{SYNCING}', true) IS DISTINCT FROM 'on')
-        EXECUTE FUNCTION lms.log_edit('{e.name}');
+        EXECUTE FUNCTION lms.log_edit('{e.name}')""",
+    )
+
+
+def _pg_trigger(table: str, trigger: str, definition: str) -> str:
+    """Create ``trigger`` on ``lms.<table>`` (``CREATE TRIGGER <trigger> <definition>``) unless it exists, and
+    make it fire ALWAYS, also under ``session_replication_role = replica`` (an edit made that way must still
+    be seen), if it does not yet (databases made by earlier builds)."""
+    return f"""DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = '{trigger}'
+                   AND tgrelid = 'lms.{table}'::regclass) THEN
+        CREATE TRIGGER {trigger} {definition};
     END IF;
-    {_always(e.name + "_edit_log", e.name)}
-END $$"""
-
-
-def _always(trigger: str, table: str) -> str:
-    """PL/pgSQL: make ``trigger`` on ``lms.<table>`` fire ALWAYS, also under ``session_replication_role =
-    replica`` (an edit made that way must still be seen), if it does not yet (databases made before)."""
-    return f"""IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = '{trigger}' AND tgenabled <> 'A'
-                  AND tgrelid = 'lms.{table}'::regclass) THEN
+    IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = '{trigger}' AND tgenabled <> 'A'
+               AND tgrelid = 'lms.{table}'::regclass) THEN
         ALTER TABLE lms.{table} ENABLE ALWAYS TRIGGER {trigger};
-    END IF;"""
+    END IF;
+END $$"""
 
 
 def _ledger_view(pg: bool) -> str:
