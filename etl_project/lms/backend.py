@@ -37,6 +37,8 @@ class LmsSession(ABC):
     district: str
     # The database snapshot current_rows read at (PostgreSQL's pg_snapshot text), when the backend logs edits.
     snapshot: str | None = None
+    # Whether the ledger stores created records' after-values as separated text (schema.SEPARATOR), not JSON.
+    separated_values = False
 
     def table(self, name: str) -> str:
         return f"lms.{name}" if self.dialect == "postgres" else name

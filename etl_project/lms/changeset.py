@@ -32,7 +32,16 @@ import duckdb
 
 from etl_project.lms import state
 from etl_project.lms.mapping import source_sql
-from etl_project.lms.schema import DUCKDB_TYPES, ENTITIES, OPERATIONS, PARENTS, Entity
+from etl_project.lms.schema import (
+    DUCKDB_TYPES,
+    ENTITIES,
+    NULL_VALUE,
+    OPERATIONS,
+    PARENTS,
+    SEPARATOR,
+    TEXT,
+    Entity,
+)
 from etl_project.lms.schema import entity as entity_def
 
 COUNTED = (*OPERATIONS, "unchanged", "held")
@@ -149,18 +158,27 @@ def row_hash_sql(e: Entity) -> str:
     return f"CAST(hash({', '.join(e.field_names)}) >> 1 AS BIGINT)"
 
 
-def changes_sql(e: Entity, *, stored: bool = False) -> str:
+def changes_sql(e: Entity, *, stored: bool = False, separated: bool = False) -> str:
     """The ``changes`` JSON of a row of ``chg(e.name)``.
 
     Updated, deactivated and reactivated rows carry ``{field: {"before": .., "after": ..}}`` for each changed
     field. A created row has no before: its changes are its after-values, shown as ``{field: value}`` of its
-    non-NULL fields; ``stored`` gives the ledger's compact form instead, a JSON array of every field in
-    ``e.field_names`` order (the names are stored once per file in ``change_sources.fields``). Both are built
-    here as text: cheap for the millions of rows of a first load.
+    non-NULL fields; ``stored`` gives the ledger's compact form instead, every field in ``e.field_names``
+    order (the names are stored once per file in ``change_sources.fields``): a JSON array, or with
+    ``separated`` the text the PostgreSQL ledger stores (see schema.SEPARATOR; a JSON array for a row whose
+    text holds a separator). All built here as text: cheap for the millions of rows of a first load.
     """
     if stored:
         values = ", ".join(e.field_names)
-        return f"CASE WHEN op = 'created' THEN CAST(json_array({values}) AS VARCHAR) ELSE changes END"
+        created = f"CAST(json_array({values}) AS VARCHAR)"
+        if separated:
+            sep, null = (f"chr({ord(c)})" for c in (SEPARATOR, NULL_VALUE))
+            text_fields = ["''", *(f.name for f in e.fields if f.kind == TEXT)]
+            text = f"concat({', '.join(text_fields)})"
+            joined = ", ".join(f"coalesce(CAST({f} AS VARCHAR), {null})" for f in e.field_names)
+            created = f"""CASE WHEN contains({text}, {sep}) OR contains({text}, {null}) THEN {created}
+                          ELSE {sep} || concat_ws({sep}, {joined}) END"""
+        return f"CASE WHEN op = 'created' THEN {created} ELSE changes END"
     parts = ", ".join(
         f"CASE WHEN {f} IS NOT NULL THEN '\"{f}\":' || CAST(to_json({f}) AS VARCHAR) END"
         for f in e.field_names

@@ -273,7 +273,7 @@ def _write(
         )[0][0]  # fmt: skip
         selects.append(
             f"""SELECT {offset - 1} + k, {lit(district)}, {int(source_id)}, sourced_id, {lms_id(e.name)}, op,
-                       line, {changes_sql(e, stored=True)}
+                       line, {changes_sql(e, stored=True, separated=session.separated_values)}
                 FROM {chg(e.name)} WHERE {writing}"""
         )
         offset += span[e.name][0]

@@ -37,6 +37,7 @@ _DUMP_PAGES = 2048  # 16 MB of heap per query of dump_current
 
 class PostgresSession(LmsSession):
     dialect = "postgres"
+    separated_values = True
 
     def __init__(self, conn: psycopg.Connection, district: str, connect: Callable[..., psycopg.Connection]):
         self.conn, self.district, self._connect = conn, district, connect
