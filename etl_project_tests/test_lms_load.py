@@ -611,6 +611,31 @@ def test_created_rows_ledger_holds_every_after_value_and_provenance(pg_backend, 
     )
 
 
+def test_pg_ledger_made_by_an_earlier_build_keeps_json_arrays(pg_backend, warehouse, drops):
+    """An LMS database made by an earlier build has a JSON ``changes`` column: created entries are stored
+    there as JSON arrays (it takes nothing else), and read back like the separated ones."""
+    pg_backend.ensure_schema()
+    with psycopg.connect(pg_backend.url, autocommit=True) as conn:
+        conn.execute("DROP VIEW lms.change_ledger")
+        conn.execute("ALTER TABLE lms.change_entries ALTER COLUMN changes TYPE json USING changes::json")
+    backend = open_backend(pg_backend.url)  # a later process: ensure_schema makes the view again
+    ingest(warehouse, "d1", NIGHT1, drops[1])
+    load(warehouse, backend, "d1", NIGHT1)
+    fields = entity_def("users").field_names
+    row = query(backend, "d1", f"SELECT id, {', '.join(fields)} FROM {{p}}users ORDER BY id LIMIT 1")[0]
+    [stored] = query(backend, "d1", "SELECT changes FROM {p}change_entries WHERE lms_id = %s", [row[0]])[0]
+    assert stored == list(row[1:])
+    [created] = trace(
+        backend,
+        "d1",
+        "users",
+        query(backend, "d1", "SELECT sourced_id FROM {p}users WHERE id = %s", [row[0]])[0][0],
+    )
+    assert created["changes"] == {
+        f: {"before": None, "after": v} for f, v in zip(fields, row[1:], strict=True) if v is not None
+    }
+
+
 def test_pg_bulk_load_errors_surface_and_never_hang(pg_backend, tmp_path):
     """DuckDB -> scratch file -> COPY: an error on either side is raised, never a hang; the transaction
     rolls back.

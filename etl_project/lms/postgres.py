@@ -37,7 +37,6 @@ _DUMP_PAGES = 2048  # 16 MB of heap per query of dump_current
 
 class PostgresSession(LmsSession):
     dialect = "postgres"
-    separated_values = True
 
     def __init__(self, conn: psycopg.Connection, district: str, connect: Callable[..., psycopg.Connection]):
         self.conn, self.district, self._connect = conn, district, connect
@@ -464,6 +463,7 @@ class PostgresBackend(LmsBackend):
     def __init__(self, url: str):
         self.url = url
         self._schema_ready = False
+        self._ledger_text = False
 
     def connect(self, **kwargs: Any) -> psycopg.Connection:
         return psycopg.connect(self.url, **kwargs)
@@ -481,6 +481,11 @@ class PostgresBackend(LmsBackend):
                 raise LmsConfigError(LEGACY_LAYOUT)
             for statement in ddl("postgres"):
                 conn.execute(statement)
+            # Databases made by earlier builds keep their JSON changes column, which takes JSON arrays only.
+            self._ledger_text = conn.execute(
+                "SELECT atttypid = 'text'::regtype FROM pg_attribute "
+                "WHERE attrelid = 'lms.change_entries'::regclass AND attname = 'changes'"
+            ).fetchone()[0]
         self._schema_ready = True
 
     @contextlib.contextmanager
@@ -501,6 +506,7 @@ class PostgresBackend(LmsBackend):
                     conn.execute("SET LOCAL maintenance_work_mem = '512MB'")
                     conn.execute(f"SET LOCAL {SYNCING} = 'on'")  # not logged as edits made in the LMS
                 session = PostgresSession(conn, district, self.connect)
+                session.separated_values = self._ledger_text
                 try:
                     yield session
                     session.finish()

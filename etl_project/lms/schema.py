@@ -429,7 +429,8 @@ END $$"""
 # each field's value as text, SEPARATOR between them, NULL_VALUE for NULL. No character in it needs quoting
 # in the COPY's CSV (a JSON array's quotes are doubled there, and parsing them cost a first load of 7.2M
 # entries about as much PostgreSQL CPU as the rest of its ledger row); a row whose text holds either character
-# is stored as a JSON array instead.
+# is stored as a JSON array instead, and so is every row in a database made by an earlier build (its changes
+# column is JSON: PostgresBackend.ensure_schema tells).
 SEPARATOR, NULL_VALUE = "\x1f", "\x1e"
 
 
@@ -450,10 +451,10 @@ def _ledger_view(pg: bool) -> str:
             for kind, pairs in kinds.items()
             if pairs
         )
-        created = f"""CASE WHEN left(e.changes, 1) = {_chr(SEPARATOR)} THEN
+        created = f"""CASE WHEN left(e.changes::text, 1) = {_chr(SEPARATOR)} THEN
               (SELECT json_object_agg(f.name, CASE{typed} ELSE to_json(v.value) END)
                FROM json_array_elements_text(s.fields) WITH ORDINALITY AS f(name, n)
-               JOIN unnest(string_to_array(substr(e.changes, 2), {_chr(SEPARATOR)}, {_chr(NULL_VALUE)}))
+               JOIN unnest(string_to_array(substr(e.changes::text, 2), {_chr(SEPARATOR)}, {_chr(NULL_VALUE)}))
                     WITH ORDINALITY AS v(value, n) USING (n)
                WHERE v.value IS NOT NULL)
             ELSE (SELECT json_object_agg(f.name, v.value)
