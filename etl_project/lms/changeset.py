@@ -41,6 +41,7 @@ from etl_project.lms.schema import (
     SEPARATOR,
     TEXT,
     Entity,
+    sql_char,
 )
 from etl_project.lms.schema import entity as entity_def
 
@@ -172,7 +173,7 @@ def changes_sql(e: Entity, *, stored: bool = False, separated: bool = False) -> 
         values = ", ".join(e.field_names)
         created = f"CAST(json_array({values}) AS VARCHAR)"
         if separated:
-            sep, null = (f"chr({ord(c)})" for c in (SEPARATOR, NULL_VALUE))
+            sep, null = sql_char(SEPARATOR), sql_char(NULL_VALUE)
             text_fields = ["''", *(f.name for f in e.fields if f.kind == TEXT)]
             text = f"concat({', '.join(text_fields)})"
             joined = ", ".join(f"coalesce(CAST({f} AS VARCHAR), {null})" for f in e.field_names)

@@ -38,8 +38,16 @@ _DUMP_PAGES = 2048  # 16 MB of heap per query of dump_current
 class PostgresSession(LmsSession):
     dialect = "postgres"
 
-    def __init__(self, conn: psycopg.Connection, district: str, connect: Callable[..., psycopg.Connection]):
+    def __init__(
+        self,
+        conn: psycopg.Connection,
+        district: str,
+        connect: Callable[..., psycopg.Connection],
+        *,
+        separated_values: bool,
+    ):
         self.conn, self.district, self._connect = conn, district, connect
+        self.separated_values = separated_values
         self.fresh: dict[str, str] = {}  # parent table -> new partition, attached by finish()
         self.beside: dict[str, _SideLoad] = {}  # parent table -> partition built beside, attached by finish()
 
@@ -505,8 +513,7 @@ class PostgresBackend(LmsBackend):
                     conn.execute("SET LOCAL work_mem = '128MB'")
                     conn.execute("SET LOCAL maintenance_work_mem = '512MB'")
                     conn.execute(f"SET LOCAL {SYNCING} = 'on'")  # not logged as edits made in the LMS
-                session = PostgresSession(conn, district, self.connect)
-                session.separated_values = self._ledger_text
+                session = PostgresSession(conn, district, self.connect, separated_values=self._ledger_text)
                 try:
                     yield session
                     session.finish()

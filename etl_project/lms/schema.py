@@ -445,16 +445,16 @@ def _ledger_view(pg: bool) -> str:
     p = "lms." if pg else ""
     changes = "e.changes::json" if pg else "e.changes"
     if pg:
-        kinds = {kind: _fields_of(kind) for kind in (INT, BOOL)}
         typed = "".join(
             f" WHEN (s.entity, f.name) IN ({pairs}) THEN to_json(v.value::{_PG[kind]})"
-            for kind, pairs in kinds.items()
-            if pairs
+            for kind in (INT, BOOL)
+            if (pairs := _fields_of(kind))
         )
-        created = f"""CASE WHEN left(e.changes::text, 1) = {_chr(SEPARATOR)} THEN
+        sep, null = sql_char(SEPARATOR), sql_char(NULL_VALUE)
+        created = f"""CASE WHEN left(e.changes::text, 1) = {sep} THEN
               (SELECT json_object_agg(f.name, CASE{typed} ELSE to_json(v.value) END)
                FROM json_array_elements_text(s.fields) WITH ORDINALITY AS f(name, n)
-               JOIN unnest(string_to_array(substr(e.changes::text, 2), {_chr(SEPARATOR)}, {_chr(NULL_VALUE)}))
+               JOIN unnest(string_to_array(substr(e.changes::text, 2), {sep}, {null}))
                     WITH ORDINALITY AS v(value, n) USING (n)
                WHERE v.value IS NOT NULL)
             ELSE (SELECT json_object_agg(f.name, v.value)
@@ -480,5 +480,6 @@ def _fields_of(kind: str) -> str:
     return ", ".join(f"('{e.name}', '{f.name}')" for e in ENTITIES for f in e.fields if f.kind == kind)
 
 
-def _chr(char: str) -> str:
+def sql_char(char: str) -> str:
+    """SQL for one character (PostgreSQL and DuckDB): ``chr(<code point>)``."""
     return f"chr({ord(char)})"
