@@ -546,7 +546,7 @@ def test_created_rows_ledger_holds_every_after_value_and_provenance(pg_backend, 
     the same either way."""
     backend = pg_backend
     snapshot_dir = copy_drop(drops[1], tmp_path / "prov")
-    names = {"stu-0000007": 'Ann, "Jo" \\ \u00e9\u4e2d', "stu-0000008": "Bo\x1fb"}
+    names = {"stu-0000007": 'Ann, "Jo" \\ \u00e9\u4e2d\nMay', "stu-0000008": "Bo\x1fb"}
     with open(snapshot_dir / "users.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
     given = rows[0].index("givenName")

@@ -302,9 +302,10 @@ def ddl(dialect: str) -> list[str]:
     # The change ledger, normalized so a first load of millions of rows writes each fact once: what is per
     # night (district, date, run, release) is in sync_runs, what is per file in change_sources, and each
     # written record is one narrow row of change_entries. The change_ledger view joins them back into one row
-    # per change with every documented column. change_entries.changes is JSON text the sync wrote (DuckDB's
-    # to_json / json_array), stored as TEXT: a first load COPYs millions, and PostgreSQL's JSON type would
-    # parse each once more on the way in (about a fifth of the ledger COPY's CPU); the view casts it to JSON.
+    # per change with every documented column. change_entries.changes is the text the sync wrote (JSON; a
+    # created record's after-values as separated text in PostgreSQL, see SEPARATOR), stored as TEXT: a first
+    # load COPYs millions, and PostgreSQL's JSON type would parse each once more on the way in (about a fifth
+    # of the ledger COPY's CPU); the view turns it into JSON.
     statements.append(
         f"""CREATE TABLE IF NOT EXISTS {p}change_sources (
     id {serial},
