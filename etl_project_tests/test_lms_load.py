@@ -577,12 +577,7 @@ def test_created_rows_ledger_holds_every_after_value_and_provenance(pg_backend, 
         )[0]
         [created] = trace(backend, "d1", entity, row[1])
         assert created["operation"] == "created" and created["lms_id"] == row[0]
-        expected = {  # JSON: dates as ISO text
-            f: {"before": None, "after": v.isoformat() if isinstance(v, datetime.date) else v}
-            for f, v in zip(fields, row[2:], strict=True)
-            if v is not None
-        }
-        assert created["changes"] == expected
+        assert created["changes"] == _created_changes(fields, row[2:])
         stored, names_stored = query(
             backend,
             "d1",
@@ -600,7 +595,7 @@ def test_created_rows_ledger_holds_every_after_value_and_provenance(pg_backend, 
     assert (
         stored_forms["stu-0000007"].startswith("\x1f") and names["stu-0000007"] in stored_forms["stu-0000007"]
     )
-    [term] = [k for k in stored_forms if k.startswith("stu-") is False]
+    [term] = [k for k in stored_forms if not k.startswith("stu-")]
     assert isinstance(trace(backend, "d1", "terms", term)[0]["changes"]["school_year"]["after"], int)
     [created] = trace(backend, "d1", "users", "stu-0000007")
     assert (created["file_uri"], created["file_version"], created["file_sha256"], created["line"]) == (
@@ -622,17 +617,22 @@ def test_pg_ledger_made_by_an_earlier_build_keeps_json_arrays(pg_backend, wareho
     ingest(warehouse, "d1", NIGHT1, drops[1])
     load(warehouse, backend, "d1", NIGHT1)
     fields = entity_def("users").field_names
-    row = query(backend, "d1", f"SELECT id, {', '.join(fields)} FROM {{p}}users ORDER BY id LIMIT 1")[0]
-    [stored] = query(backend, "d1", "SELECT changes FROM {p}change_entries WHERE lms_id = %s", [row[0]])[0]
-    assert stored == list(row[1:])
-    [created] = trace(
-        backend,
-        "d1",
-        "users",
-        query(backend, "d1", "SELECT sourced_id FROM {p}users WHERE id = %s", [row[0]])[0][0],
-    )
-    assert created["changes"] == {
-        f: {"before": None, "after": v} for f, v in zip(fields, row[1:], strict=True) if v is not None
+    lms_id, sourced_id, *values = query(
+        backend, "d1", f"SELECT id, sourced_id, {', '.join(fields)} FROM {{p}}users ORDER BY id LIMIT 1"
+    )[0]
+    [stored] = query(backend, "d1", "SELECT changes FROM {p}change_entries WHERE lms_id = %s", [lms_id])[0]
+    assert stored == values
+    [created] = trace(backend, "d1", "users", sourced_id)
+    assert created["changes"] == _created_changes(fields, values)
+
+
+def _created_changes(fields: list[str], values) -> dict:
+    """A created entry's changes as trace shows them: each non-NULL field's after-value (dates as ISO text,
+    as in JSON)."""
+    return {
+        f: {"before": None, "after": v.isoformat() if isinstance(v, datetime.date) else v}
+        for f, v in zip(fields, values, strict=True)
+        if v is not None
     }
 
 
