@@ -329,9 +329,10 @@ def _entity_changes(
         # What will be active after this night, for the children's parent check (see _held).
         duck.execute(
             f"""CREATE OR REPLACE TEMP TABLE _lms_final_{name} AS
-            SELECT sourced_id FROM {cur} c WHERE active
-                AND NOT EXISTS (SELECT 1 FROM {chg(name)} d
-                                WHERE d.sourced_id = c.sourced_id AND d.op = 'deactivated')
+            SELECT c.sourced_id FROM {cur} c
+            ANTI JOIN (SELECT sourced_id FROM {chg(name)} WHERE op = 'deactivated') d
+                ON d.sourced_id = c.sourced_id
+            WHERE c.active
             UNION ALL SELECT sourced_id FROM {chg(name)} WHERE op IN ('created', 'reactivated')"""
         )
     if cur != state.table(e):  # the night's own copy of the LMS's rows (see _current)
@@ -347,12 +348,14 @@ def _all_new(duck: duckdb.DuckDBPyConnection, e: Entity) -> dict[str, int]:
     the rows not written are left unused.)"""
     name, src = e.name, src_table(e.name)
     fields = ", ".join(f"s.{f}" for f in e.field_names)
-    not_held = f"NOT EXISTS (SELECT 1 FROM {held_table(name)} h WHERE h.sourced_id = s.sourced_id)"
+    # An ANTI JOIN, not NOT EXISTS: DuckDB plans that as a join on the distinct sourcedIds of all the night's
+    # rows (1M students: ~4 CPU-s each time the view is read, and a first load reads it four times).
+    not_held = f"ANTI JOIN {held_table(name)} h ON h.sourced_id = s.sourced_id"
     duck.execute(
         f"""CREATE VIEW {chg(name)} AS
         SELECT s.sourced_id, NULL::BIGINT AS lms_id, 'created' AS op, {fields}, s.h AS row_hash, s.line,
                s.rowid + 1 AS k, s.rowid + 1 AS created_k, NULL::VARCHAR AS changes
-        FROM {src} s WHERE s.desired_active AND {not_held}"""
+        FROM {src} s {not_held} WHERE s.desired_active"""
     )
     columns = ", ".join(f"NULL::{DUCKDB_TYPES[f.kind]} AS {f.name}" for f in e.fields)
     duck.execute(
@@ -361,7 +364,7 @@ def _all_new(duck: duckdb.DuckDBPyConnection, e: Entity) -> dict[str, int]:
     )
     created, unchanged = duck.execute(
         f"""SELECT count(*) FILTER (WHERE s.desired_active), count(*) FILTER (WHERE NOT s.desired_active)
-        FROM {src} s WHERE {not_held}"""
+        FROM {src} s {not_held}"""
     ).fetchone()
     return {**dict.fromkeys(COUNTED, 0), "created": created, "unchanged": unchanged}
 
