@@ -469,13 +469,17 @@ def _kill_loader_waiting_on(
     _gone(pg_url, pid)
 
 
-def test_terminated_db_connection_leaves_lms_as_before(pg_url, warehouse, drops):
-    backend, before = _prepare_crash(pg_url, warehouse, drops)
+def _terminate_loader_waiting_on(
+    pg_url: str, backend, warehouse, night: str, table: str, while_waiting: Callable[[], None] = lambda: None
+) -> None:
+    """Run d1's load of ``night`` in a thread, terminate its database connection once it waits for a lock the
+    test holds on ``table``, and check that the load failed on that."""
     blocker = psycopg.connect(pg_url)
-    blocker.execute("LOCK TABLE lms.enrollments IN SHARE MODE")
-    thread, errors = start_load(warehouse, backend, "d1", NIGHT2, run_id="terminated")
+    blocker.execute(f"LOCK TABLE {table} IN SHARE MODE")
+    thread, errors = start_load(warehouse, backend, "d1", night, run_id="terminated")
     try:
         pid = waiting_loader(pg_url)
+        while_waiting()
         with psycopg.connect(pg_url, autocommit=True) as admin:
             assert admin.execute("SELECT pg_terminate_backend(%s)", [pid]).fetchone()[0]
         thread.join(60)
@@ -483,6 +487,11 @@ def test_terminated_db_connection_leaves_lms_as_before(pg_url, warehouse, drops)
         blocker.rollback()
         blocker.close()
     assert errors and isinstance(errors[0], psycopg.OperationalError)
+
+
+def test_terminated_db_connection_leaves_lms_as_before(pg_url, warehouse, drops):
+    backend, before = _prepare_crash(pg_url, warehouse, drops)
+    _terminate_loader_waiting_on(pg_url, backend, warehouse, NIGHT2, "lms.enrollments")
     assert snapshot(backend, "d1") == before
     assert history(backend, "d1")[-1]["state"] == "failed"
     _converges(backend, warehouse)
@@ -802,10 +811,13 @@ def _staged(url: str) -> list[str]:
         return [r[0] for r in rows.fetchall()]
 
 
-def test_pg_first_load_killed_after_its_ledger_was_built_beside(pg_url, warehouse, drops):
-    """A first load's ledger is built and committed on a second connection, in the staging schema; killed
-    before the night commits, the LMS holds nothing of it, and the re-run replaces the staged table, attaches
-    the ledger with the indexes built beside (adopted, not built twice) and leaves no staged table."""
+@pytest.mark.parametrize("stopped", ["killed", "connection terminated"])
+def test_pg_first_load_stopped_after_its_ledger_was_built_beside(pg_url, warehouse, drops, stopped):
+    """A first load's ledger is built and committed on a second connection, in the staging schema; stopped
+    before the night commits, the LMS holds nothing of it. A loader that fails (its connection terminated)
+    records the failure and drops the staged table (as big as the district's entities); a killed one leaves
+    it, and the re-run replaces it. The re-run attaches the ledger with the indexes built beside (adopted, not
+    built twice) and leaves no staged table."""
     backend = open_backend(pg_url)
     ingest(warehouse, "d1", NIGHT1, drops[1])
     backend.ensure_schema()
@@ -815,7 +827,14 @@ def test_pg_first_load_killed_after_its_ledger_was_built_beside(pg_url, warehous
         assert _staged(pg_url) == ["change_entries_d1"]
 
     # the loader blocks attaching the ledger, its last step: by then the ledger was staged and committed
-    _kill_loader_waiting_on(pg_url, warehouse, NIGHT1, "lms.change_entries", staged_not_attached)
+    if stopped == "killed":
+        _kill_loader_waiting_on(pg_url, warehouse, NIGHT1, "lms.change_entries", staged_not_attached)
+        assert _staged(pg_url) == ["change_entries_d1"]
+    else:
+        _terminate_loader_waiting_on(
+            pg_url, backend, warehouse, NIGHT1, "lms.change_entries", staged_not_attached
+        )
+        assert history(backend, "d1")[-1]["state"] == "failed" and _staged(pg_url) == []
     assert snapshot(backend, "d1") == before
     ledger = query(backend, "d1", "SELECT count(*) FROM lms.change_ledger WHERE district = %s", ["d1"])
     assert ledger == [(0,)]

@@ -66,6 +66,9 @@ class LmsSession(ABC):
     def forget_edits(self) -> None:  # noqa: B027 (optional hook)
         """Drop the district's logged edits that the state kept after this session has seen."""
 
+    def discard_staged(self) -> None:  # noqa: B027 (optional hook)
+        """Drop what a failed load of the district staged outside its transaction (see load_beside)."""
+
     def holds_rows(self, entity: Entity) -> bool:
         """Whether the LMS holds any row of ``entity`` for the district (if not, tonight is its first)."""
         table = self.table(entity.name)

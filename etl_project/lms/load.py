@@ -143,6 +143,7 @@ def load_night(
 def _record_failed(backend: LmsBackend, district: str, date: str, run_id: str) -> None:
     try:
         with backend.session(district, write=True) as session:
+            session.discard_staged()
             session.execute(
                 f"INSERT INTO {session.table('sync_runs')} "
                 "(district, partition_date, run_id, state, finished_at) "

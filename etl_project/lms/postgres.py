@@ -110,6 +110,14 @@ class PostgresSession(LmsSession):
             self.conn.execute(f"ANALYZE {name}")
         self.fresh.clear()
 
+    def discard_staged(self) -> None:
+        """A first ledger staged and committed beside a night that then failed (the night's rollback moved
+        it back to the staging schema): about as big as the district's entities, so not left until the
+        district's next first load. Call it holding the district's lock (a writing session), so no running
+        load's staged table is dropped."""
+        for parent in PARTITIONED:
+            self.conn.execute(f"DROP TABLE IF EXISTS {_partition(self.conn, STAGING, parent, self.district)}")
+
     def close(self) -> None:
         """Stop a load beside still running (its transaction rolls back); called however the session ends."""
         for side in self.beside.values():
