@@ -574,7 +574,7 @@ def test_created_rows_ledger_holds_every_after_value_and_provenance(pg_backend, 
             [NIGHT1, "stu-0000007"],
         ).fetchone()[0]
     load(warehouse, backend, "d1", NIGHT1)
-    stored_forms = {}
+    stored_forms, traced = {}, {}
     for entity, sourced_id in [("users", "stu-0000007"), ("users", "stu-0000008"), ("terms", None)]:
         fields = entity_def(entity).field_names
         row = query(
@@ -584,7 +584,7 @@ def test_created_rows_ledger_holds_every_after_value_and_provenance(pg_backend, 
             f"WHERE sourced_id = coalesce(%s, sourced_id) ORDER BY id LIMIT 1",
             [sourced_id],
         )[0]
-        [created] = trace(backend, "d1", entity, row[1])
+        [created] = traced[row[1]] = trace(backend, "d1", entity, row[1])
         assert created["operation"] == "created" and created["lms_id"] == row[0]
         assert created["changes"] == _created_changes(fields, row[2:])
         stored, names_stored = query(
@@ -606,7 +606,7 @@ def test_created_rows_ledger_holds_every_after_value_and_provenance(pg_backend, 
     )
     [term] = [k for k in stored_forms if not k.startswith("stu-")]
     assert isinstance(trace(backend, "d1", "terms", term)[0]["changes"]["school_year"]["after"], int)
-    [created] = trace(backend, "d1", "users", "stu-0000007")
+    [created] = traced["stu-0000007"]
     assert (created["file_uri"], created["file_version"], created["file_sha256"], created["line"]) == (
         "file:///archive/users.csv",
         "v-users.csv",
