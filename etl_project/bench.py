@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,6 +25,7 @@ from etl_project.oneroster.spec import MANIFEST
 from etl_project.warehouse import DUCKDB_CONFIG, WarehouseResource
 
 if TYPE_CHECKING:
+    from etl_project.devservers.postgres import PostgresServer
     from etl_project.lms import LmsBackend, LoadResult
 
 BENCH_DISTRICT = "bench"
@@ -191,18 +192,50 @@ def run_bench(
 
 
 def cpu_count() -> int:
-    return os.cpu_count() or 1
+    """The cores this process may run on (a container's or taskset's limit, not the host's)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def copy_floor(duck: duckdb.DuckDBPyConnection, url: str, date: str, work: Path) -> tuple[float, int]:
-    """The floor: the night's mapped LMS rows COPYed into unindexed PostgreSQL tables (only COPY is timed)
+@dataclass
+class Spent:
+    """Wall and CPU seconds of one or more measured spans: ``loader`` is this process (every thread: DuckDB's,
+    the COPY feeders), ``postgres`` the PostgreSQL server (PostgresServer.cpu_seconds; None if unknown)."""
+
+    wall: float = 0.0
+    loader: float = 0.0
+    postgres: float | None = 0.0
+
+    @contextmanager
+    def adding(self, server: PostgresServer) -> Iterator[None]:
+        postgres = server.cpu_seconds()  # read outside the timed span: it scans /proc
+        loader, wall = time.process_time(), time.perf_counter()
+        try:
+            yield
+        finally:
+            self.wall += time.perf_counter() - wall
+            self.loader += time.process_time() - loader
+            after = server.cpu_seconds()
+            known = None not in (self.postgres, postgres, after)
+            self.postgres = self.postgres + after - postgres if known else None
+
+    def cpu(self) -> dict[str, float] | None:
+        """CPU seconds per process, or None where the server's are unknown."""
+        if self.postgres is None:
+            return None
+        return {"loader": round(self.loader, 2), "postgres": round(self.postgres, 2)}
+
+
+def copy_floor(
+    duck: duckdb.DuckDBPyConnection, server: PostgresServer, url: str, date: str, work: Path
+) -> tuple[Spent, int]:
+    """The floor: the night's mapped LMS rows COPYed into unindexed PostgreSQL tables (only COPY is measured)
     in a schema of their own, dropped afterwards."""
     import psycopg
 
     from etl_project.lms.mapping import source_sql
     from etl_project.lms.schema import ENTITIES
 
-    seconds, rows = 0.0, 0
+    spent, rows = Spent(), 0
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE SCHEMA IF NOT EXISTS floor")
         types = {"text": "TEXT", "date": "DATE", "bool": "BOOLEAN", "int": "INTEGER"}
@@ -219,8 +252,8 @@ def copy_floor(duck: duckdb.DuckDBPyConnection, url: str, date: str, work: Path)
             source = source_sql(e, date)
             select = f"SELECT row_number() OVER (), 'bench', sourced_id, {fields}, true FROM ({source})"
             rows += duck.execute(f"COPY ({select}) TO '{path}' (FORMAT csv, HEADER false)").fetchone()[0]
-            started = time.perf_counter()
             with (
+                spent.adding(server),
                 open(path, "rb") as src,
                 conn.cursor().copy(
                     f"COPY floor.{e.name} ({', '.join(cols)}) FROM STDIN (FORMAT csv)"
@@ -228,10 +261,9 @@ def copy_floor(duck: duckdb.DuckDBPyConnection, url: str, date: str, work: Path)
             ):
                 while block := src.read(1 << 20):
                     copy.write(block)
-            seconds += time.perf_counter() - started
             path.unlink()
         conn.execute("DROP SCHEMA floor CASCADE")
-    return round(seconds, 3), rows
+    return spent, rows
 
 
 def run_lms_bench(
@@ -257,9 +289,9 @@ def run_lms_bench(
     work = Path(workdir or tempfile.mkdtemp(prefix="etl-bench-lms-"))
     result = BenchResult(students=students)
     nights = {1: BENCH_NIGHT, 2: "2026-11-28"}
-    floors: list[float] = []
-    firsts: list[tuple[LoadResult, float]] = []
-    seconds: list[tuple[LoadResult, float]] = []
+    floors: list[Spent] = []
+    firsts: list[tuple[LoadResult, Spent]] = []
+    seconds: list[tuple[LoadResult, Spent]] = []
     try:
         warehouse = WarehouseResource(root=str(work / "warehouse"), memory_limit=memory_limit)
         for day, night in nights.items():
@@ -287,14 +319,14 @@ def run_lms_bench(
                     progress(
                         f"floor: bare COPY of the rows into unindexed tables (run {attempt}/{repeat}) ..."
                     )
-                    floor_s, rows = copy_floor(duck, url, nights[1], work)
-                    floors.append(floor_s)
+                    floor, rows = copy_floor(duck, server, url, nights[1], work)
+                    floors.append(floor)
                     progress(
                         f"first load into the LMS (change set + one transaction) (run {attempt}/{repeat}) ..."
                     )
-                    firsts.append(timed_load(duck, backend, nights[1], f"bench-1-{attempt}"))
+                    firsts.append(timed_load(duck, backend, server, nights[1], f"bench-1-{attempt}"))
                     progress(f"day 2 into the LMS (run {attempt}/{repeat}) ...")
-                    seconds.append(timed_load(duck, backend, nights[2], f"bench-2-{attempt}"))
+                    seconds.append(timed_load(duck, backend, server, nights[2], f"bench-2-{attempt}"))
                 with psycopg.connect(
                     server.url(), autocommit=True
                 ) as admin:  # free the disk for the next run
@@ -303,10 +335,10 @@ def run_lms_bench(
         if workdir is None:
             shutil.rmtree(work, ignore_errors=True)
     # The best of each, with its own phases and counts.
-    floor_s = min(floors)
-    first, first_s = min(firsts, key=lambda run: run[1])
-    second, day2_s = min(seconds, key=lambda run: run[1])
-    first_s, day2_s = round(first_s, 3), round(day2_s, 3)
+    floor = min(floors, key=lambda spent: spent.wall)
+    first, first_spent = min(firsts, key=lambda run: run[1].wall)
+    second, day2_spent = min(seconds, key=lambda run: run[1].wall)
+    floor_s, first_s, day2_s = (round(s.wall, 3) for s in (floor, first_spent, day2_spent))
     result.rows = rows
     result.extra.update(
         {
@@ -327,13 +359,26 @@ def run_lms_bench(
             "day2_phases_s": second.durations,
         }
     )
+    # What the kept attempts cost in CPU, so a ratio can be read against this machine's cores: however well
+    # the work overlaps, a load cannot take less than its CPU-seconds divided by the cores.
+    if (first_cpu := first_spent.cpu()) is not None:
+        cores = cpu_count()
+        result.extra.update(
+            {
+                "cpus": cores,
+                "copy_floor_cpu_s": floor.cpu(),
+                "first_load_cpu_s": first_cpu,
+                "day2_cpu_s": day2_spent.cpu(),
+                "first_load_cpu_bound_ratio": round(sum(first_cpu.values()) / cores / max(floor_s, 1e-9), 2),
+            }
+        )
     if repeat > 1:
         result.extra.update(
             {
                 "repeat": repeat,
-                "copy_floor_runs_s": floors,
-                "first_load_runs_s": [round(s, 3) for _, s in firsts],
-                "day2_runs_s": [round(s, 3) for _, s in seconds],
+                "copy_floor_runs_s": [round(s.wall, 3) for s in floors],
+                "first_load_runs_s": [round(s.wall, 3) for _, s in firsts],
+                "day2_runs_s": [round(s.wall, 3) for _, s in seconds],
             }
         )
     result.peak_rss_mb = round(peak_rss_mb(), 1)
@@ -341,13 +386,14 @@ def run_lms_bench(
 
 
 def timed_load(
-    duck: duckdb.DuckDBPyConnection, backend: LmsBackend, night: str, run_id: str
-) -> tuple[LoadResult, float]:
-    """One night's LMS load (default thresholds) and its wall time in seconds."""
+    duck: duckdb.DuckDBPyConnection, backend: LmsBackend, server: PostgresServer, night: str, run_id: str
+) -> tuple[LoadResult, Spent]:
+    """One night's LMS load (default thresholds) and its wall and CPU time."""
     from etl_project.lms import Thresholds, load_night
 
-    started = time.perf_counter()
-    loaded = load_night(
-        duck, backend, BENCH_DISTRICT, night, run_id=run_id, thresholds=Thresholds.from_config({})
-    )
-    return loaded, time.perf_counter() - started
+    spent = Spent()
+    with spent.adding(server):
+        loaded = load_night(
+            duck, backend, BENCH_DISTRICT, night, run_id=run_id, thresholds=Thresholds.from_config({})
+        )
+    return loaded, spent
