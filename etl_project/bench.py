@@ -192,7 +192,7 @@ def run_bench(
 
 
 def cpu_count() -> int:
-    """The cores this process may run on (a container's or taskset's limit, not the host's)."""
+    """The cores this process may run on (its CPU affinity: a cpuset or taskset, not a CPU quota)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
@@ -361,15 +361,18 @@ def run_lms_bench(
     )
     # What the kept attempts cost in CPU, so a ratio can be read against this machine's cores: however well
     # the work overlaps, a load cannot take less than its CPU-seconds divided by the cores.
-    if (first_cpu := first_spent.cpu()) is not None:
-        cores = cpu_count()
+    cpu = {
+        "copy_floor_cpu_s": floor.cpu(),
+        "first_load_cpu_s": first_spent.cpu(),
+        "day2_cpu_s": day2_spent.cpu(),
+    }
+    if None not in cpu.values():
+        cores, first_cpu = cpu_count(), sum(cpu["first_load_cpu_s"].values())
         result.extra.update(
             {
                 "cpus": cores,
-                "copy_floor_cpu_s": floor.cpu(),
-                "first_load_cpu_s": first_cpu,
-                "day2_cpu_s": day2_spent.cpu(),
-                "first_load_cpu_bound_ratio": round(sum(first_cpu.values()) / cores / max(floor_s, 1e-9), 2),
+                **cpu,
+                "first_load_cpu_bound_ratio": round(first_cpu / cores / max(floor_s, 1e-9), 2),
             }
         )
     if repeat > 1:

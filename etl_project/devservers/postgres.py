@@ -42,15 +42,20 @@ class PostgresServer:
     def cpu_seconds(self) -> float | None:
         """CPU time (user + system) the server has used since it started: the postmaster, the processes it
         runs now (backends, parallel workers, WAL writer, checkpointer, autovacuum) and those that have ended
-        (the postmaster's reaped children). Linux (/proc) only, else None. The children are read before the
-        postmaster, so one ending in between is counted twice, never missed."""
+        (the postmaster reaps them all, adding theirs to its own children's time). Linux (/proc) only, else
+        None. A child reaped while its siblings are being read would be counted twice, so the reading is
+        taken again until the postmaster's reaped time is the same before and after it."""
         try:
             pid = int(Path(self.workdir, "data", "postmaster.pid").read_text().split()[0])
-            ticks = sum(_ticks(stat) for stat in _proc_stats() if int(stat[1]) == pid)
-            ticks += _ticks(_proc_stat(pid), children=True)
+            reaped = _ticks(_proc_stat(pid), children=True)
+            while True:
+                live = sum(_ticks(stat) for stat in _proc_stats() if int(stat[1]) == pid)
+                reaped, before = _ticks(_proc_stat(pid), children=True), reaped
+                if reaped == before:
+                    break
         except (OSError, ValueError, IndexError):
             return None
-        return ticks / os.sysconf("SC_CLK_TCK")
+        return (live + reaped) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         data = os.path.join(self.workdir, "data")
