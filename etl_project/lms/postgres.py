@@ -479,7 +479,7 @@ class PostgresBackend(LmsBackend):
     def __init__(self, url: str):
         self.url = url
         self._schema_ready = False
-        self._ledger_text = False
+        self._separated_values = False
 
     def connect(self, **kwargs: Any) -> psycopg.Connection:
         return psycopg.connect(self.url, **kwargs)
@@ -497,8 +497,9 @@ class PostgresBackend(LmsBackend):
                 raise LmsConfigError(LEGACY_LAYOUT)
             for statement in ddl("postgres"):
                 conn.execute(statement)
-            # Databases made by earlier builds keep their JSON changes column, which takes JSON arrays only.
-            self._ledger_text = conn.execute(
+            # Created records' after-values are stored as separated text where the changes column is TEXT;
+            # databases made by earlier builds keep their JSON column, which takes JSON arrays only.
+            self._separated_values = conn.execute(
                 "SELECT atttypid = 'text'::regtype FROM pg_attribute "
                 "WHERE attrelid = 'lms.change_entries'::regclass AND attname = 'changes'"
             ).fetchone()[0]
@@ -521,7 +522,9 @@ class PostgresBackend(LmsBackend):
                     conn.execute("SET LOCAL work_mem = '128MB'")
                     conn.execute("SET LOCAL maintenance_work_mem = '512MB'")
                     conn.execute(f"SET LOCAL {SYNCING} = 'on'")  # not logged as edits made in the LMS
-                session = PostgresSession(conn, district, self.connect, separated_values=self._ledger_text)
+                session = PostgresSession(
+                    conn, district, self.connect, separated_values=self._separated_values
+                )
                 try:
                     yield session
                     session.finish()
