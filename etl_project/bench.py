@@ -6,6 +6,7 @@ a child process first and is not measured.
 
 from __future__ import annotations
 
+import os
 import resource
 import shutil
 import subprocess
@@ -20,7 +21,6 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from etl_project.devservers import cpu_count
 from etl_project.oneroster.spec import MANIFEST
 from etl_project.warehouse import DUCKDB_CONFIG, WarehouseResource
 
@@ -189,6 +189,11 @@ def run_bench(
     result.ingest_ratio = round((result.fetch_s + result.archive_s + result.normalize_s) / bare, 2)
     result.peak_rss_mb = round(peak_rss_mb(), 1)
     return result
+
+
+def cpu_count() -> int:
+    """The cores this process may run on (its CPU affinity: a cpuset or taskset, not a CPU quota)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 @dataclass

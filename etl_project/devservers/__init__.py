@@ -1,6 +1,5 @@
 """Throwaway servers on loopback, for the benchmark and the test suite (never used in production)."""
 
-import os
 import socket
 
 
@@ -13,8 +12,3 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def cpu_count() -> int:
-    """The cores this process may run on (its CPU affinity: a cpuset or taskset, not a CPU quota)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

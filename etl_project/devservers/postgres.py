@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from etl_project.devservers import ServerUnavailable, cpu_count, free_port
+from etl_project.devservers import ServerUnavailable, free_port
 
 PG_BIN = os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin")
 
@@ -120,10 +120,6 @@ def start_postgres(workdir: str | None = None, *, settings: dict[str, str] | Non
         # A backend notices a vanished client even while it waits on a lock.
         "client_connection_check_interval": "200ms",
         "max_wal_size": "4GB",
-        # Index builds' parallel workers (PostgreSQL's default: 2) leave a core to the rest. On 2 cores, 2
-        # workers and their leader contend with a first load's other connection: at 1M its commit phase (the
-        # key builds) took 11.6-14.1 s with 2 workers, 9.2-12.9 s with 1 (alternating pairs).
-        "max_parallel_maintenance_workers": str(min(2, cpu_count() - 1)),
         **(settings or {}),
     }
     opts = f"-k {base} -p {port} " + " ".join(f"-c {k}={v}" for k, v in options.items())
