@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-SCHEMA = """
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS districts (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -31,7 +32,33 @@ CREATE TABLE IF NOT EXISTS districts (
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 )
-"""
+""",
+    # One current state per district-night, written by whatever runs the night (CLI, daemon, any worker).
+    """
+CREATE TABLE IF NOT EXISTS night_states (
+    district TEXT NOT NULL,
+    night TEXT NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT,
+    step TEXT,
+    run_id TEXT,
+    detail TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (district, night)
+)
+""",
+    # The outcome of the newest poll of each district's source (sensor or `districts test`).
+    """
+CREATE TABLE IF NOT EXISTS source_polls (
+    district TEXT PRIMARY KEY,
+    last_poll_at TEXT NOT NULL,
+    last_success_at TEXT,
+    newest_drop TEXT,
+    last_error TEXT,
+    last_error_at TEXT
+)
+""",
+)
 
 
 class RegistryDatabaseError(Exception):
@@ -98,7 +125,8 @@ class Database:
             if not self._schema_ready:
                 if self.is_postgres:  # workers starting together: one creates the table, the others wait
                     tx.execute("SELECT pg_advisory_xact_lock(hashtextextended('etl_project.registry', 0))")
-                tx.execute(SCHEMA)
+                for statement in SCHEMA:
+                    tx.execute(statement)
                 self._schema_ready = True
             yield tx
 
