@@ -23,7 +23,8 @@ def test_every_code_the_loader_writes_has_a_reason_and_a_fix():
         "manifest_mismatch", "missing_column", "not_utf8", "empty_file", "unknown_header", "duplicate_header",
         "unreadable_csv", "required_missing", "invalid_enum", "bad_date", "bad_datetime", "bad_boolean",
         "bad_year", "duplicate_sourced_id", "unknown_reference", "parent_rejected", "wrong_field_count",
-        "line_too_long", "csv_syntax",
+        "line_too_long", "csv_syntax", "field_too_long", "cut_off", "rows_unaccounted", "header_too_long",
+        "too_many_columns",
     }  # fmt: skip
     for code in codes:
         assert code in source, code  # the loader really writes it

@@ -41,7 +41,7 @@ REJECT_CODES: dict[str, tuple[str, ...]] = {
     "unique_sourced_ids": ("duplicate_sourced_id",),
     "references_resolve": ("unknown_reference", "parent_rejected"),
 }
-STRUCTURAL = ("wrong_field_count", "csv_syntax")
+STRUCTURAL = ("cut_off",)  # a last record without its line ending, or shorter than the header
 # Tables the LMS is built from: a bulk file of these with no rows is never a plausible night.
 LMS_SOURCES = frozenset({e.source for e in ENTITIES} | {"roles"})
 
@@ -247,7 +247,7 @@ def _change(now: int, before: int) -> float:
 
 
 def _last_line_cut(conn: duckdb.DuckDBPyConnection, spec: TableSpec, date: dt.date) -> dict[str, Any] | None:
-    """The file's last line is a structural reject (too few fields, unterminated quote): cut off."""
+    """The file's last record was rejected as cut off (no line ending, or fewer fields than the header)."""
     row = conn.execute(
         f"""WITH last AS (
                 SELECT max(line) AS line FROM (

@@ -27,6 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import duckdb
+
     from etl_project.oneroster import check_drop
 
     path: Path = args.path
@@ -36,6 +38,12 @@ def run(args: argparse.Namespace) -> int:
         report = check_drop(path)
     except OSError as exc:
         raise CommandError(f"cannot read {path}: {exc.strerror or exc}", exit_code=2) from None
+    except (MemoryError, duckdb.OutOfMemoryException):
+        raise CommandError(
+            f"checking {path} ran out of memory; a file of the drop is far larger or wider than a roster "
+            "export (see docs/validation-limits.md): check the files' sizes and headers",
+            exit_code=2,
+        ) from None
     if args.json:
         print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
     else:

@@ -21,6 +21,7 @@ class HeaderMap:
     metadata: list[tuple[str, str]]  # (key, staged column) kept in the metadata JSON
     raw: list[tuple[str, str]]  # (header name, staged column) for the raw JSON of rejects (no secrets)
     warnings: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)  # the header's names, staged column c<i> = names[i]
 
 
 def map_header(spec: TableSpec, names: list[str], version: str | None) -> HeaderMap:
@@ -123,4 +124,6 @@ def map_header(spec: TableSpec, names: list[str], version: str | None) -> Header
     ]
     if absent and mapping.keys() - {"sourcedId"}:
         warnings.append(f"{file}: optional column(s) {', '.join(absent)} not in the header; left empty")
-    return HeaderMap(ncols=len(names), mapping=mapping, metadata=metadata, raw=raw, warnings=warnings)
+    return HeaderMap(
+        ncols=len(names), mapping=mapping, metadata=metadata, raw=raw, warnings=warnings, names=names
+    )

@@ -7,6 +7,7 @@ same code against an in-memory DuckDB and only returns the report.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import tempfile
 from collections.abc import Mapping
@@ -17,13 +18,16 @@ from typing import Any
 import duckdb
 
 from etl_project.oneroster.header import HeaderMap, HeaderProblem, map_header
+from etl_project.oneroster.limits import CsvLimits, LongLine, blank_out, long_value, size_text
 from etl_project.oneroster.manifest import Manifest, ManifestError, parse_manifest
 from etl_project.oneroster.normalize import SCHEMA, ensure_schema, insert_sql
 from etl_project.oneroster.read import (
     CsvUnreadable,
     DropFiles,
     DropRefused,
+    FileScan,
     NotUtf8,
+    Staged,
     ZipLimits,
     drop_staging,
     find_invalid_utf8,
@@ -47,6 +51,7 @@ from etl_project.oneroster.validate import (
     Check,
     duplicates_sql,
     empty_errors_sql,
+    field_size_check,
     lit,
     reference_sql,
     required_check,
@@ -124,14 +129,21 @@ class DropReport:
         return 0
 
 
-def check_drop(path: Path, zip_limits: ZipLimits | None = None) -> DropReport:
+def check_drop(
+    path: Path, zip_limits: ZipLimits | None = None, csv_limits: CsvLimits | None = None
+) -> DropReport:
     """Validate a drop without keeping anything: the load path on a throw-away in-memory DuckDB."""
     from etl_project.warehouse import DUCKDB_CONFIG
 
     conn = duckdb.connect(":memory:", config=dict(DUCKDB_CONFIG))
     try:
         return load_drop(
-            conn, Path(path), district="check", date=dt.date.today().isoformat(), zip_limits=zip_limits
+            conn,
+            Path(path),
+            district="check",
+            date=dt.date.today().isoformat(),
+            zip_limits=zip_limits,
+            csv_limits=csv_limits,
         )
     finally:
         conn.close()
@@ -146,6 +158,7 @@ def load_drop(
     provenance: Mapping[str, FileProvenance] | None = None,
     staging_dir: Path | None = None,
     zip_limits: ZipLimits | None = None,
+    csv_limits: CsvLimits | None = None,
 ) -> DropReport:
     """Validate and normalize ``drop`` (folder or zip) as the night ``date`` of ``district``."""
     validate_district_id(district)
@@ -168,7 +181,9 @@ def load_drop(
             return report
         report.oneroster_version = manifest.version
         report.warnings.extend(manifest.warnings)
-        _Loader(conn, district, date, files, manifest, provenance or {}, report).run()
+        loader = _Loader(conn, district, date, files, manifest, provenance or {}, report)
+        loader.workdir, loader.limits = workdir, csv_limits or CsvLimits()
+        loader.run()
         return report
     finally:
         remove_tree(workdir)
@@ -204,6 +219,47 @@ class _Plan:
     problem: str | None = None
 
 
+@dataclass
+class _Structural:
+    """What the parser could not split, and the over-long lines it was never given."""
+
+    rejects: str  # staged table of parser rejects (line, error_type, message, csv_line)
+    rejected: int
+    ends_with_newline: bool
+    long_lines: list[tuple[LongLine, tuple[int, int] | None]]  # with (column, size) of its long value
+
+    @property
+    def count(self) -> int:
+        return self.rejected + len(self.long_lines)
+
+
+def _long_line_error(
+    long: LongLine, value: tuple[int, int] | None, header: HeaderMap, limits: CsvLimits
+) -> tuple[int, str | None, str, str, str]:
+    """The row error of a line over the line limit: its size, the limit, and the long value's column."""
+    column = None
+    message = f"the line is {long.size:,} bytes long, over the limit of {size_text(limits.max_line_bytes)}"
+    if value is not None:
+        index, size = value
+        column = header.names[index] if index < len(header.names) else f"field {index + 1}"
+        message += (
+            f"; its value in {column} is {size:,} bytes, over the limit of "
+            f"{size_text(limits.max_field_bytes)} per value"
+        )
+    message += "; the row was not loaded"
+    return long.line, column, "line_too_long", message, json.dumps({"size": long.size})
+
+
+def _unaccounted_text(file: str, scan: FileScan, staged: Staged) -> str:
+    data = scan.physical_lines - 1
+    return (
+        f"{file}: {staged.unaccounted:,} of its {data:,} data line(s) were neither read nor rejected "
+        f"({staged.accepted:,} row(s) read, {staged.rejected:,} rejected, {len(scan.blank_lines):,} blank); "
+        "the whole file was not loaded so that no row is lost: look for an unbalanced double quote or a "
+        "damaged line and export the file again"
+    )
+
+
 class _Loader:
     def __init__(
         self,
@@ -219,6 +275,8 @@ class _Loader:
         self.files, self.manifest, self.provenance, self.report = files, manifest, provenance, report
         self.bulk_loaded: set[str] = set()  # tables whose bulk file loaded: required references checked
         self.loaded: dict[str, str] = {}  # table -> mode, for every file that loaded
+        self.workdir: Path | None = None  # where a copy without over-long lines is written
+        self.limits = CsvLimits()
 
     # -- planning: the manifest against the files actually present ------------------------------------------
     def plan(self) -> list[_Plan]:
@@ -330,36 +388,53 @@ class _Loader:
 
     # -- one entity file ---------------------------------------------------------------------------------
     def load_file(self, spec: TableSpec, path: Path, mode: str) -> FileReport:
-        conn, file = self.conn, spec.file
+        conn, file, limits = self.conn, spec.file, self.limits
         report = FileReport(file, spec.table, mode, "loaded")
-        scan = scan_file(path)
+        scan = scan_file(path, max_line_bytes=limits.max_line_bytes)
         data_lines = max(scan.physical_lines - 1 - len(scan.blank_lines), 0)
         if scan.size == 0:
             return self.file_reject(report, "empty_file", f"{file} is empty (not even a header row)")
         try:
-            header = map_header(spec, read_header(path), self.manifest.version)
+            header = map_header(spec, read_header(path, limits, file), self.manifest.version)
         except NotUtf8 as exc:
             return self.file_reject(report, "not_utf8", f"{file}: {exc}", data_lines)
         except HeaderProblem as exc:
             return self.file_reject(report, exc.code, str(exc), data_lines)
         self.report.warnings.extend(header.warnings)
+        long_lines = scan.long_lines
+        if long_lines:
+            # the parser never sees an over-long line: it reads a copy where that line is blank
+            path, original = Path(self.workdir or tempfile.gettempdir()) / f"{spec.table}.blanked.csv", path
+            blank_out(original, path, long_lines)
+            scan = scan_file(path, max_line_bytes=limits.max_line_bytes)
+            long_lines = [(long, long_value(original, long, limits)) for long in long_lines]
+        excised = {long.line for long, _ in long_lines}
+        blank = [b for b in scan.blank_lines if b not in excised]
+        if blank:
+            shown = ", ".join(map(str, blank[:10])) + (", ..." if len(blank) > 10 else "")
+            self.report.warnings.append(f"{file}: {len(blank)} blank line(s) skipped (line {shown})")
         name = f"_or_{spec.table}"
         try:
-            staged = stage_csv(conn, path, header.ncols, name, scan)
+            staged = stage_csv(conn, path, header.ncols, name, scan, limits.max_line_bytes)
         except CsvUnreadable as exc:
             drop_staging(conn, name)
             return self.file_reject(
                 report, "unreadable_csv", f"{file} cannot be read as CSV: {exc}", data_lines
             )
         try:
+            if staged.unaccounted:
+                return self.file_reject(
+                    report, "rows_unaccounted", _unaccounted_text(file, scan, staged), data_lines
+                )
             encoding = conn.execute(
                 f"SELECT min(line) FROM {staged.rejects} WHERE error_type = 'INVALID ENCODING'"
             ).fetchone()[0]
             if encoding is not None:
                 bad = find_invalid_utf8(path) or NotUtf8(int(encoding), -1, False)
                 return self.file_reject(report, "not_utf8", f"{file}: {bad}", data_lines)
+            structural = _Structural(staged.rejects, staged.rejected, scan.ends_with_newline, long_lines)
             return self.validate_and_insert(
-                spec, report, header, staged.view, staged.rejects, staged.accepted, staged.rejected, name
+                spec, report, header, staged.view, staged.accepted, name, structural
             )
         finally:
             drop_staging(conn, name)
@@ -370,10 +445,9 @@ class _Loader:
         report: FileReport,
         header: HeaderMap,
         view: str,
-        structural: str,
         accepted: int,
-        structural_count: int,
         name: str,
+        structural: _Structural,
     ) -> FileReport:
         conn, m, version = self.conn, header.mapping, self.manifest.version
         err = f"{name}_err"
@@ -389,24 +463,12 @@ class _Loader:
             check = value_check(col, x, spec.file)
             if check is not None:
                 checks.append(check)
+        limit = self.limits.max_field_bytes
+        checks += [field_size_check(n, f"c{i}", limit, size_text(limit)) for i, n in enumerate(header.names)]
         conn.execute(empty_errors_sql(err))
         if accepted and checks:
             conn.execute(row_errors_sql(view, err, checks, sid, raw))
-        if structural_count:
-            first_field = "trim(split_part(trim(csv_line, chr(13) || chr(10)), ',', 1), '\"')"
-            conn.execute(
-                f"""INSERT INTO {err} SELECT line, NULL,
-                    CASE WHEN error_type IN ('MISSING COLUMNS', 'TOO MANY COLUMNS') THEN 'wrong_field_count'
-                         WHEN error_type = 'LINE SIZE OVER MAXIMUM' THEN 'line_too_long'
-                         ELSE 'csv_syntax' END,
-                    CASE WHEN error_type IN ('MISSING COLUMNS', 'TOO MANY COLUMNS')
-                         THEN 'the row has ' || coalesce(regexp_extract(message, 'Found: ([0-9]+)', 1), '?')
-                              || ' fields but the header has {header.ncols}'
-                         ELSE 'the row cannot be read as CSV: ' || message END,
-                    {first_field if sid == "c0" else "NULL"},
-                    json_object('csv_line', trim(csv_line, chr(13) || chr(10)))::VARCHAR
-                    FROM {structural}"""
-            )
+        self.structural_errors(err, header, view, structural)
         if accepted:
             conn.execute(duplicates_sql(view, err, sid, raw))
             for column, target in REQUIRED_REFS.get(spec.table, ()):
@@ -422,11 +484,11 @@ class _Loader:
                 )
         conn.execute(f"CREATE OR REPLACE TEMP TABLE {name}_badl AS SELECT DISTINCT line FROM {err}")
         rejected_lines = conn.execute(f"SELECT count(*) FROM {name}_badl").fetchone()[0]
-        report.rows = accepted + structural_count
+        report.rows = accepted + structural.count
         report.rejected = rejected_lines
         report.accepted = report.rows - rejected_lines
         if accepted:
-            bad = f"{name}_badl" if rejected_lines > structural_count else None
+            bad = f"{name}_badl" if rejected_lines > structural.count else None
             conn.execute(insert_sql(spec, view, m, header.metadata, self.date, bad))
         if spec.table in _REFERENCED:
             self.remember_ids(spec.table, view, sid, err, name if accepted else None)
@@ -455,6 +517,47 @@ class _Loader:
         conn.execute(f"DROP TABLE IF EXISTS {err}")
         conn.execute(f"DROP TABLE IF EXISTS {name}_badl")
         return report
+
+    def structural_errors(self, err: str, header: HeaderMap, view: str, structural: _Structural) -> None:
+        """Rows the parser could not split (and over-long lines it never saw) as row errors.
+
+        A rejected last record is ``cut_off`` only when it is shorter than the header or the file ends
+        without a line break; anything else is an ordinary row rejection.
+        """
+        conn, sid = self.conn, header.mapping["sourcedId"]
+        if structural.rejected:
+            first_field = "trim(split_part(trim(csv_line, chr(13) || chr(10)), ',', 1), '\"')"
+            last = conn.execute(
+                f"SELECT greatest((SELECT max(_line) FROM {view}), "
+                f"(SELECT max(line) FROM {structural.rejects}))"
+            ).fetchone()[0]
+            no_break = "FALSE" if structural.ends_with_newline else "TRUE"
+            cut = (
+                f"line = {int(last)} AND ({no_break} OR error_type = 'MISSING COLUMNS' "
+                "OR message ILIKE '%unterminated quote%')"
+            )
+            conn.execute(
+                f"""INSERT INTO {err} SELECT line, NULL, CASE
+                    WHEN {cut} THEN 'cut_off'
+                    WHEN error_type IN ('MISSING COLUMNS', 'TOO MANY COLUMNS') THEN 'wrong_field_count'
+                    WHEN error_type = 'LINE SIZE OVER MAXIMUM' THEN 'line_too_long'
+                    ELSE 'csv_syntax' END,
+                    CASE WHEN error_type IN ('MISSING COLUMNS', 'TOO MANY COLUMNS')
+                         THEN 'the row has ' || coalesce(regexp_extract(message, 'Found: ([0-9]+)', 1), '?')
+                              || ' fields but the header has {header.ncols}'
+                         WHEN error_type = 'LINE SIZE OVER MAXIMUM'
+                         THEN 'the row is longer than the limit of {size_text(self.limits.max_line_bytes)}'
+                         ELSE 'the row cannot be read as CSV: '
+                              || coalesce(message, error_type, 'unknown parser error') END
+                    || CASE WHEN line = {int(last)} AND {no_break}
+                            THEN ' and the file ends without a line break' ELSE '' END,
+                    {first_field if sid == "c0" else "NULL"},
+                    json_object('csv_line', trim(csv_line, chr(13) || chr(10)))::VARCHAR
+                    FROM {structural.rejects}"""
+            )
+        rows = [_long_line_error(long, value, header, self.limits) for long, value in structural.long_lines]
+        if rows:
+            conn.executemany(f"INSERT INTO {err} VALUES (?, ?, ?, ?, NULL, ?)", rows)
 
     def remember_ids(self, table: str, view: str, sid: str, err: str, name: str | None) -> None:
         conn = self.conn

@@ -24,6 +24,9 @@ from pathlib import Path, PurePosixPath
 
 import duckdb
 
+from etl_project.oneroster.header import HeaderProblem
+from etl_project.oneroster.limits import CsvLimits, LongLine, LongLineFinder, size_text
+
 _CHUNK = 8 << 20
 _BOM = b"\xef\xbb\xbf"
 _BLANK_LINE = re.compile(rb"\n(?=\r?\n)")
@@ -169,18 +172,36 @@ class NotUtf8(Exception):
         super().__init__(f"bytes that are not UTF-8 on line {line} (byte offset {offset}){hint}")
 
 
-def read_header(path: Path) -> list[str]:
-    """The header row's names (BOM stripped, surrounding spaces removed)."""
+def read_header(path: Path, limits: CsvLimits | None = None, file: str | None = None) -> list[str]:
+    """The header row's names (BOM stripped, surrounding spaces removed), within the header limits."""
+    limits = limits or CsvLimits()
     with open(path, "rb") as f:
-        head = f.read(1 << 20)
-    first = head.split(b"\n", 1)[0].rstrip(b"\r")
+        head = f.read(limits.max_header_bytes + len(_BOM) + 2)
+    first, newline, _ = head.partition(b"\n")
     if first.startswith(_BOM):
         first = first[3:]
+    first = first.rstrip(b"\r")
+    too_long = not newline and len(head) > limits.max_header_bytes + len(_BOM)
+    if too_long or len(first) > limits.max_header_bytes:
+        raise HeaderProblem(
+            "header_too_long",
+            f"{file or path.name}: the header row is longer than the limit of "
+            f"{size_text(limits.max_header_bytes)}; the whole file was not loaded: the first line must be "
+            "the OneRoster column names only",
+        )
     try:
         text = first.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise NotUtf8(1, exc.start + (3 if head.startswith(_BOM) else 0), _looks_cp1252(first)) from None
-    return [name.strip() for name in next(csv.reader(io.StringIO(text)), [])]
+    names = [name.strip() for name in next(csv.reader(io.StringIO(text)), [])]
+    if len(names) > limits.max_columns:
+        raise HeaderProblem(
+            "too_many_columns",
+            f"{file or path.name}: the header has {len(names):,} columns, over the limit of "
+            f"{limits.max_columns} (OneRoster's widest file has about 30 plus metadata.* extensions); the "
+            "whole file was not loaded: remove the extra columns from the export",
+        )
+    return names
 
 
 def _looks_cp1252(data: bytes) -> bool:
@@ -219,13 +240,19 @@ class FileScan:
     newlines: int
     physical_lines: int
     blank_lines: list[int]  # physical line numbers of empty lines
+    quotes: int = 0  # double quotes in the file: without any, no value can hold a newline
+    ends_with_newline: bool = True
+    long_lines: list[LongLine] = field(default_factory=list)  # physical lines over the line limit
 
 
-def scan_file(path: Path, max_blank: int = 100_000) -> FileScan:
-    """One memchr-speed pass: line count and blank-line positions (needed for exact line numbers)."""
-    size = newlines = 0
+def scan_file(
+    path: Path, max_blank: int = 100_000, max_line_bytes: int = CsvLimits.max_line_bytes
+) -> FileScan:
+    """One memchr-speed pass: line count, blank-line positions (for exact line numbers), lines too long."""
+    size = newlines = quotes = 0
     blanks: list[int] = []
     last = b""
+    finder = LongLineFinder(max_line_bytes)
     with open(path, "rb") as f:
         while chunk := f.read(_CHUNK):
             window = last + chunk
@@ -235,13 +262,23 @@ def scan_file(path: Path, max_blank: int = 100_000) -> FileScan:
                     if m.start() < len(last) - (1 if last.endswith(b"\r") else 0) - 1:
                         continue  # already seen in the previous window
                     blanks.append(base_lines + window.count(b"\n", 0, m.start() + 1) + 1)
+            finder.feed(chunk, size, newlines)
             newlines += chunk.count(b"\n")
+            quotes += chunk.count(b'"')
             size += len(chunk)
             last = chunk[-2:]
     ends_nl = last.endswith(b"\n")
     physical = newlines + (0 if ends_nl or size == 0 else 1)
     blanks = sorted(set(b for b in blanks if b <= physical))
-    return FileScan(size=size, newlines=newlines, physical_lines=physical, blank_lines=blanks)
+    return FileScan(
+        size=size,
+        newlines=newlines,
+        physical_lines=physical,
+        blank_lines=blanks,
+        quotes=quotes,
+        ends_with_newline=ends_nl,
+        long_lines=finder.finish(size, newlines),
+    )
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -254,6 +291,7 @@ class Staged:
     rejects: str  # temp table: line, error_type, message, csv_line (one row per bad physical line)
     accepted: int
     rejected: int
+    unaccounted: int = 0  # physical lines that are neither header, blank, read nor rejected (then not usable)
 
 
 class CsvUnreadable(Exception):
@@ -264,8 +302,20 @@ def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def stage_csv(conn: duckdb.DuckDBPyConnection, path: Path, ncols: int, name: str, scan: FileScan) -> Staged:
-    """Read the CSV once into ``<name>_raw`` and expose ``<name>`` (a view adding ``_line``)."""
+def stage_csv(
+    conn: duckdb.DuckDBPyConnection,
+    path: Path,
+    ncols: int,
+    name: str,
+    scan: FileScan,
+    max_line_bytes: int = CsvLimits.max_line_bytes,
+) -> Staged:
+    """Read the CSV once into ``<name>_raw`` and expose ``<name>`` (a view adding ``_line``).
+
+    Every physical line must be accounted for: header, blank, inside a read or rejected record. When the
+    count does not reconcile (the parser skipped something) ``unaccounted`` says by how many lines and no
+    view is built.
+    """
     raw, rj, rs, view = f"{name}_raw", f"{name}_rj", f"{name}_rs", name
     columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(ncols)) + "}"
     try:
@@ -273,6 +323,7 @@ def stage_csv(conn: duckdb.DuckDBPyConnection, path: Path, ncols: int, name: str
             f"""CREATE OR REPLACE TEMP TABLE {raw} AS SELECT * FROM read_csv({_lit(str(path))},
                 columns={columns}, header=false, skip=1, auto_detect=false, delim=',', quote='"', escape='"',
                 strict_mode=true, null_padding=false, encoding='utf-8', store_rejects=true,
+                max_line_size={int(max_line_bytes) + 2},
                 rejects_table='{rj}', rejects_scan='{rs}')"""
         )
     except duckdb.Error as exc:
@@ -283,8 +334,9 @@ def stage_csv(conn: duckdb.DuckDBPyConnection, path: Path, ncols: int, name: str
     # one row per bad record, in DuckDB's numbering (d)
     conn.execute(
         f"""CREATE OR REPLACE TEMP TABLE {name}_rd AS
-            SELECT line::BIGINT AS d, arg_min(error_type::VARCHAR, column_idx) AS error_type,
-                   arg_min(error_message, column_idx) AS message, any_value(csv_line) AS csv_line
+            SELECT line::BIGINT AS d, arg_min(error_type::VARCHAR, coalesce(column_idx, -1)) AS error_type,
+                   arg_min(error_message, coalesce(column_idx, -1)) AS message,
+                   any_value(csv_line) AS csv_line
             FROM {rj} GROUP BY line"""
     )
     conn.execute(f"DROP TABLE IF EXISTS {rj}")
@@ -294,6 +346,9 @@ def stage_csv(conn: duckdb.DuckDBPyConnection, path: Path, ncols: int, name: str
         f"coalesce(length(c{i}) - length(replace(c{i}, chr(10), '')), 0)" for i in range(ncols)
     )
     embedded = scan.physical_lines != 1 + accepted + rejected + len(scan.blank_lines)
+    unaccounted = _unaccounted(conn, name, raw, scan, nl_sum, accepted + rejected)
+    if unaccounted > 0:
+        return Staged(raw, view, f"{name}_rejects", accepted, rejected, unaccounted)
     if not rejected and not scan.blank_lines and not embedded:
         conn.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {pos} + 2 AS _line, * FROM {raw}")
         conn.execute(
@@ -348,6 +403,24 @@ def stage_csv(conn: duckdb.DuckDBPyConnection, path: Path, ncols: int, name: str
             SELECT m.line AS _line, s.* FROM {raw} s JOIN {name}_lm m ON m.rid = s.rowid"""
     )
     return Staged(raw, view, f"{name}_rejects", accepted, rejected)
+
+
+def _unaccounted(
+    conn: duckdb.DuckDBPyConnection, name: str, raw: str, scan: FileScan, nl_sum: str, records: int
+) -> int:
+    """Physical lines left over once header, blank lines and every record's lines are counted.
+
+    Negative when an empty line inside a quoted value was also counted as a blank line: nothing is lost then.
+    """
+    left = scan.physical_lines - 1 - len(scan.blank_lines) - records
+    if not scan.quotes:
+        return left  # no quotes: no value holds a newline, one record per non-blank line
+    inside = conn.execute(f"SELECT coalesce(sum({nl_sum}), 0) FROM {raw}").fetchone()[0]
+    inside += conn.execute(
+        f"""SELECT coalesce(sum(length(t) - length(replace(t, chr(10), ''))), 0)
+            FROM (SELECT trim(csv_line, chr(13) || chr(10)) AS t FROM {name}_rd)"""
+    ).fetchone()[0]
+    return left - int(inside)
 
 
 def drop_staging(conn: duckdb.DuckDBPyConnection, name: str) -> None:

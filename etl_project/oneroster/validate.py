@@ -124,6 +124,17 @@ def required_check(col: Column, x: str) -> Check:
     return Check(col.name, "required_missing", f"({x} IS NULL)", f"'{col.name} is required but empty'")
 
 
+def field_size_check(name: str, x: str, limit: int, limit_text: str) -> Check:
+    """A value longer than the field limit (bytes); the message gives its size, never the value."""
+    return Check(
+        name,
+        "field_too_long",
+        f"(strlen({x}) > {int(limit)})",
+        f"'the value is ' || format('{{:,}}', strlen({x})) || ' bytes long, over the limit of {limit_text} "
+        "per value; the row was not loaded'",
+    )
+
+
 def row_errors_sql(view: str, target: str, checks: list[Check], sid: str, raw: str) -> str:
     """One scan of the staged file: every failing row, with one error per failed check, into ``target``."""
     structs = ", ".join(

@@ -48,6 +48,23 @@ CODES: dict[str, Hint] = {
         "The file is completely empty, not even a header row. We did not treat this as 'everyone left'.",
         "Check that the export finished; an empty file usually means the export job failed or was cut off.",
     ),
+    "header_too_long": Hint(
+        "The file's first line is far longer than any real header (over 1 MiB), so the file was not read.",
+        "Make sure the first line holds only the OneRoster column names; the export may have written data "
+        "or a whole file onto one line.",
+    ),
+    "too_many_columns": Hint(
+        "The header names more columns than any OneRoster file has (the limit is 256), so the file was not "
+        "read.",
+        "Remove the extra columns from the export template; OneRoster files have about 30 columns plus "
+        "metadata.* extensions.",
+    ),
+    "rows_unaccounted": Hint(
+        "Some lines of the file were neither read as rows nor rejected, so the whole file was held back "
+        "rather than lose a row without saying so.",
+        "Look for an unbalanced double quote or a damaged line in the file (the message gives the counts) "
+        "and send the export again.",
+    ),
     "unreadable_csv": Hint(
         "The file cannot be read as CSV at all.",
         "Check that the file is a comma-separated export and was copied completely.",
@@ -99,8 +116,19 @@ CODES: dict[str, Hint] = {
         "Values that contain commas must be inside double quotes; check this line in a text editor.",
     ),
     "line_too_long": Hint(
-        "The line is far longer than any valid row, usually a missing closing quote.",
-        "Look for an unbalanced double quote on this line or just before it.",
+        "The line is longer than the limit of 4 MiB, far beyond any real roster row: usually a missing "
+        "closing quote or a damaged export.",
+        "Look for an unbalanced double quote on this line or just before it, or for a value filled with "
+        "pasted data, and fix it in the SIS.",
+    ),
+    "field_too_long": Hint(
+        "One value on this row is longer than the limit of 1 MiB, far beyond any real roster value.",
+        "Find the column named in the message in the SIS record and remove whatever was pasted into it.",
+    ),
+    "cut_off": Hint(
+        "The file's last row is incomplete (it has fewer fields than the header or no line ending): the "
+        "export or the copy stopped early, so the whole night is held back.",
+        "Check that the export job finished and the file was copied completely, then send it again.",
     ),
     "csv_syntax": Hint(
         "The row is not valid CSV (for example a stray double quote).",
