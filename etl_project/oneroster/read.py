@@ -24,6 +24,8 @@ from pathlib import Path, PurePosixPath
 
 import duckdb
 
+from etl_project.nofollow import unsafe_entries, unsafe_sentence
+
 _CHUNK = 8 << 20
 _BOM = b"\xef\xbb\xbf"
 _BLANK_LINE = re.compile(rb"\n(?=\r?\n)")
@@ -61,6 +63,8 @@ def open_drop(drop: Path, workdir: Path, limits: ZipLimits | None = None) -> Dro
         safe_extract(drop, base, limits or ZipLimits())
     else:
         raise DropRefused(f"{drop} does not exist")
+    if problems := unsafe_entries(base):  # a link or special file anywhere: nothing behind it is read
+        raise DropRefused(unsafe_sentence("", problems))
     root = _find_root(base, warnings)
     files: dict[str, Path] = {}
     for path in sorted(root.iterdir()):
