@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from etl_project.devservers import free_port
 from etl_project.reports.serve import district_path
@@ -20,23 +23,41 @@ class ReportServer:
     base: str
     process: subprocess.Popen
     banner: list[str]
+    log: list[str] = field(default_factory=list)  # every line printed after the banner, read as it comes
 
     def url(self, district: str, rest: str = "") -> str:
         return self.base + district_path(SECRET.encode(), district) + rest
 
 
+def http_get(url: str, method: str = "GET") -> tuple[int, http.client.HTTPMessage, bytes]:
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        conn.request(method, parts.path + (f"?{parts.query}" if parts.query else ""))
+        resp = conn.getresponse()
+        return resp.status, resp.headers, resp.read()  # header names are case-insensitive
+    finally:
+        conn.close()
+
+
+def _read_lines(stream, into: list[str]) -> None:
+    for line in stream:
+        into.append(line.rstrip("\n"))
+
+
 @contextlib.contextmanager
-def serve_reports(env: dict[str, str]) -> Iterator[ReportServer]:
+def serve_reports(env: dict[str, str], *args: str) -> Iterator[ReportServer]:
     port = free_port()
     full_env = {**os.environ, **env, "ETL_PROJECT_REPORTS_SECRET": SECRET}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "etl_project.cli.main", "serve-reports", "--port", str(port)],
+        [sys.executable, "-m", "etl_project.cli.main", "serve-reports", "--port", str(port), *args],
         env=full_env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
     banner: list[str] = []
+    drain: threading.Thread | None = None
     try:
         assert proc.stdout is not None
         for line in proc.stdout:  # the banner ends with "Ctrl-C to stop." once the socket listens
@@ -45,7 +66,11 @@ def serve_reports(env: dict[str, str]) -> Iterator[ReportServer]:
                 break
         else:
             raise AssertionError("serve-reports exited: " + "\n".join(banner))
-        yield ReportServer(f"http://127.0.0.1:{port}", proc, banner)
+        server = ReportServer(f"http://127.0.0.1:{port}", proc, banner)
+        # Drain the output so a full pipe can never block the server; ends when the process exits.
+        drain = threading.Thread(target=_read_lines, args=(proc.stdout, server.log))
+        drain.start()
+        yield server
     finally:
         # SIGTERM, then SIGKILL: a child inherits an *ignored* SIGTERM when this process ignores it, which
         # happens after Dagster's interrupt handling maps SIGTERM to SIGINT's disposition and pytest runs
@@ -56,3 +81,5 @@ def serve_reports(env: dict[str, str]) -> Iterator[ReportServer]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=30)
+        if drain is not None:
+            drain.join(timeout=30)

@@ -94,3 +94,9 @@ def sync_districts(
                 raise_on_error=False,
             )
     return synced
+
+
+def sync_north_and_south(root: Path) -> Synced:
+    """The two districts most report tests use, synced in an ephemeral Dagster instance."""
+    with DagsterInstance.ephemeral() as instance:
+        return sync_districts(root, instance, {"north": "North Unified", "south": "South County Schools"})

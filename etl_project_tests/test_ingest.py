@@ -162,6 +162,30 @@ def test_changed_host_key_fails_once_without_retries(sftp_server, tmp_path, monk
     assert SFTP_PASSWORD not in _all_event_text(instance, result.run_id)
 
 
+def test_a_linked_file_fails_the_night_and_its_target_is_nowhere(tmp_path, instance):
+    canary = "CANARY-4d1a-root:$6$not-a-real-hash"
+    secret = tmp_path / "etc" / "shadow"
+    secret.parent.mkdir()
+    secret.write_text(canary + "\n")
+    drop = generate_drop(tmp_path / "drops" / "linked" / NIGHT, 50, seed=2)
+    (drop.path / "orgs.csv").unlink()
+    (drop.path / "orgs.csv").symlink_to(secret)
+    source = LocalSource(path=str(tmp_path / "drops" / "linked"))
+    district = District(id="linked", name="Linked", source=source)
+    resources = _resources(tmp_path, {"linked": district}, ArchiveResource(url=str(tmp_path / "archive")))
+    result = _ingest(instance, resources, "linked")
+    assert not result.success
+    failures = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE]
+    message = failures[0].step_failure_data.user_failure_data.description
+    assert "SECURITY" in message and f"{NIGHT}/orgs.csv is a symbolic link" in message
+    assert "not retried" in message
+    assert not [e for e in result.all_events if e.event_type == DagsterEventType.STEP_UP_FOR_RETRY]
+    assert canary not in _all_event_text(instance, result.run_id) and str(secret) not in message
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and not p.is_symlink() and p != secret]
+    assert written and not [p for p in written if canary.encode() in p.read_bytes()]
+    assert not (tmp_path / "archive" / "district=linked").exists()
+
+
 def test_a_night_replays_from_the_archive_after_the_server_forgot_it(
     tmp_path, s3_bucket, monkeypatch, instance
 ):

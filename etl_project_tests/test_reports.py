@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import csv
-import http.client
 import io
 import re
 from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
-from dagster import DagsterInstance
 
-from etl_project_tests.report_server import serve_reports
-from etl_project_tests.reports_helpers import NIGHT1, NIGHT2, sync_districts
+from etl_project_tests.report_server import http_get, serve_reports
+from etl_project_tests.reports_helpers import NIGHT1, NIGHT2, sync_north_and_south
 
 
 class _Text(HTMLParser):
@@ -41,12 +38,7 @@ def parse(html: str) -> _Text:
 @pytest.fixture(scope="module")
 def synced(tmp_path_factory):
     """Synced once for the module (each test only reads, or rewrites the same reports)."""
-    with DagsterInstance.ephemeral() as instance:
-        return sync_districts(
-            tmp_path_factory.mktemp("reports"),
-            instance,
-            {"north": "North Unified", "south": "South County Schools"},
-        )
+    return sync_north_and_south(tmp_path_factory.mktemp("reports"))
 
 
 def test_report_from_a_real_run(synced):
@@ -121,34 +113,23 @@ def test_cli_report_writes_and_prints_the_path(synced, monkeypatch, capsys):
     assert "invalid district id" in capsys.readouterr().err
 
 
-def _get(url: str, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
-    parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-    try:
-        conn.request(method, parts.path + (f"?{parts.query}" if parts.query else ""))
-        resp = conn.getresponse()
-        return resp.status, dict(resp.getheaders()), resp.read()
-    finally:
-        conn.close()
-
-
 def test_serve_reports_one_district_per_url(synced):
     with serve_reports(synced.env()) as server:
         assert server.base.startswith("http://127.0.0.1:")
         assert any(server.url("north") in line for line in server.banner)
 
-        status, headers, body = _get(server.url("north", f"date={NIGHT2}/report.html"))
+        status, headers, body = http_get(server.url("north", f"date={NIGHT2}/report.html"))
         assert status == 200 and headers["Content-Type"].startswith("text/html")
         assert b"North Unified" in body and b"South County" not in body
         assert "script-src" not in headers["Content-Security-Policy"]
         assert headers["Referrer-Policy"] == "no-referrer"
-        status, headers, _ = _get(server.url("north"))
+        status, headers, _ = http_get(server.url("north"))
         assert status == 302 and headers["Location"] == f"date={NIGHT2}/history.html"
-        status, headers, body = _get(server.url("north", f"date={NIGHT2}/rejects.csv"))
+        status, headers, body = http_get(server.url("north", f"date={NIGHT2}/rejects.csv"))
         assert status == 200 and body.startswith(b"file,line,column,code")
-        status, _, body = _get(server.url("south", f"date={NIGHT1}/history.html"))
+        status, _, body = http_get(server.url("south", f"date={NIGHT1}/history.html"))
         assert status == 200 and b"South County Schools" in body
-        assert _get(server.url("north", f"date={NIGHT2}/report.html"), "HEAD")[0] == 200
+        assert http_get(server.url("north", f"date={NIGHT2}/report.html"), "HEAD")[0] == 200
 
         north = server.url("north")
         refused = [
@@ -165,14 +146,14 @@ def test_serve_reports_one_district_per_url(synced):
             server.base + "/",
         ]
         for url in refused:
-            status, _, body = _get(url)
+            status, _, body = http_get(url)
             assert status == 404, url
             assert b"South" not in body and b"North" not in body
         # a token that differs in one character opens nothing
         token = north.split("/d/")[1].strip("/")
         flipped = token[:-1] + ("A" if token[-1] != "A" else "B")
-        assert _get(server.base + f"/d/{flipped}/date={NIGHT2}/report.html")[0] == 404
-        assert _get(server.url("north", f"date={NIGHT2}/report.html"), "POST")[0] == 405
-        assert _get(server.url("north", f"date={NIGHT2}/report.html"), "DELETE")[0] == 405
+        assert http_get(server.base + f"/d/{flipped}/date={NIGHT2}/report.html")[0] == 404
+        assert http_get(server.url("north", f"date={NIGHT2}/report.html"), "POST")[0] == 405
+        assert http_get(server.url("north", f"date={NIGHT2}/report.html"), "DELETE")[0] == 405
     log = "\n".join(server.banner)
     assert "reports-secret" not in log

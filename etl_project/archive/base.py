@@ -39,6 +39,10 @@ class SnapshotNotFound(ArchiveError):
     pass
 
 
+class UnsafeArchiveEntry(ArchiveError):
+    """A link, special file or file etl-project did not write where an archived artifact should be."""
+
+
 class ArchiveIntegrityError(ArchiveError):
     """Bytes read back from the archive disagree with the snapshot manifest (size or sha256)."""
 

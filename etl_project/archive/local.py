@@ -3,6 +3,10 @@
 The visible ``district=<id>/date=<night>/<file>`` is the latest version; every version is kept, content-
 addressed, under ``.versions/district=<id>/date=<night>/<file>/<version id>`` (version id = the first 32 hex
 digits of the sha256). The visible file is a hard link to its version (no second copy), replaced atomically.
+
+Reading the latest version never follows a symbolic link (``etl_project.nofollow``) and accepts only a regular
+file whose bytes match a version stored under its own key: a link or a file planted in the archive
+(``report.html -> /etc/passwd``, another district's report) raises ``UnsafeArchiveEntry`` and is not read.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import tempfile
 from pathlib import Path
 from urllib.parse import quote
 
-from etl_project.archive.base import SNAPSHOT_NAME, Archive, ArchiveIntegrityError
+from etl_project.archive.base import SNAPSHOT_NAME, Archive, ArchiveIntegrityError, UnsafeArchiveEntry
+from etl_project.nofollow import UnsafeEntry, open_beneath, read_beneath
 from etl_project.partitions import validate_district_id
 
 VERSIONS = ".versions"
@@ -98,11 +103,28 @@ class LocalArchive(Archive):
         return file_uri(current), version
 
     def _read_latest(self, key: str) -> tuple[bytes, str, str] | None:
-        current = self.root / key
-        if not current.exists():
+        try:
+            data = read_beneath(self.root, key)
+        except (FileNotFoundError, NotADirectoryError):
             return None
-        data = current.read_bytes()
-        return data, file_uri(current), version_id_for(hashlib.sha256(data).hexdigest())
+        except UnsafeEntry as exc:
+            raise UnsafeArchiveEntry(
+                f"SECURITY: {exc} in the archive {self.root}; refused: links and special files are never read"
+            ) from None
+        version = version_id_for(hashlib.sha256(data).hexdigest())
+        if not self._has_version(key, version):
+            raise UnsafeArchiveEntry(
+                f"SECURITY: {key} in the archive {self.root} is not a file etl-project wrote "
+                "(no stored version holds its bytes); refused"
+            )
+        return data, file_uri(self.root / key), version
+
+    def _has_version(self, key: str, version: str) -> bool:
+        try:
+            os.close(open_beneath(self.root, f"{VERSIONS}/{key}/{version}"))
+        except (FileNotFoundError, NotADirectoryError, UnsafeEntry):
+            return False
+        return True
 
     def _download_version(self, key: str, version_id: str, dest: Path) -> None:
         _, version_path = self._paths(key, version_id)

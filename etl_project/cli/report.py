@@ -30,6 +30,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Give each district its own URL; it opens nothing else.",
     )
     serve.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (0: any free port)")
+    serve.add_argument(
+        "--max-connections", type=int, default=4096, help="open connections served at once (more get 503)"
+    )
+    serve.add_argument(
+        "--header-timeout",
+        type=float,
+        default=10.0,
+        help="seconds a client has to send its request line and headers (default 10)",
+    )
     serve.set_defaults(func=run_serve)
 
 
@@ -97,7 +106,9 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from etl_project.reports.serve import TokenMap, district_path, make_server, report_secret
+    from etl_project.reports.app import create_app
+    from etl_project.reports.serve import TokenMap, district_path, report_secret
+    from etl_project.reports.server import ServerLimits, fit_open_files, listen, serve
 
     settings = Settings.from_env()
     resources = _resources(settings)
@@ -113,20 +124,23 @@ def run_serve(args: argparse.Namespace) -> int:
             )
         return sorted(ids)
 
+    limits = ServerLimits(max_connections=args.max_connections, header_timeout=args.header_timeout)
+    limits = fit_open_files(limits)
     secret = report_secret(settings.home)
+    app = create_app(resources["archive"].open(), TokenMap(secret, known))
     try:
-        server = make_server(resources["archive"].open(), TokenMap(secret, known), args.port)
+        sock = listen(args.port, limits.backlog)
     except OSError as exc:
         raise CommandError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror}") from None
-    host, port = server.server_address[:2]
+    host, port = sock.getsockname()[:2]
     print(f"Serving sync reports read-only on http://{host}:{port}/ (loopback only). One URL per district:")
     for district in known():
         print(f"  {district}: http://{host}:{port}{district_path(secret, district)}")
     print("Ctrl-C to stop.", flush=True)
     try:
-        server.serve_forever()
+        serve(app, sock, limits)
     except KeyboardInterrupt:
         pass
     finally:
-        server.server_close()
+        sock.close()
     return 0

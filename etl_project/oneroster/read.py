@@ -24,6 +24,7 @@ from pathlib import Path, PurePosixPath
 
 import duckdb
 
+from etl_project.nofollow import unsafe_entries, unsafe_sentence
 from etl_project.oneroster.header import HeaderProblem
 from etl_project.oneroster.limits import CsvLimits, LongLine, LongLineFinder, size_text
 
@@ -64,6 +65,8 @@ def open_drop(drop: Path, workdir: Path, limits: ZipLimits | None = None) -> Dro
         safe_extract(drop, base, limits or ZipLimits())
     else:
         raise DropRefused(f"{drop} does not exist")
+    if problems := unsafe_entries(base):  # a link or special file anywhere: nothing behind it is read
+        raise DropRefused(unsafe_sentence("", problems))
     root = _find_root(base, warnings)
     files: dict[str, Path] = {}
     for path in sorted(root.iterdir()):

@@ -1,4 +1,4 @@
-"""Serve the archived reports read-only on loopback, one district per capability URL.
+"""The capability URLs of the archived reports: one unguessable link per district.
 
 Every district has an unguessable token: ``HMAC-SHA256(secret, district id)`` (base64url, 32 characters), the
 secret coming from ``ETL_PROJECT_REPORTS_SECRET`` or, by default, a random key kept in
@@ -9,9 +9,8 @@ secret coming from ``ETL_PROJECT_REPORTS_SECRET`` or, by default, a random key k
     /d/<token>/date=<YYYY-MM-DD>/history.html     the 30 nights up to that night
     /d/<token>/date=<YYYY-MM-DD>/rejects.csv      every rejected row
 
-The district comes from the token only and the file name from a fixed list, so no part of the URL is ever
-used as a path: another district's pages, traversal (``..``, encoded or not) and anything else get 404.
-Only GET and HEAD are answered. Pages are read from the archive (local folder or S3).
+The pages are served by ``reports.app`` (a Starlette app) under uvicorn (``reports.server``); this module
+holds the tokens only, so alerts can build links without importing the web stack.
 """
 
 from __future__ import annotations
@@ -20,39 +19,18 @@ import base64
 import hashlib
 import hmac
 import os
-import re
 import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from etl_project.archive.base import Archive, ArchiveError
-from etl_project.reports.html import HISTORY_NAME, REJECTS_NAME, REPORT_NAME
+from etl_project.archive.base import Archive
+from etl_project.reports.html import REPORT_NAME
 
 SECRET_ENV = "ETL_PROJECT_REPORTS_SECRET"
 BASE_URL_ENV = "ETL_PROJECT_REPORTS_URL"
 SECRET_FILE = "reports.secret"
-LOOPBACK = "127.0.0.1"
-_TYPES = {
-    REPORT_NAME: "text/html; charset=utf-8",
-    HISTORY_NAME: "text/html; charset=utf-8",
-    REJECTS_NAME: "text/csv; charset=utf-8",
-}
-_ROUTE = re.compile(
-    r"^/d/(?P<token>[A-Za-z0-9_-]{32})/(?:date=(?P<date>\d{4}-\d{2}-\d{2})/"
-    r"(?P<name>report\.html|history\.html|rejects\.csv))?$"
-)
-_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",  # a capability URL must not leak through the Referer header
-    "Cache-Control": "no-store",
-}
 
 
 def report_secret(home: str, env: dict[str, str] | None = None) -> bytes:
@@ -112,66 +90,3 @@ def latest_report_night(archive: Archive, district: str) -> str | None:
         if archive.get_bytes(district, night, REPORT_NAME) is not None:
             return night
     return None
-
-
-def make_handler(archive: Archive, tokens: TokenMap) -> type[BaseHTTPRequestHandler]:
-    class ReportHandler(BaseHTTPRequestHandler):
-        server_version = "etl-project-reports"
-        sys_version = ""
-
-        def log_message(self, format: str, *args: object) -> None:  # never log capability tokens
-            path = re.sub(r"^/d/[^/]*", "/d/<token>", urlsplit(self.path).path)[:200]
-            print(f"{self.command} {path} {args[1] if len(args) > 1 else ''}", flush=True)
-
-        def _send(self, status: int, body: bytes, ctype: str = "text/plain; charset=utf-8", **extra: str):
-            self.send_response(status)
-            for k, v in {
-                **_HEADERS,
-                "Content-Type": ctype,
-                "Content-Length": str(len(body)),
-                **extra,
-            }.items():
-                self.send_header(k, v)
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
-
-        def _not_found(self) -> None:
-            self._send(HTTPStatus.NOT_FOUND, b"Not found\n")
-
-        def do_GET(self) -> None:
-            match = _ROUTE.match(urlsplit(self.path).path)
-            district = tokens.lookup(match["token"]) if match else None
-            if match is None or district is None:
-                return self._not_found()
-            try:
-                if match["name"] is None:
-                    night = latest_report_night(archive, district)
-                    if night is None:
-                        return self._not_found()
-                    return self._send(HTTPStatus.FOUND, b"", Location=f"date={night}/{HISTORY_NAME}")
-                data = archive.get_bytes(district, match["date"], match["name"])
-            except (ArchiveError, ValueError):
-                return self._not_found()
-            if data is None:
-                return self._not_found()
-            extra = {"Content-Disposition": f'attachment; filename="{district}-{match["date"]}-rejects.csv"'}
-            self._send(
-                HTTPStatus.OK, data, _TYPES[match["name"]], **(extra if match["name"] == REJECTS_NAME else {})
-            )
-
-        do_HEAD = do_GET
-
-        def _refuse(self) -> None:
-            self._send(HTTPStatus.METHOD_NOT_ALLOWED, b"Read-only: GET and HEAD only\n", Allow="GET, HEAD")
-
-        do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _refuse
-
-    return ReportHandler
-
-
-def make_server(archive: Archive, tokens: TokenMap, port: int) -> ThreadingHTTPServer:
-    """Bound to 127.0.0.1 only (put a TLS reverse proxy in front to publish it)."""
-    server = ThreadingHTTPServer((LOOPBACK, port), make_handler(archive, tokens))
-    server.daemon_threads = True
-    return server

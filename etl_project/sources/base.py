@@ -62,6 +62,12 @@ class DropIncomplete(SourceError):
         self.reason = reason
 
 
+class DropUnsafe(SourceError):
+    """The drop holds a symbolic link or a special file: refused whole, nothing behind the entry was read."""
+
+    permanent = True
+
+
 class DropChanged(SourceError):
     """A file changed while it was downloaded, or the bytes received disagree with the listing."""
 

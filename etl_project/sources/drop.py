@@ -19,6 +19,11 @@ A drop is taken only when it is complete:
 * sizes and mtimes are the same in two listings taken ``settle_seconds`` apart (``compare_listings`` is the
   pure comparison; the source takes the second listing).
 
+A symbolic link or special file (FIFO, device, socket) in the district's folder or in the night's dated folder
+refuses the drop as a whole (``DropUnsafe``, naming the entry relative to the district's folder): a link could
+expose a file outside the folder or another district's drop, and loading the rest without it would load a
+partial night. Dot-files are exempt, as they are never fetched. Links are never followed, not even to look.
+
 ``DropSourceBase`` implements ``find_drop`` / ``list_drops`` / ``fetch`` on top of four primitives (list a
 directory, stat a file, read a small file, download a file while hashing) that each transport provides.
 """
@@ -29,6 +34,7 @@ import csv
 import datetime as dt
 import io
 import os
+import posixpath
 import re
 import time
 from abc import ABC, abstractmethod
@@ -36,12 +42,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from etl_project.nofollow import UnsafeEntry, unsafe_sentence
 from etl_project.oneroster.spec import MANIFEST
 from etl_project.sources.base import (
     DropChanged,
     DropIncomplete,
     DropListing,
     DropNotFound,
+    DropUnsafe,
     FetchedFile,
     RemoteFile,
     SourceInfo,
@@ -55,13 +63,15 @@ _DATE_IN_NAME = re.compile(r"(?<!\d)(\d{4})-?(\d{2})-?(\d{2})(?!\d)")
 
 @dataclass(frozen=True)
 class Entry:
-    """One directory entry as a transport sees it."""
+    """One directory entry as a transport sees it (never through a link). ``unsafe`` says what a symbolic
+    link or special file is ("a symbolic link", "a FIFO (named pipe)"...); None for files and folders."""
 
     name: str
     path: str
     size: int
     mtime: int
     is_dir: bool
+    unsafe: str | None = None
 
     def as_remote_file(self) -> RemoteFile:
         return RemoteFile(name=self.name, path=self.path, size=self.size, mtime=self.mtime)
@@ -158,7 +168,7 @@ def _blocking_uploads(entries: Iterable[Entry], wanted: Iterable[str]) -> list[s
 
 
 def _visible_files(entries: Iterable[Entry]) -> list[Entry]:
-    return [e for e in entries if not e.is_dir and in_progress_target(e.name) is None]
+    return [e for e in entries if not e.is_dir and e.unsafe is None and in_progress_target(e.name) is None]
 
 
 def listing_for_zip(night: str | None, zip_entry: Entry, siblings: list[Entry], dated: bool) -> DropListing:
@@ -215,17 +225,22 @@ class DropSourceBase(ABC):
 
     # -- primitives -------------------------------------------------------------------------------------
     @abstractmethod
-    def _list_dir(self, path: str) -> list[Entry]: ...
+    def _list_dir(self, path: str) -> list[Entry]:
+        """The folder's entries as lstat sees them; UnsafeEntry if ``path`` is reached through a link."""
 
     @abstractmethod
-    def _stat(self, path: str) -> Entry | None: ...
+    def _stat(self, path: str) -> Entry | None:
+        """lstat of ``path`` (None when absent)."""
 
     @abstractmethod
-    def _read_small(self, path: str) -> bytes: ...
+    def _read_small(self, path: str) -> bytes:
+        """The start of a small regular file; UnsafeEntry rather than reading through a link."""
 
     @abstractmethod
     def _download(self, remote: RemoteFile, dest: Path) -> tuple[int, str]:
-        """Copy ``remote`` to ``dest`` while hashing; return (bytes written, sha256 hex)."""
+        """Copy ``remote`` to ``dest`` while hashing; return (bytes written, sha256 hex).
+
+        Raises UnsafeEntry rather than reading through a link or from a special file."""
 
     @abstractmethod
     def _join(self, directory: str, name: str) -> str: ...
@@ -239,12 +254,34 @@ class DropSourceBase(ABC):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # -- safety -----------------------------------------------------------------------------------------
+    def _relative(self, path: str) -> str:
+        return posixpath.relpath(path, self.root)
+
+    def _unsafe(self, problems: Iterable[str]) -> DropUnsafe:
+        where = f"{self.info.host}:{self.info.path}" if self.info.host else self.info.path
+        return DropUnsafe(unsafe_sentence(f"in {where}", problems))
+
+    def _listed(self, path: str) -> list[Entry]:
+        """The folder's entries, refusing the drop if any (but dot-files) is a link or a special file."""
+        try:
+            entries = self._list_dir(path)
+        except UnsafeEntry as exc:
+            raise self._unsafe([str(exc)]) from None
+        bad = sorted((e for e in entries if e.unsafe and not e.name.startswith(".")), key=lambda e: e.name)
+        if bad:
+            raise self._unsafe(f"{self._relative(e.path)} is {e.unsafe}" for e in bad)
+        return entries
+
     # -- discovery --------------------------------------------------------------------------------------
     def _manifest_reader(self, entry: Entry) -> bytes:
-        return self._read_small(entry.path)
+        try:
+            return self._read_small(entry.path)
+        except UnsafeEntry as exc:
+            raise self._unsafe([str(exc)]) from None
 
     def _folder_drop(self, night: str | None, path: str, dated: bool) -> DropListing:
-        entries = self._list_dir(path)
+        entries = self._listed(path)
         has_manifest = any(e.name.lower() == MANIFEST and not e.is_dir for e in entries)
         zips = [e for e in _visible_files(entries) if is_zip(e.name)]
         if not has_manifest and len(zips) == 1:
@@ -255,7 +292,7 @@ class DropSourceBase(ABC):
         return listing_for_folder(night, path, entries, self._manifest_reader, dated)
 
     def _locate(self, date: str) -> DropListing:
-        root_entries = self._list_dir(self.root)
+        root_entries = self._listed(self.root)
         names = night_names(date)
         dated_dirs = {e.name: e for e in root_entries if e.is_dir and e.name in names}
         for name in names:  # 2026-11-28/ before 20261128/
@@ -306,7 +343,7 @@ class DropSourceBase(ABC):
 
     def list_drops(self) -> list[DropListing]:
         """Every complete-looking drop present (dated ones first, by night; the current drop last)."""
-        root_entries = self._list_dir(self.root)
+        root_entries = self._listed(self.root)
         found: list[DropListing] = []
         for e in sorted(root_entries, key=lambda e: e.name):
             night = night_in_name(e.name)
@@ -358,8 +395,13 @@ class DropSourceBase(ABC):
                 after = self._stat(remote.path)
                 if after is None:
                     raise DropChanged(f"{remote.path} disappeared during the download")
+                if after.unsafe or after.is_dir:
+                    raise UnsafeEntry(self._relative(remote.path), after.unsafe or "a folder")
                 if (after.size, after.mtime) != (remote.size, remote.mtime):
                     raise DropChanged(f"{remote.path} was modified during the download; fetch it again")
+            except UnsafeEntry as exc:
+                dest.unlink(missing_ok=True)
+                raise self._unsafe([str(exc)]) from None
             except BaseException:
                 dest.unlink(missing_ok=True)
                 raise

@@ -6,6 +6,10 @@
   and the expected and offered SHA256 fingerprints. No credential is sent before the host key is accepted.
 * Secrets are resolved only when connecting, from ``SftpCredentials`` passed in (e.g. from an encrypted
   registry) or from the environment variables the district config names. They never reach logs or errors.
+* Links are never followed: entries are classified from the server's lstat attributes (``listdir_attr``),
+  and before and after each download every path component below the district's folder is checked with
+  ``lstat``. SFTP has no ``O_NOFOLLOW`` open, so a link swapped in and out between those checks is the
+  remaining window; the check after the download discards the file if a link is there.
 * Downloads use ``getfo`` with prefetch (bounded in-flight requests, so memory stays flat for big files),
   hashing while writing; small reads through fsspec-like wrappers are ~25x slower on loopback.
 """
@@ -29,6 +33,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from etl_project.districts import MissingSecret, SftpSource, resolve_secret
+from etl_project.nofollow import UnsafeEntry, describe_mode
 from etl_project.sources.base import (
     DropNotFound,
     HostKeyMismatch,
@@ -266,12 +271,29 @@ class SftpDropSource(DropSourceBase):
         return posixpath.join(directory, name)
 
     def _entry(self, path: str, name: str, attr: paramiko.SFTPAttributes) -> Entry:
-        is_dir = stat.S_ISDIR(attr.st_mode or 0)
-        return Entry(name, path, int(attr.st_size or 0), int(attr.st_mtime or 0), is_dir)
+        mode = attr.st_mode
+        unsafe = "of a type the server does not report" if mode is None else describe_mode(mode)
+        is_dir = mode is not None and stat.S_ISDIR(mode)
+        return Entry(name, path, int(attr.st_size or 0), int(attr.st_mtime or 0), is_dir, unsafe)
+
+    def _check_chain(self, sftp: paramiko.SFTPClient, path: str, *, last_is_file: bool) -> None:
+        """lstat every component of ``path`` below the root: UnsafeEntry for a link or special file."""
+        rel = self._relative(path)
+        parts = [] if rel == "." else rel.split("/")
+        for i in range(len(parts)):
+            shown = "/".join(parts[: i + 1])
+            want_file = last_is_file and i == len(parts) - 1
+            mode = sftp.lstat(self._join(self.root, shown)).st_mode
+            what = "of a type the server does not report" if mode is None else describe_mode(mode)
+            if what is None and stat.S_ISDIR(mode or 0) == want_file:
+                what = "a folder" if want_file else "not a folder"
+            if what is not None:
+                raise UnsafeEntry(shown, what)
 
     def _list_dir(self, path: str) -> list[Entry]:
         try:
             with self._io(f"listing {path}") as sftp:
+                self._check_chain(sftp, path, last_is_file=False)
                 attrs = sftp.listdir_attr(path)
                 return [self._entry(self._join(path, a.filename), a.filename, a) for a in attrs]
         except FileNotFoundError:
@@ -280,7 +302,8 @@ class SftpDropSource(DropSourceBase):
     def _stat(self, path: str) -> Entry | None:
         try:
             with self._io(f"stat {path}") as sftp:
-                return self._entry(path, posixpath.basename(path), sftp.stat(path))
+                self._check_chain(sftp, posixpath.dirname(path), last_is_file=False)
+                return self._entry(path, posixpath.basename(path), sftp.lstat(path))
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -289,11 +312,14 @@ class SftpDropSource(DropSourceBase):
             raise
 
     def _read_small(self, path: str) -> bytes:
-        with self._io(f"reading {path}") as sftp, sftp.open(path, "rb") as f:
-            return f.read(MANIFEST_MAX_BYTES + 1)
+        with self._io(f"reading {path}") as sftp:
+            self._check_chain(sftp, path, last_is_file=True)
+            with sftp.open(path, "rb") as f:
+                return f.read(MANIFEST_MAX_BYTES + 1)
 
     def _download(self, remote: RemoteFile, dest: Path) -> tuple[int, str]:
         with self._io(f"download of {remote.path}") as sftp, open(dest, "wb") as out:
+            self._check_chain(sftp, remote.path, last_is_file=True)
             writer = _HashingWriter(out)
             sftp.getfo(remote.path, writer, prefetch=True, max_concurrent_prefetch_requests=PREFETCH_REQUESTS)
         return writer.size, writer.sha.hexdigest()
