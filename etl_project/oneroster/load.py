@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,6 @@ from etl_project.oneroster.read import (
     find_invalid_utf8,
     open_drop,
     read_header,
-    remove_tree,
     scan_file,
     stage_csv,
 )
@@ -54,6 +52,7 @@ from etl_project.oneroster.validate import (
     value_check,
 )
 from etl_project.partitions import validate_district_id
+from etl_project.scratch import scratch_dir
 
 __all__ = ["TABLES", "DropReport", "FileProvenance", "FileReport", "check_drop", "load_drop"]
 
@@ -152,10 +151,7 @@ def load_drop(
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
         raise ValueError(f"date must be YYYY-MM-DD, got {date!r}")
     dt.date.fromisoformat(date)
-    if staging_dir is not None:
-        Path(staging_dir).mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix="oneroster-", dir=staging_dir))
-    try:
+    with scratch_dir("oneroster", root=staging_dir) as workdir:
         report = DropReport()
         try:
             files = open_drop(Path(drop), workdir, zip_limits)
@@ -170,8 +166,6 @@ def load_drop(
         report.warnings.extend(manifest.warnings)
         _Loader(conn, district, date, files, manifest, provenance or {}, report).run()
         return report
-    finally:
-        remove_tree(workdir)
 
 
 def _delete_night(conn: duckdb.DuckDBPyConnection, date: str) -> None:
