@@ -33,6 +33,7 @@ from etl_project.generate_names import (
     MALE_GIVEN_NAMES,
     SCHOOL_NAMESAKES,
 )
+from etl_project.scratch import scratch_dir
 from etl_project.warehouse import DUCKDB_CONFIG
 
 # --- OneRoster 1.1 layout -------------------------------------------------------------------------------
@@ -251,7 +252,7 @@ def generate_drop(
         district_name or f"{district_id.replace('_', ' ').replace('-', ' ').title()} Unified School District"
     )
     with contextlib.ExitStack() as stack:
-        spill = stack.enter_context(tempfile.TemporaryDirectory(prefix="etl-generate-"))
+        spill = stack.enter_context(scratch_dir("etl-generate"))
         if as_zip:
             out.parent.mkdir(parents=True, exist_ok=True)
             folder = Path(
@@ -265,7 +266,7 @@ def generate_drop(
                 config={
                     **DUCKDB_CONFIG,
                     "memory_limit": memory_limit,
-                    "temp_directory": spill,
+                    "temp_directory": str(spill),
                     "preserve_insertion_order": True,
                 }
             )

@@ -14,6 +14,7 @@ from dagster import EnvVar
 from etl_project.alerts.resource import build_alerts_resource
 from etl_project.archive import ArchiveResource
 from etl_project.districts import DistrictsResource
+from etl_project.files import private_umask
 from etl_project.lms.resource import LmsResource
 from etl_project.settings import Settings
 from etl_project.warehouse import WarehouseResource
@@ -34,6 +35,9 @@ def _districts(settings: Settings) -> DistrictsResource:
 
 
 def build_resources(settings: Settings | None = None) -> dict[str, object]:
+    """The code location's resources. Loading the code location is also where every Dagster process that runs
+    our code starts (code server, run worker, step processes): it makes their files owner-only too."""
+    private_umask()
     settings = settings or Settings.from_env()
     return {
         "districts": _districts(settings),

@@ -30,6 +30,7 @@ class Settings:
     dagster_home: str
     registry_url_is_set: bool
     registry_default_url: str
+    scratch_dir: str
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -53,6 +54,7 @@ class Settings:
             dagster_home=_path(env.get("DAGSTER_HOME", os.path.join(home, "dagster"))),
             registry_url_is_set=bool(env.get("ETL_PROJECT_REGISTRY_URL")),
             registry_default_url="sqlite:///" + os.path.join(home, "registry.sqlite"),
+            scratch_dir=_path(env.get("ETL_PROJECT_SCRATCH", os.path.join(home, "scratch"))),
         )
 
     def lms_url(self, env: dict[str, str] | None = None) -> str:

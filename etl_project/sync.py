@@ -9,6 +9,8 @@ from dagster import DagsterInstance, ExecuteInProcessResult
 
 from etl_project.instance import register_district
 from etl_project.partitions import DistrictNight
+from etl_project.run_owner import owner_tags, sweep_stale_runs
+from etl_project.scratch import sweep_scratch
 
 FETCH_STEP = "fetch_and_archive_drop"
 
@@ -32,9 +34,14 @@ def sync_night(
     run_config: Mapping[str, object] | None = None,
     log_level: str = "INFO",
 ) -> SyncOutcome:
-    """Materialize the night's whole graph (or, with ``replay``, everything downstream of the archive)."""
+    """Materialize the night's whole graph (or, with ``replay``, everything downstream of the archive).
+
+    First, what killed runs on this host left behind is cleaned up (their runs marked failed, their scratch
+    removed); the run then executes in this process, which its tags name as its owner."""
     from etl_project.definitions import defs  # reads the environment: import only when running
 
+    sweep_stale_runs(instance)
+    sweep_scratch()
     register_district(instance, night.district)
     job = defs.resolve_job_def("replay_from_archive" if replay else "nightly_sync")
     config: dict[str, object] = {"loggers": {"console": {"config": {"log_level": log_level}}}}
@@ -47,7 +54,7 @@ def sync_night(
         partition_key=night.key,
         instance=instance,
         run_config=config,
-        tags=dict(tags or {}),
+        tags={**(tags or {}), **owner_tags()},
         raise_on_error=False,
     )
     outcome = SyncOutcome(night=night, run_id=result.run_id, success=result.success)

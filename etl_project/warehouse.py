@@ -20,6 +20,7 @@ from dagster import ConfigurableResource
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from etl_project.files import PRIVATE_FILE_MODE, private_dir
 from etl_project.partitions import validate_district_id
 
 # No extension downloads, ever: the machine may have no internet, and nothing should try.
@@ -37,8 +38,7 @@ class WarehouseResource(ConfigurableResource):
         return Path(self.root) / f"{validate_district_id(district)}.duckdb"
 
     def _config(self, district: str) -> dict[str, object]:
-        spill = Path(self.root) / ".tmp" / district
-        spill.mkdir(parents=True, exist_ok=True)
+        spill = private_dir(Path(self.root) / ".tmp" / district)
         config: dict[str, object] = {
             **DUCKDB_CONFIG,
             "memory_limit": self.memory_limit,
@@ -53,7 +53,7 @@ class WarehouseResource(ConfigurableResource):
     def connect(self, district: str) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-write connection to the district's database, exclusive across processes."""
         path = self.database_path(district)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         with (
             _district_lock(path),
             DuckDBResource(
@@ -91,7 +91,7 @@ class WarehouseResource(ConfigurableResource):
 @contextlib.contextmanager
 def _district_lock(db_path: Path) -> Iterator[None]:
     lock_path = db_path.with_suffix(".lock")
-    fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o644)
+    fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, PRIVATE_FILE_MODE)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # waits for the other run of this district; never errors
         yield

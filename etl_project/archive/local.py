@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from etl_project.archive.base import SNAPSHOT_NAME, Archive, ArchiveIntegrityError, UnsafeArchiveEntry
+from etl_project.files import private_dir
 from etl_project.nofollow import UnsafeEntry, open_beneath, read_beneath
 from etl_project.partitions import validate_district_id
 
@@ -48,6 +49,7 @@ class LocalArchive(Archive):
 
     def _publish(self, current: Path, version_path: Path) -> None:
         """Make ``current`` the given version: hard link (or copy) under a temp name, then atomic rename."""
+        private_dir(self.root)
         current.parent.mkdir(parents=True, exist_ok=True)
         if current.exists() and os.path.samefile(current, version_path):
             return
@@ -60,12 +62,13 @@ class LocalArchive(Archive):
         os.replace(tmp, current)
 
     def _write_version(self, version_path: Path, write) -> str:
+        private_dir(self.root)
         version_path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=version_path.parent, prefix=".incoming-")
         try:
             with os.fdopen(fd, "wb") as out:
                 sha = write(out)
-            os.chmod(tmp_name, 0o444)
+            os.chmod(tmp_name, 0o400)  # read-only: a version never changes; the owner's only
             os.replace(tmp_name, version_path)
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)

@@ -5,9 +5,7 @@ materialize in the same step on purpose: nothing is left on a worker's disk betw
 can run any district, and the archive is the only thing downstream steps read.
 """
 
-import tempfile
 import time
-from pathlib import Path
 
 from dagster import (
     AssetExecutionContext,
@@ -31,6 +29,8 @@ from etl_project.assets.keys import DROP, OWNERS, SNAPSHOT
 from etl_project.districts import DistrictConfigError, DistrictsResource, MissingSecret
 from etl_project.partitions import DistrictNight, district_nights
 from etl_project.registry import SecretKeyError
+from etl_project.run_owner import claim_run
+from etl_project.scratch import scratch_dir
 from etl_project.sources import (
     DropIncomplete,
     DropNotFound,
@@ -109,15 +109,16 @@ def fetch_and_archive_drop(
     districts: DistrictsResource,
     archive: ArchiveResource,
 ):
+    claim_run(context)
     night = DistrictNight.of(context.partition_key)
     try:
         district = districts.get(night.district)
         credentials = districts.credentials(night.district)
-        with tempfile.TemporaryDirectory(prefix=f"drop-{night.district}-") as scratch:
+        with scratch_dir(f"drop-{night.district}") as scratch:
             started = time.monotonic()
             with open_source(district, credentials) as source:
                 listing = source.find_drop(night.date, settle_seconds=config.settle_seconds)
-                fetched = source.fetch(listing, Path(scratch))
+                fetched = source.fetch(listing, scratch)
                 info = source.info
             fetch_s = time.monotonic() - started
             context.log.info(f"Fetched {len(fetched)} files from {info.kind} {info.host or ''}{info.path}")

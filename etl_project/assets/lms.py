@@ -38,6 +38,7 @@ from etl_project.lms.mapping import column_lineage
 from etl_project.lms.resource import LmsResource
 from etl_project.lms.schema import ENTITIES, OPERATIONS, Entity
 from etl_project.partitions import DistrictNight, district_nights
+from etl_project.run_owner import claim_run
 from etl_project.settings import Settings
 from etl_project.warehouse import WarehouseResource
 
@@ -114,6 +115,7 @@ def lms_change_plan(
     warehouse: WarehouseResource,
     districts: DistrictsResource,
 ):
+    claim_run(context)
     night = DistrictNight.of(context.partition_key)
     thresholds = _thresholds(districts, night.district)
     release = _release(context, config)
@@ -228,6 +230,7 @@ def lms_entities(
     warehouse: WarehouseResource,
     districts: DistrictsResource,
 ):
+    claim_run(context)
     night = DistrictNight.of(context.partition_key)
     thresholds = _thresholds(districts, night.district)
     release = _release(context, config)

@@ -5,7 +5,6 @@ classes and users), so the night is staged and checked together, then each table
 materialization with its own lineage metadata.
 """
 
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,6 +24,8 @@ from etl_project.archive import ArchiveResource, Snapshot
 from etl_project.assets.keys import OWNERS, SNAPSHOT, oneroster
 from etl_project.oneroster.load import TABLES, DropReport, FileProvenance, load_drop
 from etl_project.partitions import DistrictNight, district_nights
+from etl_project.run_owner import claim_run
+from etl_project.scratch import scratch_dir
 from etl_project.warehouse import WarehouseResource
 
 REJECTS = "rejects"
@@ -68,12 +69,13 @@ def _spec(table: str, description: str) -> AssetSpec:
     can_subset=False,
 )
 def oneroster_tables(context: AssetExecutionContext, archive: ArchiveResource, warehouse: WarehouseResource):
+    claim_run(context)
     night = DistrictNight.of(context.partition_key)
-    with tempfile.TemporaryDirectory(prefix=f"snapshot-{night.district}-") as scratch:
+    with scratch_dir(f"snapshot-{night.district}") as scratch:
         started = time.monotonic()
-        snapshot = archive.open().download_snapshot(night.district, night.date, Path(scratch))
+        snapshot = archive.open().download_snapshot(night.district, night.date, scratch)
         download_s = time.monotonic() - started
-        drop, provenance = _drop_path(snapshot, Path(scratch))
+        drop, provenance = _drop_path(snapshot, scratch)
         started = time.monotonic()
         with warehouse.connect(night.district) as conn:
             report = load_drop(conn, drop, district=night.district, date=night.date, provenance=provenance)

@@ -15,6 +15,7 @@ from etl_project.lms.resource import LmsResource
 from etl_project.lms.schema import ENTITIES
 from etl_project.partitions import DistrictNight, district_nights
 from etl_project.reports import REJECTS_NAME, publish_night
+from etl_project.run_owner import claim_run
 from etl_project.warehouse import WarehouseResource
 
 SYNC_REPORT = AssetKey(["reports", "district_sync_report"])
@@ -40,6 +41,7 @@ def district_sync_report(
     archive: ArchiveResource,
     districts: DistrictsResource,
 ) -> MaterializeResult:
+    claim_run(context)
     night = DistrictNight.of(context.partition_key)
     district = districts.get(night.district)
     published = publish_night(

@@ -10,11 +10,11 @@ import argparse
 import getpass
 import json
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from etl_project.cli.main import CommandError
+from etl_project.scratch import scratch_dir
 
 # ``districts test`` exit codes (also in its --help)
 EXIT_OK, EXIT_ROWS, EXIT_REFUSED, EXIT_CONNECT, EXIT_NO_DROP = 0, 1, 2, 3, 4
@@ -664,7 +664,7 @@ def _check_source(district, credentials, args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return EXIT_NO_DROP
-        with tempfile.TemporaryDirectory(prefix=f"districts-test-{district.id}-") as scratch:
+        with scratch_dir(f"districts-test-{district.id}") as scratch:
             try:
                 fetched = source.fetch(newest, scratch)
             except SourceError as exc:

@@ -6,6 +6,8 @@ import argparse
 import importlib
 import sys
 
+from etl_project.files import private_umask
+
 # One module per command (or group of commands); each adds its sub-parser and sets ``func``.
 COMMAND_MODULES = [
     "etl_project.cli.check_drop",
@@ -40,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    private_umask()  # archive, warehouse, LMS file, logs: student data, never readable by others
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

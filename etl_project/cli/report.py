@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from etl_project.cli.main import CommandError
+from etl_project.files import private_dir
 from etl_project.partitions import InvalidDistrictId, validate_district_id, validate_night
 from etl_project.settings import Settings
 
@@ -94,7 +95,7 @@ def run_report(args: argparse.Namespace) -> int:
         timezone=timezone,
     )
     out = Path(settings.home) / "reports" / district / f"date={date}"
-    out.mkdir(parents=True, exist_ok=True)
+    private_dir(out)
     for page, data in published.pages.items():
         (out / page).write_bytes(data)
     r = published.report

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from dagster import DagsterInstance
 
+from etl_project.files import PRIVATE_FILE_MODE, private_dir
 from etl_project.partitions import DISTRICTS_PARTITION, validate_district_id
 from etl_project.settings import Settings
 
@@ -18,14 +19,14 @@ _TEMPLATE = Path(__file__).with_name("dagster.yaml")
 def ensure_dagster_home(settings: Settings) -> Path:
     """Use ``DAGSTER_HOME`` if set, else ``$ETL_PROJECT_HOME/dagster``; seed it with our dagster.yaml."""
     home = Path(os.environ.get("DAGSTER_HOME") or settings.dagster_home)
-    home.mkdir(parents=True, exist_ok=True)
+    private_dir(home)
     os.environ["DAGSTER_HOME"] = str(home)
     initialized = home / ".etl_project_initialized"
     if initialized.exists():
         return home
     # Two commands starting at once on a new home would both create the SQLite storage and collide
     # ("table ... already exists"): the first one creates it under a lock, the others wait.
-    fd = os.open(home / ".etl_project_init.lock", os.O_CREAT | os.O_RDWR, 0o644)
+    fd = os.open(home / ".etl_project_init.lock", os.O_CREAT | os.O_RDWR, PRIVATE_FILE_MODE)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         if not initialized.exists():

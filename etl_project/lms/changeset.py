@@ -22,7 +22,6 @@ LMS holds no row of yet (the district's first load), ``chg`` is a view over the 
 from __future__ import annotations
 
 import contextlib
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +43,7 @@ from etl_project.lms.schema import (
     sql_char,
 )
 from etl_project.lms.schema import entity as entity_def
+from etl_project.scratch import scratch_dir
 
 COUNTED = (*OPERATIONS, "unchanged", "held")
 
@@ -202,14 +202,14 @@ def build_changeset(
     if key:
         state.forget(duck)  # changed below; marked again once whole
     with (
-        tempfile.TemporaryDirectory(prefix="lms-current-", dir=workdir) as scratch,
-        lms.current_rows(ENTITIES, Path(scratch), since=since) as current,
+        scratch_dir("lms-current", root=workdir) as scratch,
+        lms.current_rows(ENTITIES, scratch, since=since) as current,
     ):
         # The night's rows first (they need nothing from the LMS), while the LMS's rows are being dumped.
         files = {e.name: _map_night(duck, e, date, first_load=e.name in first) for e in ENTITIES}
         for e in ENTITIES:
             cur, read_back = _current(duck, e, current(e), kept=bool(key), edited_only=since is not None)
-            changes = _entity_changes(duck, lms, e, date, files[e.name], Path(scratch), e.name in first, cur)
+            changes = _entity_changes(duck, lms, e, date, files[e.name], scratch, e.name in first, cur)
             changes.read_back = read_back
             entities[e.name] = changes
     if key and lms.snapshot:

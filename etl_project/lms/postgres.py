@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -28,6 +27,7 @@ from etl_project.lms.schema import (
     partition_name,
 )
 from etl_project.partitions import validate_district_id
+from etl_project.scratch import scratch_dir
 
 _SCHEMA_LOCK = 0x4C4D53  # advisory lock key serializing schema creation and id reservation
 _CHUNK = 1 << 20
@@ -415,8 +415,8 @@ def _copy_in(
             with contextlib.suppress(Exception):
                 duck.interrupt()
 
-    with tempfile.TemporaryDirectory(prefix="lms-copy-") as scratch:
-        path = Path(scratch) / "rows.csv"
+    with scratch_dir("lms-copy") as scratch:
+        path = scratch / "rows.csv"
         path.touch()
         feeder = threading.Thread(target=feed, args=(path,), name=f"lms-copy-{table}", daemon=True)
         feeder.start()

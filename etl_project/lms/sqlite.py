@@ -16,6 +16,7 @@ from typing import Any
 
 import duckdb
 
+from etl_project.files import private_file
 from etl_project.lms.backend import LmsBackend, LmsConfigError, LmsSession
 from etl_project.lms.schema import BOOL, LEGACY_LAYOUT, Entity, ddl
 from etl_project.partitions import validate_district_id
@@ -106,7 +107,7 @@ class SqliteBackend(LmsBackend):
         self._schema_ready = False
 
     def connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(self.path)  # 0600: SQLite gives its -wal and -shm files the same mode
         conn = sqlite3.connect(self.path, isolation_level=None, timeout=600)
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")

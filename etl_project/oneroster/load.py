@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +32,6 @@ from etl_project.oneroster.read import (
     find_invalid_utf8,
     open_drop,
     read_header,
-    remove_tree,
     scan_file,
     stage_csv,
 )
@@ -59,6 +57,7 @@ from etl_project.oneroster.validate import (
     value_check,
 )
 from etl_project.partitions import validate_district_id
+from etl_project.scratch import scratch_dir
 
 __all__ = ["TABLES", "DropReport", "FileProvenance", "FileReport", "check_drop", "load_drop"]
 
@@ -165,10 +164,7 @@ def load_drop(
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
         raise ValueError(f"date must be YYYY-MM-DD, got {date!r}")
     dt.date.fromisoformat(date)
-    if staging_dir is not None:
-        Path(staging_dir).mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix="oneroster-", dir=staging_dir))
-    try:
+    with scratch_dir("oneroster", root=staging_dir) as workdir:
         report = DropReport()
         try:
             files = open_drop(Path(drop), workdir, zip_limits)
@@ -185,8 +181,6 @@ def load_drop(
         loader.workdir, loader.limits = workdir, csv_limits or CsvLimits()
         loader.run()
         return report
-    finally:
-        remove_tree(workdir)
 
 
 def _delete_night(conn: duckdb.DuckDBPyConnection, date: str) -> None:

@@ -6,13 +6,14 @@ with ``?`` placeholders and translated for psycopg.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+from etl_project.files import private_file
 
 SCHEMA = (
     """
@@ -100,9 +101,7 @@ class Database:
     @contextmanager
     def _connect(self) -> Iterator[Any]:
         if self._path is not None:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            if not self._path.exists():  # holds encrypted credentials: readable by the owner only
-                os.close(os.open(self._path, os.O_CREAT | os.O_WRONLY, 0o600))
+            private_file(self._path)  # holds encrypted credentials: readable by the owner only
             with closing(sqlite3.connect(self._path, timeout=30)) as conn, conn:
                 yield conn
         else:

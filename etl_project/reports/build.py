@@ -9,8 +9,6 @@ the full list is written as CSV by DuckDB itself.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import tempfile
 import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +22,7 @@ from etl_project.lms.history import history as lms_history
 from etl_project.oneroster.load import FileReport
 from etl_project.oneroster.spec import MANIFEST
 from etl_project.reports.hints import CODES, Hint, hint_for
+from etl_project.scratch import scratch_dir
 
 REJECTS_CAP = 500
 HISTORY_NIGHTS = 30
@@ -221,9 +220,8 @@ def rejects_csv(conn: duckdb.DuckDBPyConnection, date: str) -> bytes:
     hints = ", ".join(
         "(" + ", ".join(_lit(x) for x in (code, h.reason, h.fix)) + ")" for code, h in sorted(CODES.items())
     )
-    fd, path = tempfile.mkstemp(suffix=".csv", prefix="rejects-")
-    os.close(fd)
-    try:
+    with scratch_dir("rejects") as scratch:
+        path = str(scratch / "rejects.csv")
         if has_tables(conn):
             conn.execute(
                 f"""COPY (
@@ -238,8 +236,6 @@ def rejects_csv(conn: duckdb.DuckDBPyConnection, date: str) -> bytes:
         else:
             Path(path).write_text("file,line,column,code,details,sourcedId,value,reason,fix\n")
         return Path(path).read_bytes()
-    finally:
-        Path(path).unlink(missing_ok=True)
 
 
 def _lit(value: str) -> str:
