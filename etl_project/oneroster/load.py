@@ -269,7 +269,7 @@ class _Loader:
         self.files, self.manifest, self.provenance, self.report = files, manifest, provenance, report
         self.bulk_loaded: set[str] = set()  # tables whose bulk file loaded: required references checked
         self.loaded: dict[str, str] = {}  # table -> mode, for every file that loaded
-        self.workdir: Path | None = None  # where a copy without over-long lines is written
+        self.workdir: Path | None = None  # the night's scratch: a copy without over-long lines goes here
         self.limits = CsvLimits()
 
     # -- planning: the manifest against the files actually present ------------------------------------------
@@ -398,7 +398,8 @@ class _Loader:
         long_lines = scan.long_lines
         if long_lines:
             # the parser never sees an over-long line: it reads a copy where that line is blank
-            path, original = Path(self.workdir or tempfile.gettempdir()) / f"{spec.table}.blanked.csv", path
+            assert self.workdir is not None, "load_drop sets the loader's scratch folder"
+            path, original = self.workdir / f"{spec.table}.blanked.csv", path
             blank_out(original, path, long_lines)
             scan = scan_file(path, max_line_bytes=limits.max_line_bytes)
             long_lines = [(long, long_value(original, long, limits)) for long in long_lines]
