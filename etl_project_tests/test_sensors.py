@@ -280,6 +280,10 @@ def test_the_code_location_loads_with_its_automation():
     assert schedule.default_status == DefaultScheduleStatus.RUNNING
     steps = set(defs.resolve_job_def("nightly_sync").graph.node_dict)
     assert "archive__oneroster_snapshot_drop_arrived_on_time" in steps  # the check runs in every sync
+    # source_reachable is declared (it shows in the UI) but reported by the sensor, not run per night
+    checks = {key.name: key for c in defs.asset_checks for key in c.check_keys}
+    assert checks["source_reachable"].asset_key == AssetKey(["raw", "oneroster_drop"])
+    assert "raw__oneroster_drop_source_reachable" not in steps
 
 
 # ------------------------------------------------------------------------------ nights synced by another path

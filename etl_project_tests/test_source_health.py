@@ -7,18 +7,20 @@ instance; the sensor is evaluated without a daemon and its asset events are stor
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
 from dagster import AssetCheckSeverity, SensorResult, build_sensor_context
 
 from etl_project.assets.keys import DROP
+from etl_project.automation.district_status import next_night
 from etl_project.automation.sensors import build_new_drop_sensor
 from etl_project.automation.source_health import CHECK_KEY, CHECK_NAME, source_reachable
 from etl_project.cli.main import main
 from etl_project.districts import DistrictsResource
 from etl_project.registry import Registry, new_key, registry_url
-from etl_project.registry.nights import NightStates
+from etl_project.registry.nights import NightRecord, NightState, NightStates
 from etl_project_tests.automation import local_district, night
 from etl_project_tests.drops import write_folder_drop
 from etl_project_tests.fixtures.sftp import SFTP_PASSWORD, SFTP_USER, SftpTestServer
@@ -160,3 +162,18 @@ def test_with_one_source_down_the_check_stays_red_when_another_one_recovers(
         ("adams", False),
     ]
     assert latest_check(instance).status.value == "FAILED"
+
+
+def test_the_next_night_is_the_due_one_until_its_drop_came_then_the_one_after(tmp_path):
+    chicago = local_district("lincoln", tmp_path / "lincoln", timezone="America/Chicago", expected_by_hour=6)
+    now = dt.datetime(2026, 11, 28, 13, 0, tzinfo=dt.UTC)  # 07:00 in Chicago: night Nov 27 was due at 06:00
+
+    def record(state: NightState) -> NightRecord:
+        return NightRecord("lincoln", "2026-11-27", state)
+
+    night_, due = next_night(chicago, None, now)
+    assert (night_, due.isoformat()) == ("2026-11-27", "2026-11-28T06:00:00-06:00")
+    assert next_night(chicago, record(NightState.MISSING), now)[0] == "2026-11-27"
+    night_, due = next_night(chicago, record(NightState.APPLIED), now)
+    assert (night_, due.isoformat()) == ("2026-11-28", "2026-11-29T06:00:00-06:00")
+    assert next_night(chicago, record(NightState.APPLIED), now - dt.timedelta(hours=2))[0] == "2026-11-27"

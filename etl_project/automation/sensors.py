@@ -61,7 +61,7 @@ from etl_project.automation.sync_status import FINGERPRINT_TAG, TRIGGER_TAG, alr
 from etl_project.districts import District, DistrictsResource
 from etl_project.jobs import nightly_sync
 from etl_project.partitions import DISTRICTS_PARTITION, DistrictNight, districts_partitions
-from etl_project.registry import SecretKeyError
+from etl_project.registry import SECRET_KEY_ENV, SecretKeyError
 from etl_project.registry.nights import NightStates
 from etl_project.sources import DropListing, SftpDropSource, SourceError, open_source
 
@@ -152,7 +152,7 @@ def describe_error(exc: BaseException) -> str:
         return f"{exc} ({kind})"
     if isinstance(exc, SecretKeyError):  # its first sentence says what is wrong; the rest is a how-to
         first = str(exc).split(". ", 1)[0].rstrip(".")
-        return f"{first} (the stored credentials cannot be opened: export the key for the Dagster daemon)"
+        return f"{first} (fix {SECRET_KEY_ENV} in the Dagster daemon's environment)"
     return f"{type(exc).__name__}: {exc}"
 
 
