@@ -177,3 +177,5 @@ def test_the_next_night_is_the_due_one_until_its_drop_came_then_the_one_after(tm
     night_, due = next_night(chicago, record(NightState.APPLIED), now)
     assert (night_, due.isoformat()) == ("2026-11-28", "2026-11-29T06:00:00-06:00")
     assert next_night(chicago, record(NightState.APPLIED), now - dt.timedelta(hours=2))[0] == "2026-11-27"
+    # a complete drop for the due night already seen at the source: not owed any more
+    assert next_night(chicago, None, now, newest_drop="2026-11-27")[0] == "2026-11-28"

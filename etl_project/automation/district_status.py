@@ -78,14 +78,16 @@ class DistrictStatus:
         }
 
 
-def next_night(district: District, newest: NightRecord | None, now: dt.datetime) -> tuple[str, dt.datetime]:
+def next_night(
+    district: District, newest: NightRecord | None, now: dt.datetime, newest_drop: str | None = None
+) -> tuple[str, dt.datetime]:
     """The night whose drop the district owes next and when it is due: the latest due night while its drop
-    has not come (no state, or ``missing``), else the night after it."""
+    has not come (no night state but ``missing``, and no complete drop seen at the source), else the next."""
     due = due_night(district, now)
     if due is None:
         return PARTITIONS_START, due_at(district, PARTITIONS_START)
-    arrived = newest is not None and newest.night >= due and newest.state is not NightState.MISSING
-    if not arrived:
+    synced = newest is not None and newest.night >= due and newest.state is not NightState.MISSING
+    if not synced and not (newest_drop and newest_drop >= due):
         return due, due_at(district, due)
     following = (dt.date.fromisoformat(due) + dt.timedelta(days=1)).isoformat()
     return following, due_at(district, following)
@@ -100,7 +102,7 @@ def district_statuses(
     rows = []
     for did in sorted(districts):
         district = districts[did]
-        newest = nights.get(did)
-        night, expected = next_night(district, newest, now)
-        rows.append(DistrictStatus(district, polls.get(did), newest, night, expected, now))
+        newest, poll = nights.get(did), polls.get(did)
+        night, expected = next_night(district, newest, now, poll.newest_drop if poll else None)
+        rows.append(DistrictStatus(district, poll, newest, night, expected, now))
     return rows
