@@ -7,9 +7,11 @@ instance; the sensor is evaluated without a daemon and its asset events are stor
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 
+import asyncssh
 import pytest
 from dagster import AssetCheckSeverity, SensorResult, build_sensor_context
 
@@ -49,6 +51,7 @@ def tick(sensor, instance, cursor=None) -> SensorResult:
 
 
 def status(capsys, *argv: str) -> tuple[int, str]:
+    capsys.readouterr()  # what the sensor logged before
     code = main(["status", *argv])
     captured = capsys.readouterr()
     return code, captured.out + captured.err
@@ -179,3 +182,24 @@ def test_the_next_night_is_the_due_one_until_its_drop_came_then_the_one_after(tm
     assert next_night(chicago, record(NightState.APPLIED), now - dt.timedelta(hours=2))[0] == "2026-11-27"
     # a complete drop for the due night already seen at the source: not owed any more
     assert next_night(chicago, None, now, newest_drop="2026-11-27")[0] == "2026-11-28"
+
+
+@pytest.mark.parametrize("what", ["refused login", "changed host key"])
+def test_a_refused_login_or_a_changed_host_key_fails_the_check_with_its_reason(
+    home, instance, capsys, sftp_server, what
+):
+    district, password = sftp_server.district(did="lincoln"), SFTP_PASSWORD
+    if what == "refused login":
+        password, expected = "not-the-password-51c2", f"refused the password for {SFTP_USER}@127.0.0.1"
+    else:
+        other = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode().strip()
+        district = dataclasses.replace(district, source=dataclasses.replace(district.source, host_key=other))
+        expected = "HOST KEY CHANGED"
+    Registry().add(district, {"password": password})
+
+    (failed,) = tick(build_new_drop_sensor(budget_seconds=30), instance).asset_events
+    assert not failed.passed and expected in failed.description
+    assert "(permanent, fix the district's configuration)" in failed.description
+    code, out = status(capsys, "--json")
+    assert code == 1 and expected in json.loads(out)[0]["last_error"]
+    assert password not in out + failed.description
