@@ -10,6 +10,7 @@ from etl_project.assets.reports import district_sync_report
 from etl_project.automation.freshness import drop_arrived_on_time, missing_drop_sensor
 from etl_project.automation.schedules import nightly_sync_schedule
 from etl_project.automation.sensors import new_drop_sensor
+from etl_project.automation.source_health import source_reachable
 from etl_project.automation.stale_runs import stale_run_sweeper
 from etl_project.checks.definitions import quality_checks
 from etl_project.jobs import load_lms, nightly_sync, replay_from_archive
@@ -17,7 +18,7 @@ from etl_project.resources import build_resources
 
 defs = Definitions(
     assets=[fetch_and_archive_drop, oneroster_tables, lms_change_plan, lms_entities, district_sync_report],
-    asset_checks=[drop_arrived_on_time, *quality_checks],
+    asset_checks=[drop_arrived_on_time, source_reachable, *quality_checks],
     jobs=[nightly_sync, replay_from_archive, load_lms],
     schedules=[nightly_sync_schedule],
     sensors=[new_drop_sensor, missing_drop_sensor, stale_run_sweeper, *ALERT_SENSORS],

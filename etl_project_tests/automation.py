@@ -7,12 +7,22 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
+import pytest
 from dagster import Definitions
 
 from etl_project.districts import District, DistrictsResource, LocalSource, to_toml
 from etl_project.resources import build_resources
 from etl_project.settings import Settings
 from etl_project_tests.oneroster_drops import write_drop as write_oneroster_drop  # noqa: F401 (re-export)
+
+
+@pytest.fixture
+def registry_home(tmp_path, monkeypatch) -> Path:
+    """A fresh ETL_PROJECT_HOME: night states and source polls go to its registry, never the checkout's."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("ETL_PROJECT_HOME", str(home))
+    monkeypatch.delenv("ETL_PROJECT_REGISTRY_URL", raising=False)
+    return home
 
 
 def night(days_ago: int = 1) -> str:

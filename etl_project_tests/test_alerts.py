@@ -28,6 +28,7 @@ from etl_project.automation.freshness import build_missing_drop_sensor
 from etl_project.generate import generate_drop
 from etl_project.partitions import DISTRICTS_PARTITION, DistrictNight
 from etl_project.reports.serve import district_token
+from etl_project_tests.automation import registry_home
 from etl_project_tests.report_server import free_port
 from etl_project_tests.reports_helpers import ASSETS, NIGHT1, NIGHT2, RUN_CONFIG, sync_districts
 
@@ -35,6 +36,8 @@ NIGHT3 = "2026-09-16"
 
 HOOK_TOKEN = "T0PSECRET-hook-token"
 SMTP_PASSWORD = "sm7p-pa55word"
+
+__all__ = ["registry_home"]  # the fixture
 
 
 class Webhook:
@@ -235,7 +238,7 @@ def test_held_night_and_failed_run_alert_once_each(tmp_path, webhook, smtp_serve
         assert not [s for s in students if s in json.dumps(body)]
 
 
-def test_missing_drop_alerts_once(tmp_path, instance, webhook):
+def test_missing_drop_alerts_once(tmp_path, instance, webhook, registry_home):
     from etl_project_tests.automation import local_district, write_districts
 
     lincoln = local_district("lincoln", tmp_path / "lincoln", timezone="America/Chicago", expected_by_hour=6)

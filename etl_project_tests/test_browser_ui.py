@@ -151,6 +151,7 @@ def test_graphql_shows_the_chain_with_groups_kinds_descriptions_and_checks(webse
         return {c["name"]: c for c in nodes[key]["assetChecksOrError"]["checks"]}
 
     assert "drop_arrived_on_time" in checks("archive/oneroster_snapshot")
+    assert "source_reachable" in checks("raw/oneroster_drop")
     for entity in ENTITIES:
         oneroster = checks(f"oneroster/{entity}")
         assert {"required_fields", "valid_values", "unique_sourced_ids", "references_resolve"} <= set(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from dagster import (
     AssetCheckSeverity,
     DagsterRunStatus,
@@ -16,14 +17,18 @@ from etl_project.assets.keys import SNAPSHOT
 from etl_project.automation.freshness import CHECK_KEY, CHECK_NAME, build_missing_drop_sensor
 from etl_project.automation.sync_status import TRIGGER_TAG
 from etl_project.partitions import DISTRICTS_PARTITION
+from etl_project.registry.nights import NightState, NightStates
 from etl_project_tests.automation import (
     TickLog,
     local_district,
     make_defs,
+    registry_home,
     write_districts,
     write_oneroster_drop,
 )
 
+__all__ = ["registry_home"]  # the fixture, used by every test here
+pytestmark = pytest.mark.usefixtures("registry_home")
 UTC = dt.UTC
 # Chicago is UTC-6 in November: lincoln's drop for night Nov 27 is due Nov 28 06:00 local = 12:00 UTC.
 DUE = dt.datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -128,3 +133,25 @@ def test_a_drop_the_sensor_has_seen_counts_as_arrived_and_each_district_has_its_
         "Australia/Sydney; 8 h 30 min late"
     )
     assert "expected by 2026-11-27 11:00 Asia/Kolkata; 23 h 0 min late" in verdicts["2026-11-26|kolkata"]
+
+
+def test_a_missing_night_is_recorded_once_and_a_night_with_a_state_keeps_it(tmp_path, instance):
+    lincoln = local_district("lincoln", tmp_path / "lincoln", timezone="America/Chicago", expected_by_hour=6)
+    adams = local_district("adams", tmp_path / "adams", timezone="America/Chicago", expected_by_hour=6)
+    districts = write_districts(tmp_path, [lincoln, adams])
+    instance.add_dynamic_partitions(DISTRICTS_PARTITION, ["lincoln", "adams"])
+    states = NightStates()
+    states.record("adams", "2026-11-27", NightState.FAILED, reason="cannot connect", step="fetch")
+    clock = Clock(DUE + dt.timedelta(minutes=30))
+    sensor = build_missing_drop_sensor(clock=clock)
+
+    r = evaluate(sensor, instance, districts)
+    assert [e.partition for e in r.asset_events] == ["2026-11-27|lincoln"]
+    missing = states.get("lincoln", "2026-11-27")
+    assert missing.state is NightState.MISSING
+    assert missing.reason == "no complete drop for 2026-11-27 by 2026-11-28 06:00 America/Chicago"
+    assert states.get("adams", "2026-11-27").state is NightState.FAILED  # its own story, kept
+
+    clock.now += dt.timedelta(hours=1)
+    assert evaluate(sensor, instance, districts).asset_events == []
+    assert states.get("lincoln", "2026-11-27").updated_at == missing.updated_at

@@ -11,8 +11,16 @@ from dagster import build_sensor_context
 from dagster_shared.serdes import serialize_value
 
 from etl_project.automation.sensors import build_new_drop_sensor
-from etl_project_tests.automation import make_defs, night, write_districts, write_oneroster_drop
+from etl_project_tests.automation import (
+    make_defs,
+    night,
+    registry_home,
+    write_districts,
+    write_oneroster_drop,
+)
 from etl_project_tests.fixtures.sftp import SFTP_PASSWORD
+
+__all__ = ["registry_home"]  # the fixture
 
 PW_ENV = "HYGIENE_TEST_SFTP_PASSWORD"
 WRONG_PASSWORD = "Wr0ng-but-still-secret-4471"
@@ -38,7 +46,7 @@ def everything_recorded(instance, run_id: str) -> str:
 
 
 def test_no_secret_leaks_from_a_full_sensor_and_run_cycle(
-    tmp_path, instance, sftp_server, monkeypatch, capfd
+    tmp_path, instance, sftp_server, monkeypatch, capfd, registry_home
 ):
     monkeypatch.setenv(PW_ENV, SFTP_PASSWORD)
     write_oneroster_drop(Path(sftp_server.root) / "outbox" / night(1))

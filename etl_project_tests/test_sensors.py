@@ -3,26 +3,35 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import socket
+import subprocess
+import sys
 
 import asyncssh
 import pytest
-from dagster import AssetKey, SensorResult, build_sensor_context
+from dagster import AssetKey, DagsterInstance, SensorResult, build_sensor_context
 
 from etl_project.automation.sensors import build_new_drop_sensor, load_cursor
 from etl_project.automation.sync_status import TRIGGER_TAG
-from etl_project.districts import District, SftpSource
+from etl_project.districts import District, DistrictsResource, SftpSource
 from etl_project.partitions import DISTRICTS_PARTITION
+from etl_project.registry import Registry, registry_url
+from etl_project.registry.nights import NightState, NightStates
 from etl_project_tests.automation import (
     TickLog,
     local_district,
     make_defs,
     night,
+    registry_home,
     write_districts,
     write_oneroster_drop,
 )
 from etl_project_tests.drops import write_folder_drop
 
+__all__ = ["registry_home"]  # the fixture, used by every test here
+pytestmark = pytest.mark.usefixtures("registry_home")
 SNAPSHOT = AssetKey(["archive", "oneroster_snapshot"])
 PW_ENV = "AUTOMATION_TEST_SFTP_PASSWORD"
 
@@ -271,3 +280,64 @@ def test_the_code_location_loads_with_its_automation():
     assert schedule.default_status == DefaultScheduleStatus.RUNNING
     steps = set(defs.resolve_job_def("nightly_sync").graph.node_dict)
     assert "archive__oneroster_snapshot_drop_arrived_on_time" in steps  # the check runs in every sync
+    # source_reachable is declared (it shows in the UI) but reported by the sensor, not run per night
+    checks = {key.name: key for c in defs.asset_checks for key in c.check_keys}
+    assert checks["source_reachable"].asset_key == AssetKey(["raw", "oneroster_drop"])
+    assert "raw__oneroster_drop_source_reachable" not in steps
+
+
+# ------------------------------------------------------------------------------ nights synced by another path
+
+
+CONSOLE = shutil.which("etl-project", path=os.path.dirname(sys.executable))
+
+
+def test_a_night_synced_by_the_cli_is_not_synced_again_but_a_changed_drop_is(
+    tmp_path, registry_home, tick_log
+):
+    folder = tmp_path / "dropbox"
+    write_oneroster_drop(folder / night(1))
+    Registry().add(local_district("lincoln", folder))
+    env = {**os.environ, "DAGSTER_HOME": str(registry_home / "dagster")}
+    env.pop("ETL_PROJECT_DISTRICTS", None)
+    done = subprocess.run(
+        [CONSOLE, "sync", "--district", "lincoln", "--date", night(1), "--settle-seconds", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        districts = DistrictsResource(url=registry_url())
+        sensor = build_new_drop_sensor()
+        r = tick(sensor, instance, districts, log=tick_log)  # the sensor's first look at lincoln
+        assert r.run_requests == []
+        assert f"District lincoln: not run again, night {night(1)} already synced by run" in tick_log.text
+        for _ in range(2):
+            r = tick(sensor, instance, districts, r.cursor)
+            assert r.run_requests == []
+
+        with open(folder / night(1) / "users.csv", "a") as f:  # re-uploaded with a change
+            f.write("u9,,,true,org1,student,s9,,S,9\n")
+        r = tick(sensor, instance, districts, r.cursor)
+        r = tick(sensor, instance, districts, r.cursor)
+        assert keys(r) == [f"{night(1)}|lincoln"]
+
+
+def test_a_night_with_a_state_is_not_requested_unless_it_failed(tmp_path, instance, tick_log):
+    for did in ("done", "retry"):
+        write_folder_drop(tmp_path / did / night(1))
+    districts = write_districts(
+        tmp_path, [local_district("done", tmp_path / "done"), local_district("retry", tmp_path / "retry")]
+    )
+    states = NightStates()
+    states.record("done", night(1), NightState.APPLIED, run_id="on-another-worker")
+    states.record(
+        "retry", night(1), NightState.FAILED, reason="cannot connect", step="fetch_and_archive_drop"
+    )
+
+    r = tick(build_new_drop_sensor(), instance, districts, log=tick_log)
+    assert keys(r) == [f"{night(1)}|retry"]
+    assert f"District done: not run again, night {night(1)} already applied" in tick_log.text

@@ -8,17 +8,20 @@ its run (a slow or failed run is a different problem, with its own alerts).
 Who evaluates it:
 
 * ``missing_drop_sensor`` (every 5 minutes, ``default_status=RUNNING``: an alert nobody switched on is no
-  alert) looks at every enabled district's latest due night. When the drop is missing past its hour it
-  records a failed evaluation (ERROR) naming the district, the night and how late it is, and logs the
-  current lateness on every tick while it stays missing. Why a sensor rather than a job on a schedule:
-  200 districts are a few instance queries per tick, not 200 runs.
+  alert) looks at every enabled district's latest due night. When the drop is missing past its hour and the
+  night has no state yet, it records the night's state ``missing`` in the registry ("no complete drop for
+  <night> by <due> <tz>", read by ``etl-project status`` and every report) and a failed evaluation (ERROR)
+  naming the district, the night and how late it is; it logs the current lateness on every tick while the
+  drop stays missing. A night that already has a state (a run working on it, failed, ...) tells its own
+  story. Why a sensor rather than a job on a schedule: 200 districts are a few queries per tick, not 200 runs.
 * The check also runs inside every ``nightly_sync`` run, right after the snapshot: that evaluation passes
   and says whether the drop came on time or how late; it supersedes the failure in the UI.
 * It can be executed by hand for one partition from the UI.
 
 Dagster 1.13 stores run-less check evaluations under a unique (check, run_id='', partition) row, so a
-second sensor evaluation of the same partition would fail the tick: the sensor records each late partition
-once (it looks for an earlier run-less evaluation first) and leaves the passing verdict to the run.
+second sensor evaluation of the same partition would fail the tick: the sensor reports a late partition only
+together with its ``missing`` state, recorded first (a night with a state is never reported again), and
+leaves the passing verdict to the run.
 """
 
 import datetime as dt
@@ -41,13 +44,13 @@ from dagster import (
     asset_check,
     sensor,
 )
-from dagster._core.storage.event_log.base import PartitionKeyFilter
 
 from etl_project.assets.keys import SNAPSHOT
 from etl_project.automation.nights import due_at, due_night, format_lateness
-from etl_project.automation.sync_status import night_status
+from etl_project.automation.sync_status import night_states_for, night_status
 from etl_project.districts import District, DistrictsResource
 from etl_project.partitions import DISTRICTS_PARTITION, DistrictNight, district_nights
+from etl_project.registry.nights import NightState, NightStates
 
 CHECK_NAME = "drop_arrived_on_time"
 MINIMUM_INTERVAL_SECONDS = 300
@@ -89,6 +92,11 @@ class Freshness:
         late = self.late_by
         when = f"{format_lateness(late)} late" if late else "on time"
         return f"District {d.id}: the drop for night {self.night} arrived {when} (expected by {due})"
+
+    @property
+    def missing_reason(self) -> str:
+        """The ``missing`` night state's one sentence."""
+        return f"no complete drop for {self.night} by {self.due:%Y-%m-%d %H:%M} {self.district.timezone}"
 
     @property
     def metadata(self) -> dict[str, object]:
@@ -158,12 +166,19 @@ def _utcnow() -> dt.datetime:
 CHECK_KEY = AssetCheckKey(SNAPSHOT, CHECK_NAME)
 
 
-def already_alerted(instance: DagsterInstance, partition: str) -> bool:
-    """Whether a run-less (sensor) evaluation was already recorded for this partition."""
-    history = instance.event_log_storage.get_asset_check_execution_history(
-        CHECK_KEY, limit=100, partition_filter=PartitionKeyFilter(key=partition)
+def record_missing(states: NightStates, f: Freshness) -> bool:
+    """Record the late night as ``missing`` unless it already has a state; True when this call recorded it
+    (then, and only then, the sensor reports its failed evaluation)."""
+    if states.get(f.district.id, f.night) is not None:
+        return False
+    states.record(
+        f.district.id,
+        f.night,
+        NightState.MISSING,
+        reason=f.missing_reason,
+        detail={"expected_by": f.due.isoformat(), "timezone": f.district.timezone},
     )
-    return any(not record.run_id for record in history)
+    return True
 
 
 def build_missing_drop_sensor(
@@ -180,6 +195,7 @@ def build_missing_drop_sensor(
     )
     def _missing_drop_sensor(context: SensorEvaluationContext, districts: DistrictsResource) -> SensorResult:
         now = clock()
+        states = night_states_for(districts)
         registered = set(context.instance.get_dynamic_partitions(DISTRICTS_PARTITION))
         evaluations: list[AssetCheckEvaluation] = []
         late = 0
@@ -194,7 +210,7 @@ def build_missing_drop_sensor(
                 continue
             late += 1
             context.log.error(f.description)
-            if not already_alerted(context.instance, str(DistrictNight(night, district.id))):
+            if record_missing(states, f):
                 evaluations.append(to_evaluation(f))
         return SensorResult(
             asset_events=evaluations,

@@ -11,6 +11,9 @@ Each tick:
    polled first next tick (round-robin, resumed from the cursor). A district that is unreachable, refuses our
    credentials or shows a changed host key is reported in the tick's log and never blocks the others.
    Disabled districts are neither polled nor run.
+   Every poll is recorded in the registry (``NightStates.record_poll``: the newest complete drop's night, or
+   the one-sentence, secret-free error), which ``etl-project status`` reads, and each district's health is
+   reported to the UI as the ``source_reachable`` asset check (see ``etl_project.automation.source_health``).
 3. **Takes complete, new drops.** ``list_drops`` already refuses drops without ``manifest.csv``, with a file
    the manifest lists missing, or with an upload in progress (``.filepart``, ``.part``, rsync dot-files). On
    top, a drop is taken only when its fingerprint (name, size, mtime of every file) is the same as at the
@@ -20,6 +23,9 @@ Each tick:
    Which night a drop is for: see ``etl_project.automation.nights`` (date in the name, else noon-to-noon
    local time).
    Only drops of the last ``RECENT_NIGHTS`` nights are considered: older nights are for a backfill.
+   A night already synced by another path (``etl-project sync``, the demo) is not run again because the
+   sensor sees its drop for the first time: the drop asset materialized from the same drop, or a night state
+   other than failed/missing, marks the drop taken instead (see ``sync_status.already_synced``).
 4. **First sync at once.** A district the cursor has never polled successfully (a new registration) gets
    a run for its newest complete drop in the same tick, without waiting a poll interval (the fetch step's
    own settle check still guards a drop that is still moving); its older drops are marked seen, not
@@ -37,8 +43,10 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from functools import partial
 
 from dagster import (
+    DagsterInstance,
     DefaultSensorStatus,
     RunRequest,
     SensorDefinition,
@@ -48,10 +56,13 @@ from dagster import (
 )
 
 from etl_project.automation.nights import is_recent, night_of_listing
-from etl_project.automation.sync_status import FINGERPRINT_TAG, TRIGGER_TAG
+from etl_project.automation.source_health import Health, health_events
+from etl_project.automation.sync_status import FINGERPRINT_TAG, TRIGGER_TAG, already_synced, night_states_for
 from etl_project.districts import District, DistrictsResource
 from etl_project.jobs import nightly_sync
 from etl_project.partitions import DISTRICTS_PARTITION, DistrictNight, districts_partitions
+from etl_project.registry import SECRET_KEY_ENV, SecretKeyError
+from etl_project.registry.nights import NightStates
 from etl_project.sources import DropListing, SftpDropSource, SourceError, open_source
 
 TICK_BUDGET_SECONDS = 40.0
@@ -74,14 +85,18 @@ class DistrictCursor:
     taken: list[str] = field(default_factory=list)  # fingerprints already requested, newest last
     polled: float = 0.0  # epoch seconds of the last poll attempt (0: never); orders the next tick
     synced_once: bool = False  # polled successfully at least once (else the next success is a first sync)
+    health: Health | None = None  # as last reported to the UI (source_reachable)
 
     def to_json(self) -> dict[str, object]:
-        return {
+        body: dict[str, object] = {
             "seen": self.seen,
             "taken": self.taken,
             "polled": self.polled,
             "synced_once": self.synced_once,
         }
+        if self.health is not None:
+            body["health"] = self.health.to_json()
+        return body
 
     @classmethod
     def from_json(cls, raw: Mapping[str, object]) -> "DistrictCursor":
@@ -90,6 +105,7 @@ class DistrictCursor:
             taken=[str(x) for x in raw.get("taken") or []],
             polled=float(raw.get("polled") or 0.0),
             synced_once=bool(raw.get("synced_once")),
+            health=Health.from_json(raw.get("health")),
         )
 
 
@@ -134,7 +150,41 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, SourceError):
         kind = "permanent, fix the district's configuration" if exc.permanent else "will retry next tick"
         return f"{exc} ({kind})"
+    if isinstance(exc, SecretKeyError):  # its first sentence says what is wrong; the rest is a how-to
+        first = str(exc).split(". ", 1)[0].rstrip(".")
+        return f"{first} (fix {SECRET_KEY_ENV} in the Dagster daemon's environment)"
     return f"{type(exc).__name__}: {exc}"
+
+
+def poll_and_record(
+    district: District,
+    credentials: Callable[[District], object | None],
+    connect_timeout: float,
+    states: NightStates,
+    unrecorded: list[str],
+) -> list[DropListing]:
+    """``poll_district``, then its outcome recorded in the registry (a registry failure never fails it)."""
+    try:
+        listings = poll_district(district, credentials, connect_timeout)
+    except Exception as exc:
+        record_poll(states, district.id, unrecorded, error=describe_error(exc))
+        raise
+    newest = max((night_of_listing(district, lst) for lst in listings), default=None)
+    record_poll(states, district.id, unrecorded, newest_drop=newest)
+    return listings
+
+
+def record_poll(states: NightStates, did: str, unrecorded: list[str], **outcome: str | None) -> None:
+    try:
+        states.record_poll(did, **outcome)
+    except Exception as exc:  # e.g. the registry database is unreachable: say so in the tick log
+        unrecorded.append(f"{did}: {type(exc).__name__}: {exc}")
+
+
+def _synced_elsewhere(
+    instance: DagsterInstance, states: NightStates, did: str, night: str, lst: DropListing
+) -> str | None:
+    return already_synced(instance, states, DistrictNight(night, did), lst.fingerprint)
 
 
 @dataclass
@@ -144,6 +194,8 @@ class TickReport:
     over_budget: list[str] = field(default_factory=list)  # still connecting when the budget ran out
     not_reached: list[str] = field(default_factory=list)  # never started this tick; first in line next tick
     waiting: dict[str, list[str]] = field(default_factory=dict)  # drops seen changing or for the first time
+    already: dict[str, list[str]] = field(default_factory=dict)  # nights synced by another path: not run
+    unrecorded: list[str] = field(default_factory=list)  # polls the registry could not record
 
 
 class NewDropTick:
@@ -169,9 +221,11 @@ class NewDropTick:
 
         order = sorted(enabled, key=priority)
         report = TickReport()
-        results = self._poll_all([enabled[did] for did in order], districts, report)
+        states = night_states_for(districts)
+        results = self._poll_all([enabled[did] for did in order], districts, states, report)
 
         run_requests: list[RunRequest] = []
+        healths: dict[str, Health] = {}
         for did in order:
             outcome = results.get(did)
             if outcome is None:
@@ -179,9 +233,16 @@ class NewDropTick:
             st = state.setdefault(did, DistrictCursor())
             st.polled = time.time()
             if isinstance(outcome, BaseException):
+                healths[did] = Health(False, report.unreachable.get(did) or describe_error(outcome))
                 continue
-            run_requests += self._take(enabled[did], st, outcome, now, report)
+            healths[did] = Health(True)
+            synced = partial(_synced_elsewhere, context.instance, states, did)
+            run_requests += self._take(enabled[did], st, outcome, now, report, synced)
 
+        reported = {did: st.health for did, st in state.items() if st.health is not None}
+        events = health_events(healths, reported, enabled, time.time())
+        for did, st in state.items():
+            st.health = reported.get(did)
         self._log(context, report, len(enabled), len(run_requests), to_register, time.monotonic() - started)
         summary = (
             f"{len(report.polled)} of {len(enabled)} districts polled, no new complete drop"
@@ -189,6 +250,7 @@ class NewDropTick:
         )
         return SensorResult(
             run_requests=run_requests,
+            asset_events=events,
             cursor=dump_cursor(state),
             dynamic_partitions_requests=[districts_partitions.build_add_request(to_register)]
             if to_register
@@ -198,7 +260,7 @@ class NewDropTick:
 
     # -- polling -------------------------------------------------------------------------------------
     def _poll_all(
-        self, ordered: list[District], districts: DistrictsResource, report: TickReport
+        self, ordered: list[District], districts: DistrictsResource, states: NightStates, report: TickReport
     ) -> dict[str, list[DropListing] | BaseException]:
         results: dict[str, list[DropListing] | BaseException] = {}
         if not ordered:
@@ -210,7 +272,10 @@ class NewDropTick:
         workers = max(1, min(self.max_workers, len(ordered)))
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="new-drop-poll")
         futures: dict[Future, str] = {
-            pool.submit(poll_district, d, credentials, self.connect_timeout): d.id for d in ordered
+            pool.submit(
+                poll_and_record, d, credentials, self.connect_timeout, states, report.unrecorded
+            ): d.id
+            for d in ordered
         }
         try:
             done, _ = wait(futures, timeout=self.budget_seconds)
@@ -230,7 +295,12 @@ class NewDropTick:
                 report.not_reached.append(did)
             else:
                 report.over_budget.append(did)
-                results[did] = TimeoutError(f"still polling after {self.budget_seconds:g} s")
+                late = TimeoutError(
+                    f"no answer within the tick's {self.budget_seconds:g} s budget (slow or hung server), "
+                    "will retry next tick"
+                )
+                results[did] = late
+                record_poll(states, did, report.unrecorded, error=describe_error(late))
         return results
 
     # -- deciding ------------------------------------------------------------------------------------
@@ -241,6 +311,7 @@ class NewDropTick:
         listings: list[DropListing],
         now: dt.datetime,
         report: TickReport,
+        synced: Callable[[str, DropListing], str | None],
     ) -> list[RunRequest]:
         nights = [(night_of_listing(district, lst), lst) for lst in listings]
         recent = [(n, lst) for n, lst in nights if is_recent(district, n, now, RECENT_NIGHTS)]
@@ -254,7 +325,11 @@ class NewDropTick:
             if recent:
                 # Newest night first; a dated drop wins over the undated one for the same night.
                 night, newest = max(recent, key=lambda item: (item[0], item[1].dated))
-                requests[night] = self._request(district, night, newest, "first_sync")
+                why = synced(night, newest)
+                if why is None:
+                    requests[night] = self._request(district, night, newest, "first_sync")
+                else:
+                    report.already.setdefault(district.id, []).append(f"night {night} {why}")
             st.taken = [short(lst.fingerprint) for _, lst in recent][-TAKEN_KEPT:]
             return list(requests.values())
 
@@ -268,7 +343,11 @@ class NewDropTick:
                     f"{lst.location} (night {night}, {what} since the last poll)"
                 )
                 continue
-            requests[night] = self._request(district, night, lst, "new_drop", settled=True)
+            why = synced(night, lst)
+            if why is None:
+                requests[night] = self._request(district, night, lst, "new_drop", settled=True)
+            else:
+                report.already.setdefault(district.id, []).append(f"night {night} {why}")
             st.taken.append(fp)
         st.taken = st.taken[-TAKEN_KEPT:]
         return list(requests.values())
@@ -320,6 +399,12 @@ class NewDropTick:
             )
         for did, drops in sorted(report.waiting.items()):
             log.info(f"District {did}: waiting for {'; '.join(drops)} to stop changing")
+        for did, nights in sorted(report.already.items()):
+            log.info(f"District {did}: not run again, {'; '.join(nights)}")
+        if report.unrecorded:
+            log.error(
+                f"Could not record {len(report.unrecorded)} poll(s) in the registry: {report.unrecorded[0]}"
+            )
 
 
 def build_new_drop_sensor(

@@ -1,6 +1,8 @@
-"""What the Dagster instance knows about one district-night: archived? run requested? drop seen?
+"""What the Dagster instance and the registry know about one district-night: archived? run requested? drop
+seen? already synced?
 
-Shared by the nightly schedule (skip what is already handled) and the freshness check (did the drop arrive?).
+Shared by the nightly schedule (skip what is already handled), the freshness check (did the drop arrive?) and
+the new-drop sensor (never sync again a night another path already synced).
 """
 
 from __future__ import annotations
@@ -10,14 +12,18 @@ from dataclasses import dataclass
 
 from dagster import AssetRecordsFilter, DagsterInstance, RunsFilter
 
-from etl_project.assets.keys import SNAPSHOT
+from etl_project.assets.keys import DROP, SNAPSHOT
+from etl_project.districts import DistrictsResource
 from etl_project.partitions import DistrictNight
+from etl_project.registry.nights import NightState, NightStates
 
 JOB = "nightly_sync"
 TRIGGER_TAG = "etl_project/trigger"
 FINGERPRINT_TAG = "etl_project/drop_fingerprint"
 #: triggers that prove a complete drop was seen at the source (the sensor only requests complete drops)
 DROP_SEEN_TRIGGERS = ("new_drop", "first_sync")
+#: night states that leave a night to be synced (again) when its drop is there
+NOT_DONE = (NightState.FAILED, NightState.MISSING)
 
 
 @dataclass(frozen=True)
@@ -57,3 +63,33 @@ def night_status(instance: DagsterInstance, night: DistrictNight) -> NightStatus
         drop_seen_at=min(seen) if seen else None,
         run_requested=bool(runs),
     )
+
+
+def night_states_for(districts: DistrictsResource) -> NightStates:
+    """The night states beside the districts' registry (``ETL_PROJECT_REGISTRY_URL`` / the home's default when
+    the districts come from a TOML file)."""
+    return NightStates(districts.url or None)
+
+
+def already_synced(
+    instance: DagsterInstance, states: NightStates, night: DistrictNight, fingerprint: str
+) -> str | None:
+    """Why the drop with ``fingerprint`` needs no run for ``night`` (None: it does).
+
+    Synced means: the drop asset is materialized for the partition from this same drop (a re-uploaded,
+    changed drop is synced again), or, with no materialization to compare, the night has a state other than
+    failed or missing (e.g. ``etl-project sync`` on a worker whose instance this is not).
+    """
+    mats = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=DROP, asset_partitions=[str(night)]), limit=1
+    ).records
+    if mats:
+        mat = mats[0].asset_materialization
+        entry = mat.metadata.get("fingerprint") if mat else None
+        if entry is not None and entry.value == fingerprint:
+            return f"already synced by run {mats[0].run_id} (the same drop)"
+        return None
+    record = states.get(night.district, night.date)
+    if record is not None and record.state not in NOT_DONE:
+        return f"already {record.state} (night state recorded {record.updated_at})"
+    return None

@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "etl_project.cli.lms",
     "etl_project.cli.districts",
     "etl_project.cli.report",
+    "etl_project.cli.status",
 ]
 
 
