@@ -163,13 +163,17 @@ def test_bom_crlf_quoted_newlines_and_no_final_newline_keep_exact_lines(tmp_path
     assert "orgs.csv: 1 blank line(s) skipped (line 3)" in report.warnings
 
 
-def test_check_drop_on_a_40_mib_value_and_a_10000_column_header_stays_within_2_gb(tmp_path):
-    """The issue's drop: one clear message per problem, exit 1, the child's peak memory under 2 GB."""
+def test_check_drop_on_a_40_mib_value_a_10000_column_header_and_a_linked_file(tmp_path):
+    """The issue's drop: one clear message per problem, exit 2, the child's peak memory under 2 GB."""
     header = CLASSES.splitlines()[0]
     wide = header + "".join(f",metadata.x{i}" for i in range(10_000)) + "\n"
     wide += "".join(CLASS_ROW.format(n=n) + "\n" for n in range(2, 2100))
     users = USERS + teacher(3, "X" * (40 * MiB))
     drop = write_drop(tmp_path / "d", {"users.csv": users, "classes.csv": wide})
+    secret = tmp_path / "shadow"
+    secret.write_text("root:CANARY-7d1f:19000:0:99999:7:::\n")
+    (drop / "orgs.csv").unlink()
+    (drop / "orgs.csv").symlink_to(secret)
     exe = str(Path(sys.executable).parent / "etl-project")
     wrapper = (
         "import resource, subprocess, sys\n"
@@ -183,10 +187,15 @@ def test_check_drop_on_a_40_mib_value_and_a_10000_column_header_stays_within_2_g
         capture_output=True,
         text=True,
     )
-    assert result.returncode == 1, result.stderr
+    assert result.returncode == 2, result.stderr
     peak_kib = int(result.stderr.strip().splitlines()[-1])
     assert peak_kib < 2 * 1024 * 1024, f"check-drop peaked at {peak_kib // 1024} MiB"
-    files = json.loads(result.stdout)["files"]
+    assert "CANARY" not in result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    [refusal] = report["drop_errors"]
+    assert refusal.startswith("SECURITY:") and "orgs.csv is a symbolic link" in refusal
+    files = report["files"]
+    assert files["orgs.csv"]["status"] == "rejected" and "symbolic link" in files["orgs.csv"]["error"]
     [users_error] = files["users.csv"]["errors"]
     where = (users_error["line"], users_error["column"], users_error["code"])
     assert where == (4, "familyName", "line_too_long")

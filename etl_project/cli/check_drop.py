@@ -57,17 +57,12 @@ def render(path: Path, report) -> str:
     if report.refused:
         out.append("Result: REFUSED - nothing in this drop can be loaded.")
         out.extend(f"  - {e}" for e in report.drop_errors)
-        return "\n".join(out)
-    out.append(f"OneRoster version: {report.oneroster_version}")
-    problems = [f for f in report.files.values() if f.status == "rejected" or f.rejected]
-    if not problems:
-        out.append("Result: OK - every file and row can be loaded.")
+        if not report.files:
+            return "\n".join(out)
+        out.append("The other files were checked as well; fix these problems too.")
     else:
-        rows = sum(f.rejected for f in problems if f.status != "rejected")
-        files = sum(1 for f in problems if f.status == "rejected")
-        out.append(
-            f"Result: PROBLEMS - {files} file(s) rejected as a whole, {rows} row(s) rejected in other files."
-        )
+        out.append(f"OneRoster version: {report.oneroster_version}")
+        out.append(_verdict(report))
     out.append("")
     out.append("Files:")
     for f in report.files.values():
@@ -94,3 +89,12 @@ def render(path: Path, report) -> str:
         out.append("Warnings (the drop still loads):")
         out.extend(f"  - {w}" for w in report.warnings)
     return "\n".join(out)
+
+
+def _verdict(report) -> str:
+    problems = [f for f in report.files.values() if f.status == "rejected" or f.rejected]
+    if not problems:
+        return "Result: OK - every file and row can be loaded."
+    rows = sum(f.rejected for f in problems if f.status != "rejected")
+    files = sum(1 for f in problems if f.status == "rejected")
+    return f"Result: PROBLEMS - {files} file(s) rejected as a whole, {rows} row(s) rejected in other files."

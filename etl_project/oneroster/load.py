@@ -16,6 +16,7 @@ from typing import Any
 
 import duckdb
 
+from etl_project.nofollow import unsafe_sentence
 from etl_project.oneroster.header import HeaderMap, HeaderProblem, map_header
 from etl_project.oneroster.limits import CsvLimits, LongLine, blank_out, long_value, size_text
 from etl_project.oneroster.manifest import Manifest, ManifestError, parse_manifest
@@ -180,6 +181,10 @@ def load_drop(
         loader = _Loader(conn, district, date, files, manifest, provenance or {}, report)
         loader.workdir, loader.limits = workdir, csv_limits or CsvLimits()
         loader.run()
+        if files.unsafe:  # every other file was checked so that each problem is reported; none of it loads
+            report.refused = True
+            report.drop_errors.insert(0, unsafe_sentence("", files.unsafe.values()))
+            _write_refusal(conn, district, date, report.drop_errors[0])
         return report
 
 
@@ -280,6 +285,10 @@ class _Loader:
         present.pop(MANIFEST, None)
         for name in KNOWN_FILES:
             path = present.pop(name.lower(), None)
+            if name.lower() in self.files.unsafe:
+                problem = f"{self.files.unsafe[name.lower()]}: it was not read (links are never followed)"
+                plans.append(_Plan(name, BY_FILE.get(name), modes.get(name), None, problem))
+                continue
             if path is not None and path.name != name:
                 self.report.warnings.append(f"{path.name} should be spelled {name}; read it as {name}")
             has_row = name in modes

@@ -49,6 +49,9 @@ class DropFiles:
     root: Path  # folder holding manifest.csv and the data files
     files: dict[str, Path]  # lower-cased file name -> path
     warnings: list[str] = field(default_factory=list)
+    # links and special files beside manifest.csv (lower-cased name -> "orgs.csv is a symbolic link"): never
+    # read; the drop is refused, and the other files are still checked so every problem is reported at once
+    unsafe: dict[str, str] = field(default_factory=dict)
 
 
 def open_drop(drop: Path, workdir: Path, limits: ZipLimits | None = None) -> DropFiles:
@@ -65,18 +68,32 @@ def open_drop(drop: Path, workdir: Path, limits: ZipLimits | None = None) -> Dro
         safe_extract(drop, base, limits or ZipLimits())
     else:
         raise DropRefused(f"{drop} does not exist")
-    if problems := unsafe_entries(base):  # a link or special file anywhere: nothing behind it is read
-        raise DropRefused(unsafe_sentence("", problems))
+    problems = unsafe_entries(base)  # links and special files anywhere: nothing behind them is read
     root = _find_root(base, warnings)
+    unsafe = _unsafe_beside_manifest(base, root, problems)
+    if len(unsafe) < len(problems) or "manifest.csv" in unsafe:
+        raise DropRefused(unsafe_sentence("", problems))
     files: dict[str, Path] = {}
     for path in sorted(root.iterdir()):
-        if not path.is_file():
+        if path.name.lower() in unsafe or not path.is_file():
             continue
         key = path.name.lower()
         if key in files:
             raise DropRefused(f"the drop holds both {files[key].name} and {path.name}; keep only one")
         files[key] = path
-    return DropFiles(root=root, files=files, warnings=warnings)
+    return DropFiles(root=root, files=files, warnings=warnings, unsafe=unsafe)
+
+
+def _unsafe_beside_manifest(base: Path, root: Path, problems: list[str]) -> dict[str, str]:
+    """The problems that name an entry of the drop's own folder, by lower-cased entry name."""
+    prefix = root.relative_to(base).as_posix().removeprefix(".").strip("/")
+    unsafe = {}
+    for problem in problems:
+        entry = problem.split(" is ", 1)[0]
+        folder, _, name = entry.rpartition("/")
+        if folder == prefix:
+            unsafe[name.lower()] = problem
+    return unsafe
 
 
 def _find_root(base: Path, warnings: list[str]) -> Path:
