@@ -12,13 +12,22 @@ import socket
 from pathlib import Path
 
 import pytest
-from dagster import Definitions, Failure, asset, define_asset_job
+from dagster import (
+    DagsterEventType,
+    Definitions,
+    Failure,
+    asset,
+    build_run_status_sensor_context,
+    define_asset_job,
+)
 
+from etl_project.alerts.resource import AlertsResource
+from etl_project.alerts.sensors import failed_run_alert
 from etl_project.archive import ArchiveResource
 from etl_project.assets.ingest import fetch_and_archive_drop
 from etl_project.assets.lms import lms_change_plan, lms_entities
 from etl_project.assets.oneroster import oneroster_tables
-from etl_project.assets.reports import district_sync_report
+from etl_project.assets.reports import SYNC_REPORT, district_sync_report
 from etl_project.checks.definitions import quality_checks
 from etl_project.cli.main import main
 from etl_project.districts import DistrictsResource
@@ -139,6 +148,15 @@ def test_a_blocked_night_is_blocked_everywhere(tmp_path, instance, registry, mon
         problems = {(p["file"], p["check"]) for p in night.detail["problems"]}
         assert ("enrollments.csv", "file_complete") in problems
 
+        # the alert uses the same word and reason
+        [failure] = instance.all_logs(result.run_id, of_type=DagsterEventType.RUN_FAILURE)
+        context = build_run_status_sensor_context(
+            sensor_name="sync_failure_alert_sensor", dagster_event=failure.dagster_event,
+            dagster_instance=instance, dagster_run=instance.get_run_by_id(result.run_id),
+        ).for_run_failure()  # fmt: skip
+        alert = failed_run_alert(context, AlertsResource(home=str(tmp_path / "home")), **nights.resources)
+        assert alert.kind == "blocked" and "users.csv" in alert.what
+
         # history: both nights, the blocked one with its reason
         code, out = _cli(monkeypatch, capsys, nights, "history", "--district", "lincoln")
         assert code == 0
@@ -150,7 +168,11 @@ def test_a_blocked_night_is_blocked_everywhere(tmp_path, instance, registry, mon
         assert by_date[NIGHT2]["state"] == "blocked" and "users.csv" in by_date[NIGHT2]["reason"]
         assert by_date[NIGHT2]["counts"] == {} and by_date[NIGHT1]["counts"]["users"]["created"] > 0
 
-        # the report exists (published when the night was blocked) and says so, with no other night's changes
+        # the report exists (published when the night was blocked) and says so, with no other night's changes;
+        # the report asset's materialization for the night carries the state
+        event = instance.get_latest_materialization_event(SYNC_REPORT)
+        assert event.asset_materialization.partition == str(DistrictNight(NIGHT2, "lincoln").key)
+        assert event.asset_materialization.metadata["night_state"].value == "blocked"
         archived = nights.resources["archive"].open().get_bytes("lincoln", NIGHT2, "report.html").decode()
         code, out = _cli(monkeypatch, capsys, nights, "report", "--district", "lincoln")
         assert code == 0 and "LMS blocked" in out.splitlines()[0]
