@@ -205,8 +205,15 @@ def test_held_and_failed_and_missing_nights(tmp_path, instance, registry, monkey
         nights = Nights(tmp_path, instance, {"hayes": "[districts.hayes.thresholds]\ndeactivate = 0\n"})
         nights.drop("hayes", NIGHT1, 1)
         nights.drop("hayes", NIGHT2, 2)
-        assert nights.run("hayes", NIGHT1).success
-        assert not nights.run("hayes", NIGHT2).success
+        first, held_run = nights.run("hayes", NIGHT1), nights.run("hayes", NIGHT2)
+        assert first.success and not held_run.success
+        users = {
+            m.asset_key.to_user_string(): m.metadata
+            for m in first.asset_materializations_for_node("lms_entities")
+        }
+        assert users["lms/users"]["night_state"].value == "applied"
+        [plan] = held_run.asset_materializations_for_node("lms__change_plan")
+        assert plan.metadata["night_state"].value == "held"
         held = registry.get("hayes", NIGHT2)
         assert held.state is NightState.HELD and "deactivat" in held.reason
         code, out = _cli(monkeypatch, capsys, nights, "report", "--district", "hayes", "--date", NIGHT2)

@@ -194,9 +194,10 @@ def lms_change_plan(
             "writes": plan.changes.writes,
             "held_rows": plan.changes.held(),
             "verdict": verdict.describe(),
+            # the night's state as this step leaves it (etl_project/registry/nights.py)
             "night_state": "held"
             if verdict.holds and release is None and thresholds.hold == "all"
-            else "planned",
+            else "running",
             "samples": MetadataValue.json({k: v for k, v in plan.samples.items() if v}),
         },
         check_results=[check],
