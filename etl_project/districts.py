@@ -329,6 +329,13 @@ class DistrictsResource(ConfigurableResource):
             return district
         return self._registry().get(district_id)
 
+    def night_states(self):
+        """The nights' states, in the registry database (``url``; else ETL_PROJECT_REGISTRY_URL or the
+        default registry under ETL_PROJECT_HOME, also when districts come from a TOML ``path``)."""
+        from etl_project.registry.nights import NightStates
+
+        return NightStates(self.url)
+
     def credentials(self, district_id: str):
         """``SftpCredentials`` / ``RestCredentials`` decrypted from the registry, or None (local folder, or
         a TOML file whose secrets the source resolves from the environment)."""

@@ -1,8 +1,13 @@
-"""Jobs over the district × night partitions (one partitions definition per job)."""
+"""Jobs over the district × night partitions (one partitions definition per job).
+
+Every job carries the night-state hooks (etl_project/assets/night_state.py): whatever launches a run (the
+CLI in-process, the daemon, a sensor), the registry records its night as running, then failed or missing
+when a step fails (held, blocked, applied and released are recorded by the steps themselves)."""
 
 from dagster import AssetSelection, define_asset_job
 
 from etl_project.assets.keys import DROP, SNAPSHOT
+from etl_project.assets.night_state import NIGHT_HOOKS
 from etl_project.automation.source_health import CHECK_KEY as SOURCE_REACHABLE
 
 nightly_sync = define_asset_job(
@@ -11,12 +16,14 @@ nightly_sync = define_asset_job(
     selection=AssetSelection.all() - AssetSelection.checks(SOURCE_REACHABLE),
     description="One district-night end to end: fetch the drop, archive it, validate and normalize it, "
     "then apply it to the LMS behind the safety thresholds.",
+    hooks=NIGHT_HOOKS,
 )
 
 replay_from_archive = define_asset_job(
     "replay_from_archive",
     selection=AssetSelection.all() - AssetSelection.assets(DROP, SNAPSHOT),
     description="Rebuild a night from the archived snapshot only (the district's server is not contacted).",
+    hooks=NIGHT_HOOKS,
 )
 
 load_lms = define_asset_job(
@@ -24,4 +31,5 @@ load_lms = define_asset_job(
     selection=AssetSelection.groups("lms", "reports"),
     description="Apply a night already in the OneRoster tables to the LMS (e.g. to release a held night), "
     "then rewrite its sync report.",
+    hooks=NIGHT_HOOKS,
 )

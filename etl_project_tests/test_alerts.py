@@ -218,7 +218,7 @@ def test_held_night_and_failed_run_alert_once_each(tmp_path, webhook, smtp_serve
         assert not [s for s in students if s in sent]
         assert SMTP_PASSWORD not in sent and HOOK_TOKEN not in sent
 
-        # a run that fails (the drop is refused: an unknown OneRoster version): one run_failed alert
+        # a run that fails (the drop is refused: an unknown OneRoster version): one failed alert
         bad = generate_drop(tmp_path / "dropbox-ridge" / NIGHT3, 60, day=3, seed=3).path
         manifest = (
             (bad / "manifest.csv").read_text().replace("oneroster.version,1.1", "oneroster.version,9.9")
@@ -232,7 +232,7 @@ def test_held_night_and_failed_run_alert_once_each(tmp_path, webhook, smtp_serve
         sync_failure_alert_sensor(_run_failure_context(instance, result, resources))
         assert len(webhook.received) == 2
         body = webhook.received[1][1]
-        assert body["event"] == "run_failed" and body["night"] == NIGHT3
+        assert body["event"] == "failed" and body["night"] == NIGHT3
         assert "oneroster_tables" in body["what"] and "drop refused" in body["what"]
         assert body["details"]["run_id"] == result.run_id
         assert not [s for s in students if s in json.dumps(body)]

@@ -88,10 +88,10 @@ def test_assets_hold_on_blocking_check_then_release(tmp_path, monkeypatch, capsy
     nights = json.loads(capsys.readouterr().out)
     assert [(n["date"], n["state"]) for n in nights] == [(NIGHT1, "applied"), (NIGHT2, "released")]
     assert nights[1]["counts"]["users"]["deactivated"] >= 1
-    assert set(nights[0]) == {"date", "run_id", "state", "counts"}
+    assert set(nights[0]) == {"date", "run_id", "state", "counts", "reason", "step"}
 
     assert main(["trace", "--district", "t1", "--entity", "sections", "--id", "cls-0000001", "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
+    rows = json.loads(capsys.readouterr().out)["changes"]
     assert rows[-1]["operation"] == "created" and rows[-1]["line"] == 2
     assert rows[-1]["file_uri"].endswith(f"date={NIGHT1}/classes.csv") and len(rows[-1]["file_sha256"]) == 64
 

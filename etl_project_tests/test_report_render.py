@@ -70,7 +70,7 @@ def test_hostile_values_are_escaped_and_file_problems_come_first(tmp_path):
         load_drop(conn, drop, district="t1", date="2026-09-15")
         report = build_night_report(conn, None, None, "t1", "2026-09-15", district_name="T <b>1</b>")
     html = render_night(report)
-    assert "<script>" not in html and "<img" not in html and "<b>1</b>" not in html
+    assert "<script>" not in html and "<img" not in html and "T <b>1</b>" not in html
     assert "&lt;img src=x onerror=alert(2)&gt;" in html  # the rejected value, shown escaped
     assert report.file_problems and report.rejects[0].line is None  # whole-file problems first
     assert report.rejects[0].file == "classes.csv"

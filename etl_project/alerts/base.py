@@ -12,7 +12,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 KINDS = {
-    "run_failed": "sync failed",
+    "failed": "failed: nothing applied to the LMS",
+    "blocked": "blocked: nothing applied to the LMS",
     "held": "held: nothing applied to the LMS",
     "deactivations_held": "deactivations held",
     "missing_drop": "drop missing",

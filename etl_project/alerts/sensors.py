@@ -2,16 +2,18 @@
 
 * ``sync_failure_alert_sensor`` (``@run_failure_sensor`` on nightly_sync, replay_from_archive and load_lms):
   a failed run is a **held night** when its ``within_safety_thresholds`` check failed (the blocking check
-  stops the run; the hold is recorded in the LMS ``sync_runs``), else a **run failure**. Dagster's run-status
-  cursor hands each run to the sensor once, so each failure is sent once.
+  stops the run; the hold is recorded in the LMS ``sync_runs``), a **blocked night** when the registry's
+  night state (etl_project/registry/nights.py) says a blocking check stopped it, else a **failed night**.
+  Alert kinds use the night states' words: held, blocked, failed (and deactivations_held, missing_drop).
+  Dagster's run-status cursor hands each run to the sensor once, so each failure is sent once.
 * ``deactivations_held_alert_sensor`` (``@run_status_sensor`` on success): a run that succeeded while the
   check failed with WARN (districts holding only deactivations) applied creates/updates but held the rest.
 * ``missing_drop_alert_sensor``: ``missing_drop_sensor`` (freshness.py) records one failed, run-less
   ``drop_arrived_on_time`` evaluation per late district-night; this sensor sends one alert per such record,
   its cursor being the last record id sent.
 
-For held and failed nights the report asset did not run, so the sensor publishes the night's report first
-(best effort) to have something to link to.
+For held, blocked and failed nights the report asset did not run; the jobs' failure hook published the
+report already, and the sensor publishes it again (best effort) so there is always something to link to.
 """
 
 from __future__ import annotations
@@ -111,7 +113,7 @@ def _publish(
     try:
         published = publish_night(
             warehouse, lms.backend(), archive.open(), night.district, night.date,
-            district_name=name, timezone=timezone,
+            district_name=name, timezone=timezone, states=districts.night_states().by_night(night.district),
         )  # fmt: skip
         uri = published.report_uri
     except Exception as exc:
@@ -131,6 +133,15 @@ def _deliver(alert: Alert, alerts: AlertsResource, log) -> None:
         log.error(f"alert not delivered: {f}")
     if len(failures) < len(notifiers):
         log.info(f"alert sent: {alert.subject}")
+
+
+def _night_record(districts: DistrictsResource, night: DistrictNight, run_id: str):
+    """The registry's record of the night when this run wrote it (None otherwise or when unreachable)."""
+    try:
+        record = districts.night_states().get(night.district, night.date)
+    except Exception:
+        return None
+    return record if record is not None and record.run_id == run_id else None
 
 
 def _held_details(evaluation) -> dict[str, int | str]:
@@ -178,8 +189,11 @@ def failed_run_alert(
             "applied. Review the report; to apply it anyway, release it (see the run's check). "
             + (f"({verdict.value})" if verdict else "")
         )
+    elif (record := _night_record(districts, night, run.run_id)) is not None and record.state == "blocked":
+        kind = "blocked"
+        what = f"A blocking check failed, so nothing was applied to the LMS: {record.reason}"
     else:
-        kind = "run_failed"
+        kind = "failed"
         text, steps = failure_summary(context.instance, run.run_id)
         what = f"The {run.job_name} run failed ({', '.join(steps) or 'no step'}): {text}"
     details = _held_details(evaluation) if held else {}

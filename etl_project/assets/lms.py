@@ -32,12 +32,14 @@ from dagster import (
 from pydantic import Field
 
 from etl_project.assets.keys import OWNERS, oneroster
+from etl_project.assets.night_state import record_night
 from etl_project.districts import DistrictsResource
 from etl_project.lms import Release, Thresholds, load_night, plan_night
 from etl_project.lms.mapping import column_lineage
 from etl_project.lms.resource import LmsResource
 from etl_project.lms.schema import ENTITIES, OPERATIONS, Entity
 from etl_project.partitions import DistrictNight, district_nights
+from etl_project.registry.nights import NightState
 from etl_project.run_owner import claim_run
 from etl_project.settings import Settings
 from etl_project.warehouse import WarehouseResource
@@ -85,6 +87,37 @@ def release_instructions(night: DistrictNight) -> str:
     )
 
 
+def _record_held(context, districts: DistrictsResource, night: DistrictNight, verdict, step: str) -> None:
+    record_night(
+        districts, night, NightState.HELD, context.run.run_id, context.log,
+        reason=f"the safety thresholds held the night: {verdict.describe()}", step=step,
+        detail={
+            "breaches": [b.to_json() for b in verdict.breaches],
+            "how_to_release": release_instructions(night),
+        },
+    )  # fmt: skip
+
+
+def _record_result(context, districts: DistrictsResource, night: DistrictNight, result, thresholds) -> None:
+    """The night's state from the load: applied (or unchanged: applied before), released, or held."""
+    if result.state == "held" and thresholds.hold == "all":
+        _record_held(context, districts, night, result.verdict, "lms_entities")
+    elif result.state == "held":  # hold mode "deactivations": creates and updates went in
+        record_night(
+            districts, night, NightState.HELD, context.run.run_id, context.log, step="lms_entities",
+            reason="applied except the deactivations, held by the safety thresholds: "
+            + result.verdict.describe(),
+            detail={"how_to_release": release_instructions(night), "partly_applied": True},
+        )  # fmt: skip
+    else:
+        state = NightState.RELEASED if result.state == "released" else NightState.APPLIED
+        detail = {"released_by": result.released_by, "release_reason": result.release_reason}
+        record_night(
+            districts, night, state, context.run.run_id, context.log, step="lms_entities",
+            detail={k: v for k, v in detail.items() if v},
+        )  # fmt: skip
+
+
 _SOURCES = sorted({e.source for e in ENTITIES} | {"roles", "rejects"})
 
 
@@ -128,6 +161,7 @@ def lms_change_plan(
             load_night(
                 duck, backend, night.district, night.date, run_id=context.run.run_id, thresholds=thresholds
             )
+            _record_held(context, districts, night, verdict, "lms_change_plan")
     counts = plan.changes.counts()
     check_metadata: dict[str, object] = {
         "verdict": verdict.describe(),
@@ -162,6 +196,10 @@ def lms_change_plan(
             "writes": plan.changes.writes,
             "held_rows": plan.changes.held(),
             "verdict": verdict.describe(),
+            # the night's state as this step leaves it (etl_project/registry/nights.py)
+            "night_state": "held"
+            if verdict.holds and release is None and thresholds.hold == "all"
+            else "running",
             "samples": MetadataValue.json({k: v for k, v in plan.samples.items() if v}),
         },
         check_results=[check],
@@ -244,6 +282,7 @@ def lms_entities(
             thresholds=thresholds,
             release=release,
         )
+    _record_result(context, districts, night, result, thresholds)
     if result.state == "held" and thresholds.hold == "all":  # the LMS changed since the plan was checked
         raise Failure(
             description=f"{night}: HELD, nothing applied: {result.verdict.describe()}. "
@@ -258,6 +297,7 @@ def lms_entities(
         written = result.written.get(e.name, {})
         metadata: dict[str, object] = {
             "state": result.state,
+            "night_state": "applied" if result.state == "unchanged" else result.state,
             "mode": changes.mode,
             **{op: written.get(op, 0) for op in OPERATIONS},
             "unchanged": changes.counts.get("unchanged", 0),

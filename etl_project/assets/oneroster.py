@@ -23,6 +23,7 @@ from dagster import (
 from etl_project.archive import ArchiveResource, Snapshot
 from etl_project.assets.keys import OWNERS, SNAPSHOT, oneroster
 from etl_project.oneroster.load import TABLES, DropReport, FileProvenance, load_drop
+from etl_project.oneroster.rejected import describe_rejected, rejected_files, rejected_rows
 from etl_project.partitions import DistrictNight, district_nights
 from etl_project.run_owner import claim_run
 from etl_project.scratch import scratch_dir
@@ -122,7 +123,8 @@ def _table_result(
         "dagster/column_schema": _column_schema(conn, table),
         "oneroster_version": report.oneroster_version or "",
         "accepted": rows,
-        "rejected": file_report.rejected if file_report else 0,
+        # rejected rows of an accepted file; a file refused whole is file_status "rejected" with its rows
+        "rejected": rejected_rows([file_report]) if file_report else 0,
         "file_status": file_report.status if file_report else "absent",
         "mode": file_report.mode if file_report else "absent",
         "download_seconds": round(download_s, 3),
@@ -143,6 +145,8 @@ def _table_result(
                     "source_mtime": str(archived.source_mtime or ""),
                 }
             )
+        if rejected_files([file_report]):
+            metadata["file_rejected_rows"] = file_report.rows
         if file_report.rejected:
             metadata["rejected_sample"] = MetadataValue.md(_sample_md(conn, night, file_report.file))
     return MaterializeResult(asset_key=oneroster(table), metadata=metadata)
@@ -161,7 +165,8 @@ def _rejects_result(
         "dagster/partition_row_count": total,
         "dagster/column_schema": _column_schema(conn, REJECTS),
         "by_code": MetadataValue.json(dict(by_code)),
-        "files_rejected": sorted(f.file for f in report.files.values() if f.status == "rejected"),
+        "files_rejected": sorted(f.file for f in rejected_files(report.files.values())),
+        "rows_rejected": rejected_rows(report.files.values()),
         "warnings": MetadataValue.json(report.warnings[:50]),
     }
     if total:
@@ -194,5 +199,5 @@ def _md_cell(value: object) -> str:
 
 def _summary(night: DistrictNight, report: DropReport) -> str:
     accepted = sum(f.accepted for f in report.files.values())
-    rejected = sum(f.rejected for f in report.files.values())
-    return f"{night}: OneRoster {report.oneroster_version}: {accepted} rows accepted, {rejected} rejected"
+    rejected = describe_rejected(report.files.values())
+    return f"{night}: OneRoster {report.oneroster_version}: {accepted} rows accepted, {rejected}"

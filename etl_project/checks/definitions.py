@@ -28,12 +28,15 @@ from pydantic import Field
 
 from etl_project.assets.keys import oneroster
 from etl_project.assets.lms import lms_key
+from etl_project.assets.night_state import record_night
 from etl_project.checks import lms_rules, rules
 from etl_project.checks.rules import Finding, QualityThresholds
+from etl_project.districts import DistrictsResource
 from etl_project.lms.resource import LmsResource
 from etl_project.lms.schema import ENTITIES
 from etl_project.oneroster.spec import SPECS
 from etl_project.partitions import DistrictNight, district_nights
+from etl_project.registry.nights import NightState
 from etl_project.warehouse import WarehouseResource
 
 NON_BLOCKING = {"row_count_drift"}
@@ -95,12 +98,46 @@ def check_result(asset: AssetKey, finding: Finding) -> AssetCheckResult:
     )
 
 
+_FILES = {s.table: s.file for s in SPECS}
+
+
+def blocking_problems(findings: list[Finding]) -> list[dict[str, Any]]:
+    """The failed ERROR findings of blocking checks, whole rejected files first: check, table, file, why."""
+    failed = [
+        f for f in findings if not f.passed and f.severity == rules.ERROR and f.check not in NON_BLOCKING
+    ]
+    failed.sort(key=lambda f: "file_rejected" not in f.metadata)
+    return [
+        {
+            "check": f.check,
+            "table": f.table,
+            "file": _FILES.get(f.table, f.table),
+            "description": f.description,
+        }
+        for f in failed
+    ]
+
+
+def blocked_reason(problems: list[dict[str, Any]]) -> str:
+    """One sentence: the first blocking problem, and how many more."""
+    first = problems[0]
+    more = len(problems) - 1
+    others = sorted({p["file"] for p in problems[1:]} - {first["file"]})
+    tail = (
+        f" (and {more} more blocking problem(s){': ' + ', '.join(others) if others else ''})" if more else ""
+    )
+    return f"check {first['check']} failed for {first['file']}: {first['description']}{tail}"
+
+
 @multi_asset_check(
     specs=ONEROSTER_SPECS,
     description="Data-quality rules over the night's OneRoster tables (etl_project/checks/rules.py).",
 )
 def oneroster_quality(
-    context: AssetCheckExecutionContext, config: QualityConfig, warehouse: WarehouseResource
+    context: AssetCheckExecutionContext,
+    config: QualityConfig,
+    warehouse: WarehouseResource,
+    districts: DistrictsResource,
 ):
     night = DistrictNight.of(context.partition_key)
     try:
@@ -114,6 +151,14 @@ def oneroster_quality(
         f"{night}: {len(findings) - len(failed)} OneRoster checks passed, {len(failed)} failed"
         + "".join(f"\n  {f.severity} {f.table}.{f.check}: {f.description}" for f in failed)
     )
+    problems = blocking_problems(findings)
+    if problems:  # the blocking checks stop the LMS load: the night is blocked, and this says why
+        first = problems[0]
+        record_night(
+            districts, night, NightState.BLOCKED, context.run.run_id, context.log,
+            reason=blocked_reason(problems), step="oneroster_quality",
+            detail={"check": first["check"], "file": first["file"], "problems": problems},
+        )  # fmt: skip
     for finding in findings:
         yield check_result(oneroster(finding.table), finding)
 

@@ -22,6 +22,7 @@ from typing import Any
 import duckdb
 
 from etl_project.lms.schema import ENTITIES
+from etl_project.oneroster.rejected import rejected_files, rejected_rows
 from etl_project.oneroster.spec import (
     ENUM,
     REFLIST,
@@ -261,6 +262,23 @@ def _last_line_cut(conn: duckdb.DuckDBPyConnection, spec: TableSpec, date: dt.da
     return {"line": row[0], "code": row[1], "message": row[2]} if row else None
 
 
+def cut_off_lines(conn: duckdb.DuckDBPyConnection, date: str | dt.date) -> dict[str, int]:
+    """The night's files whose last line is cut off: file name -> that line's number."""
+    night = dt.date.fromisoformat(date) if isinstance(date, str) else date
+    codes = ", ".join(_lit(c) for c in STRUCTURAL)
+    candidates = {
+        r[0]
+        for r in conn.execute(
+            f"SELECT DISTINCT file FROM oneroster.rejects WHERE _date = ? AND code IN ({codes})", [night]
+        ).fetchall()
+    }
+    cut = {}
+    for spec in SPECS:
+        if spec.file in candidates and (found := _last_line_cut(conn, spec, night)) is not None:
+            cut[spec.file] = found["line"]
+    return cut
+
+
 def _file_complete(
     conn: duckdb.DuckDBPyConnection,
     spec: TableSpec,
@@ -275,7 +293,10 @@ def _file_complete(
     }
     if this is None or this.status == "absent":
         return Finding(spec.table, "file_complete", True, ERROR, f"no {spec.file} tonight", 0, metadata)
-    metadata.update({"rows": this.rows, "accepted": this.accepted, "rejected": this.rejected})
+    # One definition of rejected rows and files (etl_project/oneroster/rejected.py).
+    metadata.update({"rows": this.rows, "accepted": this.accepted, "rejected_rows": rejected_rows([this])})
+    if rejected_files([this]):
+        metadata["file_rejected"] = this.file
     if before is not None:
         metadata.update({"previous_night": before.date.isoformat(), "previous_rows": before.rows})
     problem = None

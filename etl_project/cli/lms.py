@@ -127,22 +127,59 @@ def _counts_table(counts: dict[str, dict[str, int]], modes: dict[str, str] | Non
     return "\n".join(lines)
 
 
+def _night_records(district: str) -> dict[str, Any]:
+    """The registry's night states of the district (empty, with a warning, when it cannot be read)."""
+    from etl_project.registry.nights import NightStates
+
+    try:
+        return NightStates().by_night(district)
+    except Exception as exc:
+        print(f"warning: night states unavailable ({type(exc).__name__}); showing the LMS ledger only")
+        return {}
+
+
+def _kept_out(settings, district: str, entity: str, sourced_id: str) -> list[dict[str, Any]]:
+    from etl_project.lms.history import kept_out
+    from etl_project.reports.build import has_tables
+    from etl_project.warehouse import WarehouseResource
+
+    warehouse = WarehouseResource(root=settings.warehouse_dir)
+    if not warehouse.database_path(district).exists():
+        return []
+    with warehouse.connect(district) as duck:
+        return kept_out(duck, entity, sourced_id) if has_tables(duck) else []
+
+
 def run_trace(args: argparse.Namespace) -> int:
     from etl_project.lms.history import trace
 
-    _, backend, _ = _context(args.district)
+    settings, backend, _ = _context(args.district)
     try:
         rows = trace(backend, args.district, args.entity, args.id)
     except KeyError as exc:
         raise CommandError(str(exc.args[0])) from None
     except _db_errors() as exc:
         raise CommandError(f"LMS {backend.masked_url}: {str(exc).strip()}") from None
+    records = _night_records(args.district)
+    newest = records[max(records)] if records else None
+    kept: list[dict[str, Any]] = []
+    if not rows or (newest is not None and not newest.state.lms_changed):
+        kept = _kept_out(settings, args.district, args.entity, args.id)
+    still = bool(kept) and (newest is None or kept[0]["date"] == newest.night or not newest.state.lms_changed)
     if args.json:
-        print(json.dumps(rows, indent=2, default=str))
-        return 0
-    if not rows:
+        data = {"changes": rows, "kept_out": kept, "still_kept_out": still,
+                "district_night": newest.as_dict() if newest else None}  # fmt: skip
+        print(json.dumps(data, indent=2, default=str))
+        return 0 if rows or kept else 1
+    if rows:
+        _print_changes(args, rows)
+    else:
         print(f"No changes recorded for {args.entity} {args.id} in district {args.district}.")
-        return 1
+    _print_kept_out(args, kept, still, newest)
+    return 0 if rows else 1
+
+
+def _print_changes(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
     print(f"{args.entity} {args.id} (LMS id {rows[0]['lms_id']}), district {args.district}, newest first:")
     for r in rows:
         print(f"  {r['date']}  {r['operation']:<11} run {r['run_id']}  ledger #{r['ledger_id']}")
@@ -153,7 +190,22 @@ def run_trace(args: argparse.Namespace) -> int:
               f"sha256 {(r['file_sha256'] or '-')[:16]}")  # fmt: skip
         if r["released_by"]:
             print(f"      released by {r['released_by']}: {r['release_reason']}")
-    return 0
+
+
+def _print_kept_out(args: argparse.Namespace, kept: list[dict[str, Any]], still: bool, newest) -> None:
+    if kept:
+        print(f"Kept out of the LMS on {kept[0]['date']}:")
+        for k in kept:
+            where = f"{k['file']} line {k['line']}" if k["line"] else f"{k['file']} (the whole file)"
+            column = f", column {k['column']}" if k["column"] else ""
+            print(f"  {where}{column}: {k['reason']} ({k['message']}) Fix: {k['fix']}")
+    if newest is not None:
+        why = f": {newest.reason}" if newest.reason and not newest.state.lms_changed else ""
+        print(f"The district's newest night, {newest.night}, is {newest.state}{why}.")
+        if kept:
+            print("The record is still kept out." if still else "A newer night no longer rejects it.")
+            if still:
+                print(f"It is still kept out as of {newest.night}.")
 
 
 def _show(value: Any) -> str:
@@ -161,15 +213,19 @@ def _show(value: Any) -> str:
 
 
 def run_history(args: argparse.Namespace) -> int:
-    from etl_project.lms.history import history
+    from etl_project.lms.history import history, night_history
 
     _, backend, _ = _context(args.district)
+    records = _night_records(args.district)
     try:
-        nights = history(backend, args.district)
+        ledger = history(backend, args.district)
     except _db_errors() as exc:
-        raise CommandError(f"LMS {backend.masked_url}: {str(exc).strip()}") from None
+        if not records:
+            raise CommandError(f"LMS {backend.masked_url}: {str(exc).strip()}") from None
+        ledger = []  # an LMS never loaded for this district: the registry's nights alone
+    nights = night_history(ledger, records)
     if args.json:
-        keys = ("date", "run_id", "state", "counts")
+        keys = ("date", "run_id", "state", "counts", "reason", "step")
         print(json.dumps([{k: n[k] for k in keys} for n in nights], indent=2))
         return 0
     if not nights:
@@ -182,5 +238,13 @@ def run_history(args: argparse.Namespace) -> int:
             if shown:
                 parts.append(f"{entity}: {shown}")
         extra = f" (released by {n['released_by']}: {n['release_reason']})" if n["released_by"] else ""
-        print(f"{n['date']}  {n['state']:<8}  run {n['run_id']}  {'; '.join(parts) or 'no changes'}{extra}")
+        if n["state"] in ("applied", "released", "held"):
+            what = "; ".join(parts) or "no changes"
+        else:
+            what = "LMS unchanged"
+        if n["reason"]:
+            what += f" - {n['reason']}" + (
+                f" (step {n['step']})" if n["step"] and n["state"] == "failed" else ""
+            )
+        print(f"{n['date']}  {n['state'] or '?':<8}  run {n['run_id'] or '-'}  {what}{extra}")
     return 0

@@ -69,8 +69,22 @@ def latest_night(warehouse, district: str) -> str | None:
     return night.isoformat() if night else None
 
 
+def _night_states(district: str) -> dict:
+    """The registry's night states (their state wins over the LMS ledger's); empty when unreachable."""
+    from etl_project.registry.nights import NightStates
+
+    try:
+        return NightStates().by_night(district)
+    except Exception as exc:
+        print(
+            f"warning: night states unavailable ({type(exc).__name__}); the report shows the LMS ledger only"
+        )
+        return {}
+
+
 def run_report(args: argparse.Namespace) -> int:
     from etl_project.lms import open_backend
+    from etl_project.oneroster.rejected import describe_rejected
     from etl_project.reports import publish_night
 
     try:
@@ -93,6 +107,7 @@ def run_report(args: argparse.Namespace) -> int:
         date,
         district_name=name,
         timezone=timezone,
+        states=_night_states(district),
     )
     out = Path(settings.home) / "reports" / district / f"date={date}"
     private_dir(out)
@@ -100,7 +115,8 @@ def run_report(args: argparse.Namespace) -> int:
         (out / page).write_bytes(data)
     r = published.report
     state = r.lms_state or "not applied"
-    print(f"{district} {date}: {r.rows:,} rows, {r.rejected:,} rejected, LMS {state}", flush=True)
+    why = f" ({r.night.reason})" if r.night and r.night.reason and not r.night.state.lms_changed else ""
+    print(f"{district} {date}: {r.rows:,} rows, {describe_rejected(r.files)}, LMS {state}{why}", flush=True)
     print(f"archived as {published.report_uri}")
     print(out / "report.html")
     return 0

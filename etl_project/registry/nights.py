@@ -174,6 +174,10 @@ class NightStates:
         with self._db.transaction() as tx:
             return [_night(r) for r in tx.execute(sql, params)]
 
+    def by_night(self, district: str) -> dict[str, NightRecord]:
+        """The district's nights keyed by night (YYYY-MM-DD)."""
+        return {n.night: n for n in self.for_district(district)}
+
     def latest(self, district: str) -> NightRecord | None:
         nights = self.for_district(district, limit=1)
         return nights[0] if nights else None

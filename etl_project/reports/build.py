@@ -17,11 +17,14 @@ from typing import Any
 import duckdb
 
 from etl_project.archive.base import Archive, ArchiveError
+from etl_project.checks.rules import cut_off_lines
 from etl_project.lms.backend import LmsBackend
 from etl_project.lms.history import history as lms_history
 from etl_project.oneroster.load import FileReport
+from etl_project.oneroster.rejected import rejected_files, rejected_rows
 from etl_project.oneroster.spec import MANIFEST
-from etl_project.reports.hints import CODES, Hint, hint_for
+from etl_project.registry.nights import NightRecord
+from etl_project.reports.hints import CODES, TRUNCATED, Hint, hint_for, is_cut_off
 from etl_project.scratch import scratch_dir
 
 REJECTS_CAP = 500
@@ -48,7 +51,10 @@ class NightReport:
     received_at: str | None = None  # newest file's time at the source, in the district's time zone
     snapshot_uri: str | None = None
     files: list[FileReport] = field(default_factory=list)
-    lms_state: str | None = None  # applied | held | released | failed | None (not loaded into the LMS)
+    # The night's state (etl_project/registry/nights.py): applied | released | held | blocked | failed |
+    # missing | running; from the LMS ledger when the registry has no record; None: never loaded.
+    lms_state: str | None = None
+    night: NightRecord | None = None  # the registry's record: reason, step, detail
     lms_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     released_by: str | None = None
     rejects: list[RejectRow] = field(default_factory=list)
@@ -70,7 +76,13 @@ class NightReport:
 
     @property
     def rejected(self) -> int:
-        return sum(f.rejected for f in self.files)
+        """Rejected rows: data rows of accepted files (etl_project/oneroster/rejected.py)."""
+        return rejected_rows(self.files)
+
+    @property
+    def files_rejected(self) -> list[FileReport]:
+        """Whole files refused (their rows are not rejected rows)."""
+        return rejected_files(self.files)
 
     @property
     def file_problems(self) -> list[RejectRow]:
@@ -131,6 +143,7 @@ def build_night_report(
     district_name: str | None = None,
     timezone: str = "UTC",
     cap: int = REJECTS_CAP,
+    night_state: NightRecord | None = None,
 ) -> NightReport:
     report = NightReport(district, district_name or district, date)
     if has_tables(conn):
@@ -157,22 +170,48 @@ def build_night_report(
                 ORDER BY line IS NOT NULL AND line > 1, file, line, "column" LIMIT {int(cap)}""",
             [date],
         ).fetchall()
+        cut = _cut_lines(conn, date)
         report.rejects = [
-            RejectRow(f, line, col, code, msg or "", sid, val, hint_for(code, col, msg, val))
+            RejectRow(f, line, col, code, msg or "", sid, val, _hint(code, col, msg, val, cut.get(f) == line))
             for f, line, col, code, msg, sid, val in sample
         ]
         report.notes = _notes(conn, date)
     if archive is not None:
         _snapshot_facts(report, archive, timezone)
     if backend is not None:
-        night = next((n for n in _lms_nights(backend, district) if n["date"] == date), None)
-        if night:
-            report.lms_state = night["state"]
-            report.lms_counts = {
-                e: {op: int(n) for op, n in ops.items()} for e, ops in night["counts"].items()
-            }
-            report.released_by = night.get("released_by")
+        _lms_facts(report, _lms_nights(backend, district), night_state)
+    elif night_state is not None:
+        report.lms_state, report.night = str(night_state.state), night_state
     return report
+
+
+def _cut_lines(conn: duckdb.DuckDBPyConnection, date: str) -> dict[str, int]:
+    """Files whose last line stops mid-row (file -> line): the truncation hint replaces the row's own."""
+    out = {}
+    for file, line in cut_off_lines(conn, date).items():
+        rows = conn.execute(
+            "SELECT code, message FROM oneroster.rejects WHERE _date = ? AND file = ? AND line = ?",
+            [date, file, line],
+        ).fetchall()
+        if any(is_cut_off(code, message) for code, message in rows):
+            out[file] = line
+    return out
+
+
+def _hint(code: str, column: str | None, message: str | None, value: str | None, cut_off: bool) -> Hint:
+    return TRUNCATED if cut_off else hint_for(code, column, message, value)
+
+
+def _lms_facts(report: NightReport, ledger: list[dict[str, Any]], night_state: NightRecord | None) -> None:
+    """The night's state (the registry's record first) and, only for a night that reached the LMS load
+    (applied, released or held), its own changes from the ledger: never another night's."""
+    night = next((n for n in ledger if n["date"] == report.date), None)
+    report.night = night_state
+    report.lms_state = str(night_state.state) if night_state else (night["state"] if night else None)
+    if night is None or report.lms_state not in ("applied", "released", "held"):
+        return
+    report.lms_counts = {e: {op: int(n) for op, n in ops.items()} for e, ops in night["counts"].items()}
+    report.released_by = night.get("released_by")
 
 
 def _snapshot_facts(report: NightReport, archive: Archive, timezone: str) -> None:
@@ -223,12 +262,21 @@ def rejects_csv(conn: duckdb.DuckDBPyConnection, date: str) -> bytes:
     with scratch_dir("rejects") as scratch:
         path = str(scratch / "rejects.csv")
         if has_tables(conn):
+            cut = (
+                " UNION ALL ".join(
+                    f"SELECT {_lit(file)} AS file, {int(line)} AS line"
+                    for file, line in _cut_lines(conn, date).items()
+                )
+                or "SELECT NULL AS file, NULL::BIGINT AS line WHERE false"
+            )
             conn.execute(
                 f"""COPY (
                     SELECT r.file, r.line, r."column", r.code, r.message AS details, r."sourcedId",
                            {_VALUE.replace("raw", "r.raw").replace('"column"', 'r."column"')} AS value,
-                           h.reason, h.fix
+                           CASE WHEN c.line IS NULL THEN h.reason ELSE {_lit(TRUNCATED.reason)} END AS reason,
+                           CASE WHEN c.line IS NULL THEN h.fix ELSE {_lit(TRUNCATED.fix)} END AS fix
                     FROM oneroster.rejects r LEFT JOIN (VALUES {hints}) h(code, reason, fix) USING (code)
+                    LEFT JOIN ({cut}) c ON c.file = r.file AND c.line = r.line
                     WHERE r._date = DATE {_lit(date)}
                     ORDER BY r.line IS NOT NULL AND r.line > 1, r.file, r.line, r."column"
                 ) TO {_lit(path)} (HEADER, DELIMITER ',')"""
@@ -253,29 +301,33 @@ def build_history(
     *,
     district_name: str | None = None,
     nights: int = HISTORY_NIGHTS,
+    states: dict[str, NightRecord] | None = None,
 ) -> History:
-    """The ``nights`` calendar nights ending at ``until`` (a night without a drop is a gap on the chart)."""
+    """The ``nights`` calendar nights ending at ``until`` (a night without a drop is a gap on the chart);
+    ``states`` are the registry's records by night, which win over the ledger's state."""
     end = dt.date.fromisoformat(until)
     start = end - dt.timedelta(days=nights - 1)
-    loaded: dict[str, tuple[int, int]] = {}
+    files: dict[str, list[FileReport]] = {}
     if has_tables(conn):
-        for day, rows, rejected in conn.execute(
-            """SELECT _date, sum(coalesce(rows, 0)), sum(coalesce(rejected, 0)) FROM oneroster.files
-               WHERE _date BETWEEN ? AND ? AND file <> ? GROUP BY 1""",
+        for day, *row in conn.execute(
+            """SELECT _date, file, "table", mode, status, coalesce(rows, 0), coalesce(accepted, 0),
+                      coalesce(rejected, 0) FROM oneroster.files
+               WHERE _date BETWEEN ? AND ? AND file <> ?""",
             [start, end, MANIFEST],
         ).fetchall():
-            loaded[day.isoformat()] = (int(rows), int(rejected))
+            files.setdefault(day.isoformat(), []).append(FileReport(*row))
     lms = {n["date"]: n for n in _lms_nights(backend, district)} if backend is not None else {}
     points = []
     for i in range(nights):
         day = (start + dt.timedelta(days=i)).isoformat()
-        rows, rejected = loaded.get(day, (None, 0))
-        night = lms.get(day)
-        state = night["state"] if night else None
+        night, record = lms.get(day), (states or {}).get(day)
+        state = str(record.state) if record else (night["state"] if night else None)
         changes = (
             sum(n for ops in night["counts"].values() for op, n in ops.items() if op != "held")
             if night and state in ("applied", "released")
             else 0
         )
-        points.append(NightPoint(day, rows, rejected, changes, state))
+        loaded = files.get(day)
+        received = sum(f.rows for f in loaded) if loaded else None
+        points.append(NightPoint(day, received, rejected_rows(loaded or []), changes, state))
     return History(district, district_name or district, until, points)

@@ -3,7 +3,9 @@
 ``hint_for`` first recognises common export accidents from the message or the rejected value (a PowerSchool
 table prefix in the header, a file saved by Excel in Windows-1252, dates Excel rewrote as day/month/year, a
 grade list written without quotes, a grade that lost its leading zero), then falls back to the code's own
-reason and fix. Codes are the ones ``etl_project.oneroster`` writes to ``oneroster.rejects``.
+reason and fix. A file's cut-off last line gets :data:`TRUNCATED` (the report knows which line is last;
+a message saying so is recognised too). Codes are the ones ``etl_project.oneroster`` writes to
+``oneroster.rejects``.
 """
 
 from __future__ import annotations
@@ -136,6 +138,13 @@ CODES: dict[str, Hint] = {
     ),
 }
 
+# A file's last line that stops mid-row: the export (or the copy) was cut off, not a quoting problem.
+TRUNCATED = Hint(
+    "The file ends mid-line: the export was cut off, so its last row is incomplete.",
+    "Re-export the whole file (and check the export job finished and the copy completed) and send it again.",
+)
+CODES["truncated_line"] = TRUNCATED
+
 UNKNOWN = Hint(
     "The row could not be accepted (the message gives the details).",
     "Correct the value named in the message in the SIS and export again.",
@@ -167,6 +176,7 @@ _LEADING_ZERO = Hint(
     "or export without opening the file in Excel.",
 )
 
+_CUT_OFF = re.compile(r"cut off|ends mid-line|truncated|last line", re.IGNORECASE)
 _DMY_VALUE = re.compile(r"^\s*\d{1,2}/\d{1,2}/\d{2,4}")
 _GRADE_NO_ZERO = re.compile(r"(^|[,\s\"])[1-9]($|[,\s\"])")
 
@@ -176,6 +186,8 @@ def hint_for(
 ) -> Hint:
     """The reason and fix for one rejection (``value`` is the rejected value or raw line, when known)."""
     msg = message or ""
+    if code in ("wrong_field_count", "csv_syntax", "truncated_line") and _CUT_OFF.search(msg):
+        return TRUNCATED
     if code == "unknown_header" and "table prefix" in msg:
         return _POWERSCHOOL
     if code == "not_utf8" and "Windows-1252" in msg:
@@ -187,6 +199,18 @@ def hint_for(
     if column == "grades" and value and _GRADE_NO_ZERO.search(value):
         return _LEADING_ZERO
     return CODES.get(code, UNKNOWN)
+
+
+_FIELDS = re.compile(r"has (\d+) fields but the header has (\d+)")
+
+
+def is_cut_off(code: str, message: str | None) -> bool:
+    """Whether a reject on a file's last line reads as the file stopping mid-line: too few fields or an
+    unterminated quote (too many fields is a quoting problem, wherever the line is)."""
+    if code in ("csv_syntax", "truncated_line"):
+        return True
+    found = _FIELDS.search(message or "") if code == "wrong_field_count" else None
+    return bool(found) and int(found.group(1)) < int(found.group(2))
 
 
 def is_file_level(line: int | None) -> bool:

@@ -29,6 +29,7 @@ table{border-collapse:collapse;width:100%;background:#fff;font-size:.92em}
 th,td{border:1px solid #d9e2ec;padding:6px 8px;text-align:left;vertical-align:top}
 th{background:#eef2f7} td.n{text-align:right;font-variant-numeric:tabular-nums}
 code{background:#eef2f7;padding:1px 4px;border-radius:3px;word-break:break-all}
+.next{font-weight:400;margin-top:6px}
 .reason{font-weight:600} .fix{color:#0b5394} .muted{color:#7b8794;font-size:.9em}
 a{color:#0b5394} nav a{margin-right:16px}
 svg text{font-family:system-ui,sans-serif}
@@ -55,44 +56,91 @@ def _n(value: int | None) -> str:
 # -- night report -------------------------------------------------------------------------------------------
 
 
+def _rejected_text(r: NightReport) -> str:
+    """The rejected files and rows, counted once (etl_project/oneroster/rejected.py)."""
+    text = ""
+    if r.files_rejected:
+        names = ", ".join(f"{f.file} ({f.rows:,} rows)" for f in r.files_rejected)
+        text += f" {len(r.files_rejected)} file(s) were rejected as a whole: {names}."
+    if r.rejected:
+        text += f" {r.rejected:,} row(s) were rejected; they are listed below with how to fix them."
+    return text
+
+
+def _sync_command(r: NightReport, extra: str = "") -> str:
+    return f"etl-project sync --district {r.district} --date {r.date} --replay{extra}"
+
+
+def _next_step(r: NightReport) -> str:
+    """What to do about a night that did not reach the LMS, in one or two sentences."""
+    state, night = r.lms_state, r.night
+    detail = dict(night.detail) if night else {}
+    if state == "blocked":
+        what = f"fix {detail['file']} in the SIS export" if detail.get("file") else "fix the problem above"
+        return (
+            f"What to do: {what} and re-export the whole drop; the next drop is checked again (or re-run "
+            f"this night once the fixed files are in place: {_sync_command(r)})."
+        )
+    if state == "held":
+        return (
+            "What to do: if the change is expected (e.g. end of term), release it once: "
+            + _sync_command(r, ' --release-by "<you>" --release-reason "<why>"')
+            + "; otherwise fix the export and wait for the next drop."
+        )
+    if state == "failed":
+        return (
+            f"What to do: our team is alerted; once the cause is fixed, re-run the night: {_sync_command(r)}."
+        )
+    if state == "missing":
+        return (
+            "What to do: check that the SIS export ran and reached the SFTP folder complete (with "
+            "manifest.csv)."
+        )
+    return "What to do: wait for the run to finish, then open this report again."
+
+
+_STATES = {
+    "blocked": ("bad", "Blocked: a check failed, so nothing was applied to the LMS; it still holds the "
+               "previous roster."),
+    "held": ("warn", "Held: the drop arrived, but it would have changed more of the LMS than the safety "
+             "limits allow, so nothing was applied."),
+    "failed": ("bad", "Failed: the sync stopped before the LMS was updated, so nothing was applied."),
+    "missing": ("bad", "Missing: no complete drop arrived for this night; the LMS was not changed."),
+    "running": ("warn", "In progress: this night is being synced now."),
+}  # fmt: skip
+
+
 def _banner(r: NightReport) -> str:
-    rejected = (
-        f" {r.rejected:,} row(s) were rejected; they are listed below with how to fix them."
-        if r.rejected
-        else ""
-    )
+    rejected = _rejected_text(r)
+    if r.lms_state in _STATES:
+        cls, text = _STATES[r.lms_state]
+        night = r.night
+        why = ""
+        if night and night.reason:
+            step = f" (step {night.step})" if night.step and r.lms_state == "failed" else ""
+            why = f" Why{step}: {night.reason.rstrip('.')}."
+        return (
+            f'<div class="banner {cls}" id="status">{e(text + why + rejected)}'
+            f'<div class="next" id="next-step">{e(_next_step(r))}</div></div>'
+        )
     if not r.loaded:
         return (
             '<div class="banner bad" id="status">No drop was loaded for this night. If the export ran, check '
             "that it reached the SFTP folder complete (with manifest.csv).</div>"
         )
-    if r.lms_state == "held":
-        return (
-            '<div class="banner warn" id="status">Held: the drop arrived, but it would have changed more of '
-            "the LMS than the safety limits allow, so nothing was applied. Our team will review it; if the "
-            f"change is expected (e.g. end of term), tell us and we release it.{e(rejected)}</div>"
-        )
     if r.lms_state in ("applied", "released"):
         how = "released after review and applied" if r.lms_state == "released" else "applied to the LMS"
-        cls = "warn" if r.rejected else "ok"
-        return (
-            f'<div class="banner {cls}" id="status">Synced: last night\'s roster was {how}.'
-            f"{e(rejected)}</div>"
-        )
-    if r.lms_state == "failed":
-        return (
-            '<div class="banner bad" id="status">The LMS update failed; our team is alerted.'
-            f"{e(rejected)}</div>"
-        )
+        cls = "warn" if r.rejected or r.files_rejected else "ok"
+        text = f"Synced: this night's roster was {how}.{rejected}"
+        return f'<div class="banner {cls}" id="status">{e(text)}</div>'
     return (
         '<div class="banner warn" id="status">The drop was checked, but it has not been applied to the '
-        "LMS yet."
-        f"{e(rejected)}</div>"
+        f"LMS yet.{e(rejected)}</div>"
     )
 
 
 def _cards(r: NightReport) -> str:
-    files_rejected = sum(1 for f in r.files if f.status == "rejected")
+    files_rejected = len(r.files_rejected)
     cards = [
         (r.received_at or "unknown", "new drop received at"),
         (f"{len(r.files)}" + (f" ({files_rejected} rejected)" if files_rejected else ""), "files"),
@@ -154,7 +202,7 @@ def _problems(r: NightReport) -> str:
             + "</table>"
         )
     rows = r.row_problems
-    if rows or r.rejects_total > len(r.file_problems):
+    if rows or r.rejected:
         shown = len(r.rejects)
         more = (
             f" Showing the first {shown:,} of {r.rejects_total:,}; the full list is in "
@@ -163,7 +211,7 @@ def _problems(r: NightReport) -> str:
             else f' Also as a spreadsheet: <a href="{REJECTS_NAME}">{REJECTS_NAME}</a>.'
         )
         out.append(
-            f"<h2>Rejected rows ({r.rejects_total - len(r.file_problems):,})</h2>"
+            f"<h2>Rejected rows ({r.rejected:,})</h2>"
             '<p class="sub">These rows were left out; the rest of the file was loaded. '
             "Records on these rows "
             f"are kept as they were in the LMS until fixed.{more}</p>"

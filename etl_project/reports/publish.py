@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from etl_project.archive.base import Archive
 from etl_project.lms.backend import LmsBackend
+from etl_project.registry.nights import NightRecord
 from etl_project.reports.build import NightReport, build_history, build_night_report, rejects_csv
 from etl_project.reports.html import HISTORY_NAME, REJECTS_NAME, REPORT_NAME, render_history, render_night
 from etl_project.warehouse import WarehouseResource
@@ -37,12 +38,16 @@ def render_pages(
     *,
     district_name: str | None = None,
     timezone: str = "UTC",
+    states: dict[str, NightRecord] | None = None,
 ) -> tuple[NightReport, dict[str, bytes]]:
+    """``states``: the registry's night records of the district by night (their state wins)."""
+    states = states or {}
     with warehouse.connect(district) as conn:
         report = build_night_report(
-            conn, backend, archive, district, date, district_name=district_name, timezone=timezone
-        )
-        history = build_history(conn, backend, district, date, district_name=district_name)
+            conn, backend, archive, district, date, district_name=district_name, timezone=timezone,
+            night_state=states.get(date),
+        )  # fmt: skip
+        history = build_history(conn, backend, district, date, district_name=district_name, states=states)
         csv = rejects_csv(conn, date)
     pages = {
         REPORT_NAME: render_night(report).encode(),
@@ -65,10 +70,12 @@ def publish_night(
     *,
     district_name: str | None = None,
     timezone: str = "UTC",
+    states: dict[str, NightRecord] | None = None,
 ) -> Published:
     report, pages = render_pages(
-        warehouse, backend, archive, district, date, district_name=district_name, timezone=timezone
-    )
+        warehouse, backend, archive, district, date, district_name=district_name, timezone=timezone,
+        states=states,
+    )  # fmt: skip
     uris = {
         name: archive.put_bytes(district, date, name, data, _TYPES[name]).uri for name, data in pages.items()
     }
