@@ -30,10 +30,13 @@ from etl_project.archive import ArchiveResource
 from etl_project.assets.keys import DROP, OWNERS, SNAPSHOT
 from etl_project.districts import DistrictConfigError, DistrictsResource, MissingSecret
 from etl_project.partitions import DistrictNight, district_nights
+from etl_project.progress import log_progress
 from etl_project.registry import SecretKeyError
 from etl_project.sources import (
     DropIncomplete,
+    DropListing,
     DropNotFound,
+    DropSource,
     HostKeyMismatch,
     SourceAuthenticationFailed,
     SourceError,
@@ -69,6 +72,52 @@ _ARCHIVE_SCHEMA = TableSchema(
         TableColumn("version_id", "string"),
     ]
 )
+
+
+#: The night-state metadata key a failure carries (the registry's night_states records it from there).
+NIGHT_STATE_KEY = "etl_project/night_state"
+
+
+def find_complete_drop(
+    context: AssetExecutionContext, source: DropSource, night: DistrictNight, settle_seconds: float
+) -> DropListing:
+    """The night's complete drop; none is a ``Failure`` that is not retried (the drop is missing, the network
+    is fine: the sensor starts the night once its drop is complete)."""
+    wait = getattr(source, "wait", None)
+    if wait is not None:  # folder sources pause between their two listings: say so, as the step waits
+
+        def announced_wait(seconds: float) -> None:
+            log_progress(context.log, f"waiting {seconds:g} s for the drop to settle")
+            wait(seconds)
+
+        source.wait = announced_wait
+    try:
+        return source.find_drop(night.date, settle_seconds=settle_seconds)
+    except (DropNotFound, DropIncomplete) as exc:
+        raise Failure(
+            description=missing_drop_sentence(source, night.date, exc),
+            allow_retries=False,
+            metadata={NIGHT_STATE_KEY: "missing"},
+        ) from None
+
+
+def missing_drop_sentence(source: DropSource, date: str, exc: SourceError) -> str:
+    """``no complete drop for <night> in <where>; [why; ]newest complete drop is <night>``."""
+    info = source.info
+    where = f"{info.host}:{info.path}" if info.host else info.path
+    why = f"{exc}; " if isinstance(exc, DropIncomplete) else ""
+    try:
+        drops = source.list_drops()
+    except SourceError:
+        drops = None
+    if drops is None:
+        newest = "not known (the source could not be listed)"
+    elif not drops:
+        return f"no complete drop for {date} in {where}; {why}there is no complete drop there at all"
+    else:
+        dated = [d.night for d in drops if d.dated and d.night]
+        newest = max(dated) if dated else f"the undated current drop {drops[-1].location}"
+    return f"no complete drop for {date} in {where}; {why}newest complete drop is {newest}"
 
 
 class FetchConfig(Config):
@@ -116,7 +165,7 @@ def fetch_and_archive_drop(
         with tempfile.TemporaryDirectory(prefix=f"drop-{night.district}-") as scratch:
             started = time.monotonic()
             with open_source(district, credentials) as source:
-                listing = source.find_drop(night.date, settle_seconds=config.settle_seconds)
+                listing = find_complete_drop(context, source, night, config.settle_seconds)
                 fetched = source.fetch(listing, Path(scratch))
                 info = source.info
             fetch_s = time.monotonic() - started
@@ -128,8 +177,6 @@ def fetch_and_archive_drop(
         raise Failure(
             description=f"{exc} (not retried: fix the district's configuration)", allow_retries=False
         ) from None
-    except (DropNotFound, DropIncomplete) as exc:
-        raise Failure(description=f"{night}: {exc}") from None
     except SourceError as exc:
         if exc.permanent:  # e.g. a REST API's 4xx, a source config error
             raise Failure(description=f"{exc} (not retried: permanent)", allow_retries=False) from None
