@@ -1,6 +1,6 @@
 """The code location: assembles the definitions and nothing else."""
 
-from dagster import Definitions
+from dagster import Definitions, colored_console_logger
 
 from etl_project.alerts.sensors import ALERT_SENSORS
 from etl_project.assets.ingest import fetch_and_archive_drop
@@ -12,6 +12,7 @@ from etl_project.automation.schedules import nightly_sync_schedule
 from etl_project.automation.sensors import new_drop_sensor
 from etl_project.checks.definitions import quality_checks
 from etl_project.jobs import load_lms, nightly_sync, replay_from_archive
+from etl_project.progress import STEP_LINES_LOGGER, step_lines
 from etl_project.resources import build_resources
 
 defs = Definitions(
@@ -21,4 +22,6 @@ defs = Definitions(
     schedules=[nightly_sync_schedule],
     sensors=[new_drop_sensor, missing_drop_sensor, *ALERT_SENSORS],
     resources=build_resources(),
+    # console: Dagster's default; step_lines: one line per step, chosen by `etl-project sync` in run config
+    loggers={"console": colored_console_logger, STEP_LINES_LOGGER: step_lines},
 )
