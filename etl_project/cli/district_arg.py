@@ -35,8 +35,9 @@ def registered_districts():
         raise CommandError(str(exc)) from None
 
 
-def known_district(district_id: str):
-    """The configured ``District``; an unknown id is one sentence naming it as unknown."""
+def known_district(district_id: str, has_data: bool = False):
+    """The configured ``District`` (None for an unregistered one that ``has_data``, e.g. a warehouse left
+    after ``districts remove``); any other id is one sentence naming it as unknown."""
     from etl_project.partitions import InvalidDistrictId, validate_district_id
 
     try:
@@ -44,6 +45,6 @@ def known_district(district_id: str):
     except InvalidDistrictId as exc:
         raise CommandError(str(exc)) from None
     district = registered_districts().get(district_id)
-    if district is None:
+    if district is None and not has_data:
         raise unknown_district(district_id)
     return district
