@@ -11,6 +11,7 @@ from pathlib import Path
 
 from dagster import (
     AssetExecutionContext,
+    AssetsDefinition,
     AssetSpec,
     Backoff,
     Config,
@@ -126,6 +127,19 @@ class FetchConfig(Config):
     )
 
 
+def archive_kind(archive_url: str) -> str:
+    """The snapshot asset's kind for the archive in use: ``s3`` for ``s3://`` URLs, else ``local``."""
+    return "s3" if archive_url.startswith("s3://") else "local"
+
+
+def with_archive_kind(assets_def: AssetsDefinition, archive_url: str) -> AssetsDefinition:
+    """``fetch_and_archive_drop`` with the snapshot's kind set from the archive the settings choose."""
+    kinds = {archive_kind(archive_url)}
+    return assets_def.map_asset_specs(
+        lambda spec: spec.replace_attributes(kinds=kinds) if spec.key == SNAPSHOT else spec
+    )
+
+
 @multi_asset(
     specs=[
         AssetSpec(
@@ -144,8 +158,9 @@ class FetchConfig(Config):
             kinds={"s3"},
             owners=OWNERS,
             description="Every raw file of the night, stored before anything parses it under "
-            "district=<id>/date=<night>/ (S3 versioned bucket with server-side encryption, or the local "
-            "archive folder), plus a snapshot manifest. The system of record: any night can be replayed.",
+            "`district={district}/date={night}/` (S3 versioned bucket with server-side encryption, or the "
+            "local archive folder), plus a snapshot manifest. The system of record: any night can be "
+            "replayed.",
         ),
     ],
     partitions_def=district_nights,

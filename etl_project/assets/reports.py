@@ -30,7 +30,7 @@ SYNC_REPORT = AssetKey(["reports", "district_sync_report"])
     description="The night's sync report for the district's IT staff, in plain words: when the drop arrived, "
     "files and rows received, accepted and rejected, whether the LMS applied or held it and the changes "
     "per entity, then every rejected row (file, line, column) with the reason and how to fix it in the "
-    "SIS. Stored in the archive as district=<id>/date=<night>/report.html, with rejects.csv and "
+    "SIS. Stored in the archive as `district={district}/date={night}/report.html`, with rejects.csv and "
     "history.html (chart of the last 30 nights). Served to districts by `etl-project serve-reports`.",
 )
 def district_sync_report(
