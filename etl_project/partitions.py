@@ -5,6 +5,7 @@ A partition key reads ``2026-11-28|lincoln``: Dagster orders dimensions by name,
 
 from __future__ import annotations
 
+import datetime
 import re
 from dataclasses import dataclass
 
@@ -19,7 +20,8 @@ DISTRICTS_PARTITION = "districts"
 PARTITIONS_START = "2026-09-01"
 
 districts_partitions = DynamicPartitionsDefinition(name=DISTRICTS_PARTITION)
-nights_partitions = DailyPartitionsDefinition(start_date=PARTITIONS_START)
+# end_offset=1: the current night (today, UTC) is a partition: a drop named with its date syncs at once.
+nights_partitions = DailyPartitionsDefinition(start_date=PARTITIONS_START, end_offset=1)
 district_nights = MultiPartitionsDefinition({"date": nights_partitions, "district": districts_partitions})
 
 _DISTRICT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -28,6 +30,10 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 class InvalidDistrictId(ValueError):
     pass
+
+
+class NightOutOfRange(ValueError):
+    """A well-formed date that is not one of the partitions' nights (before the start, or after today)."""
 
 
 def validate_district_id(district_id: str) -> str:
@@ -41,11 +47,22 @@ def validate_district_id(district_id: str) -> str:
 
 
 def validate_night(date: str) -> str:
-    import datetime as dt
-
     if not isinstance(date, str) or not _DATE.match(date):
         raise ValueError(f"invalid date {date!r}: expected YYYY-MM-DD")
-    dt.date.fromisoformat(date)
+    datetime.date.fromisoformat(date)
+    return date
+
+
+def validate_partition_night(date: str, now: datetime.datetime | None = None) -> str:
+    """``date`` when it is a partition night (from PARTITIONS_START to today, UTC), else NightOutOfRange."""
+    validate_night(date)
+    keys = nights_partitions.get_partition_keys(current_time=now)
+    last = keys[-1] if keys else PARTITIONS_START
+    if not keys or not PARTITIONS_START <= date <= last:
+        raise NightOutOfRange(
+            f"no night {date}: nights run from {PARTITIONS_START} to {last} (today, UTC)"
+            "; pick one in that range"
+        )
     return date
 
 

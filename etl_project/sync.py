@@ -9,6 +9,7 @@ from dagster import DagsterInstance, ExecuteInProcessResult
 
 from etl_project.instance import register_district
 from etl_project.partitions import DistrictNight
+from etl_project.progress import STEP_LINES_LOGGER, failure_cause
 from etl_project.run_owner import owner_tags, sweep_stale_runs
 from etl_project.scratch import sweep_scratch
 
@@ -33,18 +34,23 @@ def sync_night(
     tags: Mapping[str, str] | None = None,
     run_config: Mapping[str, object] | None = None,
     log_level: str = "INFO",
+    step_lines: bool = False,
 ) -> SyncOutcome:
     """Materialize the night's whole graph (or, with ``replay``, everything downstream of the archive).
 
     First, what killed runs on this host left behind is cleaned up (their runs marked failed, their scratch
-    removed); the run then executes in this process, which its tags name as its owner."""
+    removed); the run then executes in this process, which its tags name as its owner.
+
+    ``step_lines`` prints one line per step on stdout instead of Dagster's console log (etl_project.progress);
+    the run's full log, tracebacks included, is in its event log either way."""
     from etl_project.definitions import defs  # reads the environment: import only when running
 
     sweep_stale_runs(instance)
     sweep_scratch()
     register_district(instance, night.district)
     job = defs.resolve_job_def("replay_from_archive" if replay else "nightly_sync")
-    config: dict[str, object] = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    loggers = {STEP_LINES_LOGGER: {}} if step_lines else {"console": {"config": {"log_level": log_level}}}
+    config: dict[str, object] = {"loggers": loggers}
     ops: dict[str, object] = dict((run_config or {}).get("ops", {}))
     if settle_seconds is not None and not replay:
         ops[FETCH_STEP] = {"config": {"settle_seconds": settle_seconds}}
@@ -62,17 +68,6 @@ def sync_night(
         mat = event.event_specific_data.materialization
         outcome.materialized[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
     if not result.success:
-        failures = [e for e in result.all_events if e.is_step_failure]
-        outcome.failure = (
-            "; ".join(
-                (
-                    e.step_failure_data.user_failure_data.description
-                    if e.step_failure_data.user_failure_data
-                    else None
-                )
-                or e.step_failure_data.error.message.strip()
-                for e in failures
-            )
-            or "run failed"
-        )
+        failures = [failure_cause(e) for e in result.all_events if e.is_step_failure]
+        outcome.failure = "; ".join(failures) or "run failed"
     return outcome

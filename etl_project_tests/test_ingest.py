@@ -249,7 +249,7 @@ def test_sync_refuses_an_unknown_district_in_one_line(tmp_path):
     cli = [sys.executable, "-m", "etl_project.cli.main", "sync", "--district", "nowhere", "--date", NIGHT]
     done = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
-    assert "not configured" in done.stderr and "Traceback" not in done.stderr
+    assert "unknown district 'nowhere'" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_the_code_location_loads_with_every_job_resolved():

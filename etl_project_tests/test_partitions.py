@@ -1,7 +1,18 @@
+import datetime
+
 import pytest
 from dagster import MultiPartitionKey
 
-from etl_project.partitions import DistrictNight, InvalidDistrictId, district_nights, validate_district_id
+from etl_project.partitions import (
+    PARTITIONS_START,
+    DistrictNight,
+    InvalidDistrictId,
+    NightOutOfRange,
+    district_nights,
+    nights_partitions,
+    validate_district_id,
+    validate_partition_night,
+)
 
 
 @pytest.mark.parametrize("bad", ["", "A", "a|b", "a b", "a/b", "../x", "-lead", "x" * 64, "é"])
@@ -26,3 +37,14 @@ def test_partition_key_reads_date_then_district():
 def test_partition_key_with_bad_district_is_refused():
     with pytest.raises(InvalidDistrictId):
         DistrictNight.of("2026-11-28|Lin|coln")
+
+
+def test_the_current_night_is_a_partition_and_tomorrow_is_not():
+    now = datetime.datetime(2026, 12, 4, 0, 30, tzinfo=datetime.UTC)
+    keys = nights_partitions.get_partition_keys(current_time=now)
+    assert keys[0] == PARTITIONS_START and keys[-1] == "2026-12-04"
+    assert validate_partition_night("2026-12-04", now) == "2026-12-04"
+    for outside in ("2026-12-05", "2026-08-31"):
+        expected = f"no night {outside}: nights run from {PARTITIONS_START} to 2026-12-04 "
+        with pytest.raises(NightOutOfRange, match=expected):
+            validate_partition_night(outside, now)

@@ -9,7 +9,13 @@ import asyncssh
 from dagster import Backoff, DagsterEventType, Jitter, RetryPolicy
 
 from etl_project.assets.ingest import fetch_and_archive_drop
-from etl_project_tests.automation import make_defs, night, write_districts, write_oneroster_drop
+from etl_project_tests.automation import (
+    local_district,
+    make_defs,
+    night,
+    write_districts,
+    write_oneroster_drop,
+)
 from etl_project_tests.fixtures.sftp import SFTP_PASSWORD, SftpTestServer
 
 PW_ENV = "RETRY_TEST_SFTP_PASSWORD"
@@ -83,3 +89,33 @@ def test_a_server_that_is_down_is_retried(tmp_path, instance, monkeypatch):
     assert len(step_events(result, DagsterEventType.STEP_RESTARTED)) == 2
     (failure,) = step_events(result, DagsterEventType.STEP_FAILURE)
     assert f"cannot open an SSH session to 127.0.0.1:{server.port}" in str(failure.step_failure_data.error)
+
+
+def test_a_missing_drop_fails_on_the_first_attempt_and_names_the_newest_one(tmp_path, instance, monkeypatch):
+    dropbox = tmp_path / "dropbox"
+    write_oneroster_drop(dropbox / night(3))
+    (dropbox / night(1)).mkdir()  # tonight's folder exists but holds no manifest.csv: not a complete drop
+    # Were it retried, this shortened policy would show the retries in the run's events.
+    fast = RetryPolicy(max_retries=2, delay=0.05, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS)
+    monkeypatch.setattr(fetch_and_archive_drop.op, "_retry_policy", fast)
+
+    result = run_fetch(tmp_path, instance, local_district("lincoln", dropbox))
+    assert not result.success
+    assert step_events(result, DagsterEventType.STEP_UP_FOR_RETRY) == []
+    assert step_events(result, DagsterEventType.STEP_RESTARTED) == []
+    (failure,) = step_events(result, DagsterEventType.STEP_FAILURE)
+    data = failure.step_failure_data.user_failure_data
+    assert data.description.startswith(f"no complete drop for {night(1)} in {dropbox}; ")
+    assert "has no manifest.csv" in data.description
+    assert data.description.endswith(f"newest complete drop is {night(3)}")
+    assert data.metadata["etl_project/night_state"].value == "missing"
+
+
+def test_with_no_drop_at_all_the_sentence_says_so(tmp_path, instance):
+    dropbox = tmp_path / "dropbox"
+    result = run_fetch(tmp_path, instance, local_district("lincoln", dropbox))
+    assert step_events(result, DagsterEventType.STEP_UP_FOR_RETRY) == []
+    (failure,) = step_events(result, DagsterEventType.STEP_FAILURE)
+    assert failure.step_failure_data.user_failure_data.description == (
+        f"no complete drop for {night(1)} in {dropbox}; there is no complete drop there at all"
+    )

@@ -9,6 +9,7 @@ import time
 
 from dagster import (
     AssetExecutionContext,
+    AssetsDefinition,
     AssetSpec,
     Backoff,
     Config,
@@ -28,12 +29,15 @@ from etl_project.archive import ArchiveResource
 from etl_project.assets.keys import DROP, OWNERS, SNAPSHOT
 from etl_project.districts import DistrictConfigError, DistrictsResource, MissingSecret
 from etl_project.partitions import DistrictNight, district_nights
+from etl_project.progress import log_progress
 from etl_project.registry import SecretKeyError
 from etl_project.run_owner import claim_run
 from etl_project.scratch import scratch_dir
 from etl_project.sources import (
     DropIncomplete,
+    DropListing,
     DropNotFound,
+    DropSource,
     HostKeyMismatch,
     SourceAuthenticationFailed,
     SourceError,
@@ -71,9 +75,68 @@ _ARCHIVE_SCHEMA = TableSchema(
 )
 
 
+#: The night-state metadata key a failure carries (the registry's night_states records it from there).
+NIGHT_STATE_KEY = "etl_project/night_state"
+
+
+def find_complete_drop(
+    context: AssetExecutionContext, source: DropSource, night: DistrictNight, settle_seconds: float
+) -> DropListing:
+    """The night's complete drop; none is a ``Failure`` that is not retried (the drop is missing, the network
+    is fine: the sensor starts the night once its drop is complete)."""
+    wait = getattr(source, "wait", None)
+    if wait is not None:  # folder sources pause between their two listings: say so, as the step waits
+
+        def announced_wait(seconds: float) -> None:
+            log_progress(context.log, f"waiting {seconds:g} s for the drop to settle")
+            wait(seconds)
+
+        source.wait = announced_wait
+    try:
+        return source.find_drop(night.date, settle_seconds=settle_seconds)
+    except (DropNotFound, DropIncomplete) as exc:
+        raise Failure(
+            description=missing_drop_sentence(source, night.date, exc),
+            allow_retries=False,
+            metadata={NIGHT_STATE_KEY: "missing"},
+        ) from None
+
+
+def missing_drop_sentence(source: DropSource, date: str, exc: SourceError) -> str:
+    """``no complete drop for <night> in <where>; [why; ]newest complete drop is <night>``."""
+    info = source.info
+    where = f"{info.host}:{info.path}" if info.host else info.path
+    why = f"{exc}; " if isinstance(exc, DropIncomplete) else ""
+    try:
+        drops = source.list_drops()
+    except SourceError:
+        drops = None
+    if drops is None:
+        newest = "not known (the source could not be listed)"
+    elif not drops:
+        return f"no complete drop for {date} in {where}; {why}there is no complete drop there at all"
+    else:
+        dated = [d.night for d in drops if d.dated and d.night]
+        newest = max(dated) if dated else f"the undated current drop {drops[-1].location}"
+    return f"no complete drop for {date} in {where}; {why}newest complete drop is {newest}"
+
+
 class FetchConfig(Config):
     settle_seconds: float = Field(
         default=10.0, description="Seconds between the two listings that prove a drop has stopped changing"
+    )
+
+
+def archive_kind(archive_url: str) -> str:
+    """The snapshot asset's kind for the archive in use: ``s3`` for ``s3://`` URLs, else ``local``."""
+    return "s3" if archive_url.startswith("s3://") else "local"
+
+
+def with_archive_kind(assets_def: AssetsDefinition, archive_url: str) -> AssetsDefinition:
+    """``fetch_and_archive_drop`` with the snapshot's kind set from the archive the settings choose."""
+    kinds = {archive_kind(archive_url)}
+    return assets_def.map_asset_specs(
+        lambda spec: spec.replace_attributes(kinds=kinds) if spec.key == SNAPSHOT else spec
     )
 
 
@@ -95,8 +158,9 @@ class FetchConfig(Config):
             kinds={"s3"},
             owners=OWNERS,
             description="Every raw file of the night, stored before anything parses it under "
-            "district=<id>/date=<night>/ (S3 versioned bucket with server-side encryption, or the local "
-            "archive folder), plus a snapshot manifest. The system of record: any night can be replayed.",
+            "`district={district}/date={night}/` (S3 versioned bucket with server-side encryption, or the "
+            "local archive folder), plus a snapshot manifest. The system of record: any night can be "
+            "replayed.",
         ),
     ],
     partitions_def=district_nights,
@@ -117,7 +181,7 @@ def fetch_and_archive_drop(
         with scratch_dir(f"drop-{night.district}") as scratch:
             started = time.monotonic()
             with open_source(district, credentials) as source:
-                listing = source.find_drop(night.date, settle_seconds=config.settle_seconds)
+                listing = find_complete_drop(context, source, night, config.settle_seconds)
                 fetched = source.fetch(listing, scratch)
                 info = source.info
             fetch_s = time.monotonic() - started
@@ -129,8 +193,6 @@ def fetch_and_archive_drop(
         raise Failure(
             description=f"{exc} (not retried: fix the district's configuration)", allow_retries=False
         ) from None
-    except (DropNotFound, DropIncomplete) as exc:
-        raise Failure(description=f"{night}: {exc}") from None
     except SourceError as exc:
         if exc.permanent:  # e.g. a REST API's 4xx, a source config error
             raise Failure(description=f"{exc} (not retried: permanent)", allow_retries=False) from None

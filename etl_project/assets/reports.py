@@ -95,8 +95,8 @@ def report_metadata(published: Published) -> dict[str, Any]:
     "(applied, released, held, blocked, failed, missing) and what to do next, when the drop arrived, "
     "files and rows received, accepted and rejected, the changes per entity, then every rejected row "
     "(file, line, column) with the reason and how to fix it in the SIS. Stored in the archive as "
-    "district=<id>/date=<night>/report.html, with rejects.csv and history.html (chart of the last 30 "
-    "nights). Served to districts by `etl-project serve-reports`.",
+    "`district={district}/date={night}/report.html`, with rejects.csv and history.html (chart of the "
+    "last 30 nights). Served to districts by `etl-project serve-reports`.",
 )
 def district_sync_report(
     context: AssetExecutionContext,

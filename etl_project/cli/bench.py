@@ -16,8 +16,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "read_csv(all_varchar=true) of the same CSVs into tables) and each stage: fetch over SFTP on "
         "loopback (OpenSSH sshd), archive, normalize + validate. Ratios are against the floor.",
     )
-    parser.add_argument("--students", type=int, default=100_000)
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--students", type=int, default=100_000, help="students in the generated drop (default 100000)"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="random seed of the generated drop (default 1)")
     parser.add_argument(
         "--memory-limit", default="1GB", help="DuckDB memory_limit for the floor and our stages"
     )

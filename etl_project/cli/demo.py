@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--students", type=int, default=2000, help="students in the demo district (default 2000)"
     )
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=7, help="random seed of the generated data (default 7)")
     parser.set_defaults(func=run)
 
 
@@ -71,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
     with DagsterInstance.get() as instance:
         for night in nights:
             print(f"\nSyncing {night}|{DEMO_DISTRICT} ...", flush=True)
-            outcome = sync_night(DistrictNight(night, DEMO_DISTRICT), instance=instance, settle_seconds=0)
+            outcome = sync_night(
+                DistrictNight(night, DEMO_DISTRICT), instance=instance, settle_seconds=0, step_lines=True
+            )
             print(format_outcome(outcome), flush=True)
             ok = ok and outcome.success
     if not ok:

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from etl_project.cli.district_arg import DISTRICT_HELP
 from etl_project.cli.main import CommandError
 from etl_project.scratch import scratch_dir
 
@@ -44,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "where its drops come from. Secrets are read from stdin (never from the command line) and stored "
         "encrypted.",
     )
-    add.add_argument("district", metavar="ID", help="district id: a-z, 0-9, _ and - (e.g. lincoln)")
+    _district_arguments(add, help="the new district's id: a-z, 0-9, _ and - (e.g. lincoln)")
     add.add_argument("--name", required=True, help="the district's name, for people")
     _common_options(add)
     where = add.add_mutually_exclusive_group(required=True)
@@ -67,11 +68,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="change a district's settings or credentials (e.g. a new SFTP password)",
         description="Change settings of a registered district. Only the options given change.",
     )
-    upd.add_argument("district", metavar="ID")
-    upd.add_argument("--name")
+    _district_arguments(upd)
+    upd.add_argument("--name", help="the district's name, for people")
     _common_options(upd, defaults=False)
-    upd.add_argument("--sftp-host")
-    upd.add_argument("--local-path", type=Path)
+    upd.add_argument("--sftp-host", help="the district's SFTP server")
+    upd.add_argument("--local-path", type=Path, help="a folder on this machine that receives the drops")
     _sftp_options(upd, defaults=False)
     _rest_options(upd)
     upd.add_argument(
@@ -91,7 +92,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=TEST_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    test.add_argument("district", metavar="ID")
+    _district_arguments(test)
     test.add_argument(
         "--trust-host-key",
         metavar="SHA256:...",
@@ -100,21 +101,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     test.add_argument("--json", action="store_true", help="print the drop report as JSON")
     test.set_defaults(func=run_test)
 
-    lst = sub.add_parser("list", help="list registered districts")
-    lst.add_argument("--json", action="store_true")
+    lst = sub.add_parser(
+        "list",
+        help="list registered districts",
+        description="One line per registered district: id, name, source, enabled or not.",
+    )
+    lst.add_argument("--json", action="store_true", help="print the districts as JSON")
     lst.set_defaults(func=run_list)
 
-    show = sub.add_parser("show", help="show one district (secrets masked)")
-    show.add_argument("district", metavar="ID")
-    show.add_argument("--json", action="store_true")
+    show = sub.add_parser(
+        "show",
+        help="show one district (secrets masked)",
+        description="Every setting of one district, the pinned host-key fingerprint and which credentials "
+        "are stored; secrets are never shown.",
+    )
+    _district_arguments(show)
+    show.add_argument("--json", action="store_true", help="print the district as JSON")
     show.set_defaults(func=run_show)
 
     for action, enabled, text in (
         ("enable", True, "resume a district's runs"),
         ("disable", False, "stop a district's runs (its data and settings are kept)"),
     ):
-        p = sub.add_parser(action, help=text)
-        p.add_argument("district", metavar="ID")
+        p = sub.add_parser(action, help=text, description=f"{text[0].upper()}{text[1:]}.")
+        _district_arguments(p)
         p.set_defaults(func=run_enable, enabled=enabled)
 
     rm = sub.add_parser(
@@ -123,7 +133,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Deletes the district's warehouse data and Dagster partition and removes it (and its "
         "encrypted credentials) from the registry. The raw-file archive is kept unless --archive is given.",
     )
-    rm.add_argument("district", metavar="ID")
+    _district_arguments(rm)
     rm.add_argument("--archive", action="store_true", help="also delete every archived file of the district")
     rm.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     rm.set_defaults(func=run_remove)
@@ -139,7 +149,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     imp.add_argument("--replace", action="store_true", help="overwrite districts that are already registered")
     imp.set_defaults(func=run_import)
 
-    key = sub.add_parser("new-key", help="print a new random ETL_PROJECT_SECRET_KEY")
+    key = sub.add_parser(
+        "new-key",
+        help="print a new random ETL_PROJECT_SECRET_KEY",
+        description="Prints a new random key for ETL_PROJECT_SECRET_KEY (keep it in your secret manager).",
+    )
     key.set_defaults(func=run_new_key)
 
     rot = sub.add_parser(
@@ -149,6 +163,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "ETL_PROJECT_SECRET_KEY_PREVIOUS to the old key; run rotate-key; then drop the old key everywhere.",
     )
     rot.set_defaults(func=run_rotate)
+
+
+def _district_arguments(p: argparse.ArgumentParser, help: str = DISTRICT_HELP) -> None:
+    """``--district ID``, as in every command; the positional ``ID`` of earlier releases still works."""
+    p.add_argument("district_id", nargs="?", metavar="ID", help=argparse.SUPPRESS)
+    p.add_argument("--district", metavar="ID", help=help)
 
 
 def _common_options(p: argparse.ArgumentParser, defaults: bool = True) -> None:
@@ -163,8 +183,13 @@ def _common_options(p: argparse.ArgumentParser, defaults: bool = True) -> None:
 
 
 def _sftp_options(p: argparse.ArgumentParser, defaults: bool = True) -> None:
-    p.add_argument("--sftp-port", type=int, default=22 if defaults else None)
-    p.add_argument("--sftp-user")
+    p.add_argument(
+        "--sftp-port",
+        type=int,
+        default=22 if defaults else None,
+        help="SFTP port" + (" (default 22)" if defaults else ""),
+    )
+    p.add_argument("--sftp-user", help="the SFTP login name")
     p.add_argument("--remote-dir", default="/" if defaults else None, help="the drop folder on the server")
     secret = p.add_mutually_exclusive_group()
     secret.add_argument("--password-stdin", action="store_true", help="read the SFTP password from stdin")

@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from etl_project.cli.district_arg import add_district_option, known_district
 from etl_project.cli.main import CommandError
 
 OPS = ("created", "updated", "deactivated", "reactivated", "unchanged", "held")
@@ -19,42 +20,50 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "in the warehouse: etl-project sync) and prints counts per entity and operation, sample rows and the "
         "safety-threshold verdict. Writes nothing.",
     )
-    plan.add_argument("--district", required=True)
+    add_district_option(plan)
     plan.add_argument("--date", required=True, help="the night, YYYY-MM-DD")
     plan.add_argument("--sample", type=int, default=3, help="sample rows per entity and operation")
-    plan.add_argument("--json", action="store_true")
+    plan.add_argument("--json", action="store_true", help="print the plan as one JSON object")
     plan.set_defaults(func=run_plan)
 
     trace = subparsers.add_parser(
         "trace",
         help="full history of one LMS record, newest first, with the file and line each change came from",
+        description="Reads the LMS change ledger: every change the sync made to one record (created, "
+        "updated with before -> after per field, deactivated, reactivated), newest first, each with the "
+        "night, the run id and the archived file, version, line and SHA-256 it came from.",
     )
-    trace.add_argument("--district", required=True)
+    add_district_option(trace)
     trace.add_argument(
         "--entity", required=True, help="schools, terms, courses, sections, users, enrollments"
     )
     trace.add_argument("--id", required=True, help="the record's OneRoster sourcedId")
-    trace.add_argument("--json", action="store_true")
+    trace.add_argument("--json", action="store_true", help="print the changes as a JSON list")
     trace.set_defaults(func=run_trace)
 
-    history = subparsers.add_parser("history", help="one line per night: run, state and counts")
-    history.add_argument("--district", required=True)
-    history.add_argument("--json", action="store_true")
+    history = subparsers.add_parser(
+        "history",
+        help="one line per night: run, state and counts",
+        description="Reads the LMS change ledger: one line per synced night of the district with its run "
+        "id, its state (applied, held, released, failed) and the counts per entity and operation.",
+    )
+    add_district_option(history)
+    history.add_argument("--json", action="store_true", help="print the nights as a JSON list")
     history.set_defaults(func=run_history)
 
 
 def _context(district: str):
-    from etl_project.districts import DistrictConfigError, load_districts
+    from etl_project.districts import DistrictConfigError
     from etl_project.lms import LmsConfigError, open_backend
     from etl_project.lms.thresholds import ThresholdConfigError, Thresholds
-    from etl_project.partitions import validate_district_id
     from etl_project.settings import Settings
+    from etl_project.warehouse import WarehouseResource
 
+    settings = Settings.from_env()
+    warehouse = WarehouseResource(root=settings.warehouse_dir)
+    configured = known_district(district, has_data=warehouse.database_path(district).exists())
     try:
-        validate_district_id(district)
-        settings = Settings.from_env()
         backend = open_backend(settings.lms_url())
-        configured = load_districts(settings.districts_file).get(district)
         thresholds = Thresholds.from_config(configured.thresholds if configured else {})
     except (ValueError, LmsConfigError, DistrictConfigError, ThresholdConfigError) as exc:
         raise CommandError(str(exc)) from None

@@ -7,6 +7,7 @@ import sys
 
 from dagster import DagsterInstance
 
+from etl_project.cli.district_arg import add_district_option
 from etl_project.cli.main import CommandError
 from etl_project.instance import ensure_dagster_home
 from etl_project.partitions import DISTRICTS_PARTITION, validate_district_id
@@ -20,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Deletes the district's DuckDB warehouse file and its Dagster partition. The archive is "
         "the system of record and is kept unless --archive is given (all object versions are then deleted).",
     )
-    parser.add_argument("--district", required=True)
+    add_district_option(parser, help="the district whose data is removed (registered or not)")
     parser.add_argument(
         "--archive", action="store_true", help="also delete every archived file of the district"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from etl_project.cli.district_arg import add_district_option, known_district
 from etl_project.cli.main import CommandError
 from etl_project.files import private_dir
 from etl_project.partitions import InvalidDistrictId, validate_district_id, validate_night
@@ -19,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "what changed in the LMS), the rejected rows as CSV and the 30-night history page; writes them "
         "under $ETL_PROJECT_HOME/reports/<district>/date=<night>/ and stores them in the archive.",
     )
-    parser.add_argument("--district", required=True)
+    add_district_option(parser)
     parser.add_argument("--date", help="YYYY-MM-DD (default: the latest night in the warehouse)")
     parser.set_defaults(func=run_report)
 
@@ -95,6 +96,7 @@ def run_report(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     resources = _resources(settings)
     warehouse = resources["warehouse"]
+    known_district(district, has_data=district in warehouse.districts())
     date = date or latest_night(warehouse, district)
     if date is None or district not in warehouse.districts():
         raise CommandError(f"district {district!r} has no synced night yet (run etl-project sync first)")

@@ -6,11 +6,10 @@ import argparse
 
 from dagster import DagsterInstance
 
+from etl_project.cli.district_arg import add_district_option, known_district
 from etl_project.cli.main import CommandError
-from etl_project.districts import DistrictConfigError
 from etl_project.instance import ensure_dagster_home
-from etl_project.partitions import DistrictNight, validate_district_id, validate_night
-from etl_project.registry import Registry, RegistryDatabaseError
+from etl_project.partitions import DistrictNight, validate_partition_night
 from etl_project.settings import Settings
 
 
@@ -21,10 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Materialize one district-night's whole graph through Dagster against the instance in "
         "DAGSTER_HOME (default .etl_project/dagster), registering the district's partition if needed.",
     )
-    parser.add_argument(
-        "--district", required=True, help="district id, as registered (etl-project districts list)"
-    )
-    parser.add_argument("--date", required=True, help="the night, YYYY-MM-DD")
+    add_district_option(parser)
+    parser.add_argument("--date", required=True, help="the night, YYYY-MM-DD (at the latest today, UTC)")
     parser.add_argument(
         "--replay",
         action="store_true",
@@ -44,15 +41,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from etl_project.sync import sync_night
 
+    district = known_district(args.district)
     try:
-        night = DistrictNight(date=validate_night(args.date), district=validate_district_id(args.district))
+        night = DistrictNight(date=validate_partition_night(args.date), district=district.id)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
     settings = Settings.from_env()
-    try:
-        district = Registry().get(night.district)
-    except (DistrictConfigError, RegistryDatabaseError) as exc:
-        raise CommandError(str(exc)) from None
     if not district.enabled:
         print(f"note: {night.district!r} is disabled: nightly runs skip it; this explicit sync runs anyway")
     tags = {}
@@ -66,7 +60,12 @@ def run(args: argparse.Namespace) -> int:
     with DagsterInstance.get() as instance:
         print(f"Syncing {night} ...", flush=True)
         outcome = sync_night(
-            night, instance=instance, replay=args.replay, settle_seconds=args.settle_seconds, tags=tags
+            night,
+            instance=instance,
+            replay=args.replay,
+            settle_seconds=args.settle_seconds,
+            tags=tags,
+            step_lines=True,
         )
     print(format_outcome(outcome))
     return 0 if outcome.success else 1
@@ -92,5 +91,6 @@ def format_outcome(outcome) -> str:
             parts.append(f"{meta.get('writes', 0)} rows to write; {meta['verdict']}")
         lines.append(f"  {key:<32} {', '.join(parts)}")
     if outcome.failure:
-        lines.append(f"  failure: {outcome.failure}")
+        lines.append(f"  cause: {outcome.failure}")
+        lines.append(f"  full log (with any traceback): the Dagster UI (make ui), Runs, run {outcome.run_id}")
     return "\n".join(lines)
