@@ -1,9 +1,10 @@
 """Scratch space: one root (``ETL_PROJECT_SCRATCH``, default ``$ETL_PROJECT_HOME/scratch``), a folder per use.
 
 A scratch folder is removed when its ``with`` block ends, however it ends. A process killed inside the block
-cannot remove it, so every folder is named after its owner (``<prefix>.<pid>@<host>.<random>``) and holds an
-owner file with the process's start time; ``sweep_scratch`` removes the folders whose owner process is gone
-from this host. Folders of live processes and of other hosts (a shared scratch volume) are never touched.
+cannot remove it, so every folder is named after its owner (``<prefix>.<pid>@<host>.<random>``) and has an
+owner file beside it (``<folder>.owner``, with the process's start time; beside, not inside, so the folder
+holds only what its user puts there: a drop fetched into it stays exactly the drop); ``sweep_scratch``
+removes the folders whose owner process is gone from this host. Folders of live processes and of other hosts (a shared scratch volume) are never touched.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from etl_project.files import private_dir
 from etl_project.owner import Owner
 from etl_project.settings import Settings
 
-OWNER_FILE = ".owner"
+OWNER_SUFFIX = ".owner"
 
 
 def scratch_root() -> Path:
@@ -33,16 +34,21 @@ def scratch_dir(prefix: str, root: str | os.PathLike[str] | None = None) -> Iter
     base = private_dir(root if root is not None else scratch_root())
     path = Path(tempfile.mkdtemp(prefix=f"{prefix}.{owner.pid}@{owner.host}.", dir=base))
     try:
-        (path / OWNER_FILE).write_text(owner.to_json())
+        _owner_file(path).write_text(owner.to_json())
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+        _owner_file(path).unlink(missing_ok=True)
+
+
+def _owner_file(folder: Path) -> Path:
+    return folder.with_name(folder.name + OWNER_SUFFIX)
 
 
 def owner_of(folder: Path) -> Owner | None:
     """The owner a scratch folder names (its owner file, else its name); None for anything else."""
     with contextlib.suppress(OSError, ValueError, KeyError):
-        return Owner.from_json((folder / OWNER_FILE).read_text())
+        return Owner.from_json(_owner_file(folder).read_text())
     stem, _, _ = folder.name.rpartition(".")
     head, at, host = stem.rpartition("@")
     pid = head.rpartition(".")[2]
@@ -61,5 +67,6 @@ def sweep_scratch(root: str | os.PathLike[str] | None = None) -> list[Path]:
         owner = owner_of(folder) if folder.is_dir() and not folder.is_symlink() else None
         if owner is not None and owner.is_dead():
             shutil.rmtree(folder, ignore_errors=True)
+            _owner_file(folder).unlink(missing_ok=True)
             removed.append(folder)
     return removed

@@ -62,6 +62,7 @@ def wait_for(condition, what: str, proc: subprocess.Popen, log: Path, timeout: f
 def test_scratch_is_removed_however_the_block_ends_and_is_private(tmp_path, monkeypatch):
     monkeypatch.setenv("ETL_PROJECT_SCRATCH", str(tmp_path / "scratch"))
     with scratch_dir("ok") as done:
+        assert list(done.iterdir()) == []  # a drop fetched into it holds only the drop's files
         (done / "rows.csv").write_text("x")
         assert oct(done.stat().st_mode & 0o777) == "0o700"
         assert f".{os.getpid()}@{this_host()}." in done.name
@@ -81,7 +82,7 @@ def test_sweep_removes_only_scratch_of_dead_processes_on_this_host(tmp_path):
     (dead / "users.csv").write_text("student data")
     marked = root / "snapshot-d1.1@elsewhere.zzzz9999"  # owner file wins over the name
     marked.mkdir()
-    (marked / ".owner").write_text(Owner(host=this_host(), pid=pid).to_json())
+    marked.with_name(marked.name + ".owner").write_text(Owner(host=this_host(), pid=pid).to_json())
     other_host = root / f"drop-d2.{pid}@another-host.example.org.efgh5678"
     other_host.mkdir()
     unrelated = root / "not-ours"
@@ -91,6 +92,7 @@ def test_sweep_removes_only_scratch_of_dead_processes_on_this_host(tmp_path):
         assert live.exists()
     assert sorted(removed) == sorted([dead, marked])
     assert not dead.exists() and not marked.exists()
+    assert not marked.with_name(marked.name + ".owner").exists()
     assert other_host.exists() and unrelated.exists()
 
 
