@@ -37,6 +37,9 @@ def failure_cause(event: DagsterEvent) -> str:
     error = getattr(data, "error", None)
     if error is None:
         return "see the run log"
+    if error.cls_name == "DagsterAssetCheckFailedError":  # "...:\noneroster/users: file_complete\n"
+        checks = [line.strip() for line in (error.message or "").splitlines()[1:] if line.strip()]
+        return f"blocked by a failed check ({', '.join(checks) or 'see the run log'}); the LMS is unchanged"
     first = (error.message or "").strip().splitlines()[0] if (error.message or "").strip() else error.cls_name
     return _QUALIFIED_ERROR.sub(r"\1", first or "see the run log")
 

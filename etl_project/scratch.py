@@ -4,7 +4,8 @@ A scratch folder is removed when its ``with`` block ends, however it ends. A pro
 cannot remove it, so every folder is named after its owner (``<prefix>.<pid>@<host>.<random>``) and has an
 owner file beside it (``<folder>.owner``, with the process's start time; beside, not inside, so the folder
 holds only what its user puts there: a drop fetched into it stays exactly the drop); ``sweep_scratch``
-removes the folders whose owner process is gone from this host. Folders of live processes and of other hosts (a shared scratch volume) are never touched.
+removes the folders whose owner process is gone from this host. Folders of live processes and of other
+hosts (a shared scratch volume) are never touched.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from dagster import DagsterInstance, ExecuteInProcessResult
 from etl_project.instance import register_district
 from etl_project.partitions import DistrictNight
 from etl_project.progress import STEP_LINES_LOGGER, failure_cause
+from etl_project.registry.nights import NightRecord, NightStates
 from etl_project.run_owner import owner_tags, sweep_stale_runs
 from etl_project.scratch import sweep_scratch
 
@@ -23,6 +24,7 @@ class SyncOutcome:
     success: bool
     materialized: dict[str, Mapping[str, object]] = field(default_factory=dict)
     failure: str | None = None
+    state: NightRecord | None = None  # the night's one truth after the run, as every other surface reads it
 
 
 def sync_night(
@@ -70,4 +72,14 @@ def sync_night(
     if not result.success:
         failures = [failure_cause(e) for e in result.all_events if e.is_step_failure]
         outcome.failure = "; ".join(failures) or "run failed"
+    outcome.state = _recorded_state(night, result.run_id)
     return outcome
+
+
+def _recorded_state(night: DistrictNight, run_id: str) -> NightRecord | None:
+    """The state this run recorded for its night (None if the registry cannot be read)."""
+    try:
+        record = NightStates().get(night.district, night.date)
+    except Exception:  # the run's own log says why; the outcome still stands without it
+        return None
+    return record if record is not None and record.run_id == run_id else None

@@ -96,3 +96,18 @@ def test_unknown_district_is_named_as_unknown(home):
     assert done.stderr.strip() == (
         "etl-project sync: unknown district 'nosuch': etl-project districts list shows the registered ones"
     )
+
+
+def test_a_blocked_night_says_blocked_with_its_reason_not_a_dagster_error(home, tmp_path):
+    night = (utc_today() - dt.timedelta(days=1)).isoformat()
+    generate_drop(tmp_path / "dropbox" / night, 40, seed=2)
+    users = tmp_path / "dropbox" / night / "users.csv"
+    users.write_bytes(users.read_bytes().replace(b"e", "é".encode("cp1252"), 1))  # saved by Excel
+    done = etl_project(home, "sync", "--district", "lincoln", "--date", night, "--settle-seconds", "0")
+    assert done.returncode == 1
+    out = done.stdout + done.stderr
+    assert "Traceback" not in out and "DagsterAssetCheckFailedError" not in out
+    assert "oneroster_quality: FAILED after" in out and "blocked by a failed check" in out
+    [state] = [line for line in out.splitlines() if line.strip().startswith("night:")]
+    assert state.strip().startswith("night: BLOCKED: check file_complete failed for users.csv")
+    assert state.endswith("the LMS is unchanged")

@@ -90,7 +90,13 @@ def format_outcome(outcome) -> str:
         if "verdict" in meta:
             parts.append(f"{meta.get('writes', 0)} rows to write; {meta['verdict']}")
         lines.append(f"  {key:<32} {', '.join(parts)}")
-    if outcome.failure:
+    if outcome.state is not None:
+        state = outcome.state
+        unchanged = "" if state.state.lms_changed else "; the LMS is unchanged"
+        reason = f": {state.reason}" if state.reason else ""
+        lines.append(f"  night: {str(state.state).upper()}{reason}{unchanged}")
+    if outcome.failure and (outcome.state is None or not outcome.state.reason):
         lines.append(f"  cause: {outcome.failure}")
+    if outcome.failure:
         lines.append(f"  full log (with any traceback): the Dagster UI (make ui), Runs, run {outcome.run_id}")
     return "\n".join(lines)
