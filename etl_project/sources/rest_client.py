@@ -31,7 +31,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import httpx
 import tenacity
@@ -138,11 +137,9 @@ def resolve_rest_credentials(source: RestSource) -> RestCredentials:
     return RestCredentials(source.client_id, secret)
 
 
-def with_query(url: str, **params: object) -> str:
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
-    query += [(k, str(v)) for k, v in params.items()]
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
+def with_query(url: str, **params: int | str) -> str:
+    """``url`` with ``params`` set (replacing parameters of the same names)."""
+    return str(httpx.URL(url).copy_merge_params(params))
 
 
 class RestClient:
@@ -343,7 +340,7 @@ class RestClient:
             if not records or (total is not None and offset >= total):
                 return
             if next_url:
-                url = urljoin(url, next_url)
+                url = str(httpx.URL(url).join(next_url))
                 continue
             if total is None and len(records) < largest:
                 return  # a short page: the last one
