@@ -27,7 +27,8 @@ resolved only when a connection is opened. Example::
     kind = "rest"                                # OneRoster REST API
     base_url = "https://sis.jefferson.k12.example/ims/oneroster/v1p1"
     version = "1.1"                              # or "1.2"
-    auth = "oauth2"                              # client credentials; or "oauth1" (HMAC-SHA1 signing)
+    auth = "oauth2"                              # client credentials; or "oauth1" (HMAC-SHA256 signing;
+                                                 # oauth1_signature_method = "HMAC-SHA1" for older providers)
     token_url = "https://sis.jefferson.k12.example/oauth/token"
     client_id = "etl-project"
     client_secret_env = "JEFFERSON_CLIENT_SECRET"
@@ -110,6 +111,7 @@ class SftpSource:
 
 REST_VERSIONS = ("1.1", "1.2")
 REST_AUTH = ("oauth2", "oauth1")
+REST_OAUTH1_SIGNATURE_METHODS = ("HMAC-SHA256", "HMAC-SHA1")
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,7 @@ class RestSource:
     token_url: str | None = None
     client_secret_env: str | None = None
     scope: str | None = None
+    oauth1_signature_method: str | None = None  # None: HMAC-SHA256, OneRoster 1.1's; or "HMAC-SHA1"
     page_size: int = 1000
     timeout: float = 60.0
     kind: str = "rest"
@@ -199,6 +202,12 @@ def _rest_source_from(where: str, raw: Mapping[str, Any]) -> RestSource:
         raise DistrictConfigError(f"{where}: auth must be 'oauth2' or 'oauth1', got {auth!r}")
     if auth == "oauth2" and not raw.get("token_url"):
         raise DistrictConfigError(f'{where}: token_url is required for auth = "oauth2"')
+    signature_method = raw.get("oauth1_signature_method")
+    if signature_method not in (None, *REST_OAUTH1_SIGNATURE_METHODS):
+        raise DistrictConfigError(
+            f"{where}: oauth1_signature_method must be one of {', '.join(REST_OAUTH1_SIGNATURE_METHODS)}, "
+            f"got {signature_method!r}"
+        )
     try:
         page_size, timeout = int(raw.get("page_size", 1000)), float(raw.get("timeout", 60.0))
     except (TypeError, ValueError):
@@ -213,6 +222,7 @@ def _rest_source_from(where: str, raw: Mapping[str, Any]) -> RestSource:
         token_url=raw.get("token_url"),
         client_secret_env=raw.get("client_secret_env"),
         scope=raw.get("scope"),
+        oauth1_signature_method=signature_method,
         page_size=page_size,
         timeout=timeout,
     )

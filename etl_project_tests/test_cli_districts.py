@@ -311,6 +311,22 @@ def test_rest_district_is_stored_with_its_secret_encrypted(home, capsys, monkeyp
         "oauth2",
         "1.2",
     )
+    assert source.oauth1_signature_method is None  # OAuth 1.0a would sign with HMAC-SHA256
     credentials = Registry().credentials("metro")
     assert (credentials.client_id, credentials.client_secret) == ("etl-client", secret)
     assert secret not in repr(credentials)
+
+
+def test_rest_oauth1_district_keeps_its_signature_method(home, capsys, monkeypatch):
+    rest = ("--rest-url", "https://sis.example/ims/oneroster/v1p1", "--oneroster-version", "1.1")
+    oauth1 = ("--client-id", "etl-client", "--client-secret-stdin", "--oauth", "1")
+    code, out = run(
+        capsys,
+        monkeypatch,
+        *("districts", "add", "metro", "--name", "Metro", *rest, *oauth1),
+        *("--oauth1-signature-method", "HMAC-SHA1"),
+        stdin="a-secret-value",
+    )
+    assert code == 0, out
+    source = Registry().get("metro").source
+    assert (source.auth, source.oauth1_signature_method) == ("oauth1", "HMAC-SHA1")

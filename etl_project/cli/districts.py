@@ -58,6 +58,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add.add_argument("--client-id", help="REST: OAuth client id")
     add.add_argument("--oauth", type=int, choices=(1, 2), default=2, help="REST: OAuth version (default 2)")
     add.add_argument("--token-url", help="REST, OAuth 2: the token endpoint (required for OAuth 2)")
+    add.add_argument(
+        "--oauth1-signature-method",
+        choices=("HMAC-SHA256", "HMAC-SHA1"),
+        help="REST, OAuth 1.0a: default HMAC-SHA256 (OneRoster 1.1's); HMAC-SHA1 for older providers",
+    )
     add.add_argument("--oneroster-version", choices=("1.1", "1.2"), default="1.2", help="REST: default 1.2")
     add.add_argument("--disabled", action="store_true", help="register it disabled (no runs until enabled)")
     add.add_argument("--replace", action="store_true", help="overwrite an existing district with this id")
@@ -330,6 +335,7 @@ def run_add(args: argparse.Namespace) -> int:
             version=args.oneroster_version,
             auth=f"oauth{args.oauth}",
             token_url=args.token_url,
+            oauth1_signature_method=args.oauth1_signature_method,
         )
     district = District(
         id=args.district,

@@ -12,7 +12,6 @@ normally commits (or, for read-only sessions, rolls back); an exception rolls ev
 from __future__ import annotations
 
 import contextlib
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -21,15 +20,11 @@ from typing import Any
 import duckdb
 
 from etl_project.lms.schema import Entity
+from etl_project.urls import mask_url
 
 
 class LmsConfigError(ValueError):
     pass
-
-
-def mask_url(url: str) -> str:
-    """The URL with any password replaced by ``***``."""
-    return re.sub(r"^([a-z0-9+]+://[^:/@]*):[^@]*@", r"\1:***@", url)
 
 
 class LmsSession(ABC):

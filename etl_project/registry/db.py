@@ -11,9 +11,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from etl_project.files import private_file
+from etl_project.urls import mask_url
 
 SCHEMA = (
     """
@@ -64,16 +64,6 @@ CREATE TABLE IF NOT EXISTS source_polls (
 
 class RegistryDatabaseError(Exception):
     pass
-
-
-def mask_url(url: str) -> str:
-    """The URL with any password replaced, safe to print."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = netloc[0].split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
 
 
 def sqlite_path(url: str) -> Path | None:

@@ -26,7 +26,7 @@ def import_districts(
     registry: Registry, path: str | Path, *, replace_existing: bool = False
 ) -> list[Imported]:
     """Import every district of the file; all secrets are resolved before anything is written."""
-    from etl_project.sources.rest import resolve_rest_credentials
+    from etl_project.sources.rest_client import resolve_rest_credentials
     from etl_project.sources.sftp import resolve_credentials
 
     path = Path(path)

@@ -30,6 +30,7 @@ from etl_project.sources.base import (
 from etl_project.sources.drop import compare_listings
 from etl_project.sources.local import LocalDropSource
 from etl_project.sources.rest import RestDropSource
+from etl_project.sources.rest_client import RestClient
 from etl_project.sources.sftp import SftpDropSource
 
 __all__ = [
@@ -74,5 +75,5 @@ def open_source(
     if isinstance(src, RestSource):
         if credentials is not None and not isinstance(credentials, RestCredentials):
             raise SourceConfigError(f"district {district.id}: REST source needs RestCredentials")
-        return RestDropSource(src, credentials)
+        return RestDropSource(RestClient(src, credentials))
     raise SourceConfigError(f"district {district.id}: unsupported source kind {getattr(src, 'kind', src)!r}")
