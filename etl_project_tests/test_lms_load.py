@@ -497,6 +497,33 @@ def test_terminated_db_connection_leaves_lms_as_before(pg_url, warehouse, drops)
     _converges(backend, warehouse)
 
 
+def test_night_whose_failure_cannot_be_recorded_raises_its_own_error_and_logs_the_other(
+    pg_backend, warehouse, drops, caplog
+):
+    """The LMS refuses the night's run and then its failed run too: the night's error is the one raised,
+    and the recording failure is logged at ERROR and attached to it as a note, never dropped."""
+    pg_backend.ensure_schema()
+    with psycopg.connect(pg_backend.url, autocommit=True) as conn:
+        conn.execute(
+            """CREATE FUNCTION lms.refuse_run() RETURNS trigger LANGUAGE plpgsql AS
+            $$ BEGIN RAISE EXCEPTION 'run refused: %', NEW.state; END $$"""
+        )
+        conn.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON lms.sync_runs "
+            "FOR EACH ROW EXECUTE FUNCTION lms.refuse_run()"
+        )
+    ingest(warehouse, "d1", NIGHT1, drops[1])
+    with (
+        caplog.at_level("ERROR", logger="etl_project.lms.load"),
+        pytest.raises(psycopg.errors.RaiseException, match="run refused: applied") as raised,
+    ):
+        load(warehouse, pg_backend, "d1", NIGHT1)
+    [record] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert "d1" in record.getMessage() and NIGHT1 in record.getMessage()
+    assert "run refused: failed" in str(record.exc_info[1])
+    assert any("run refused: failed" in note for note in getattr(raised.value, "__notes__", []))
+
+
 def test_two_districts_load_at_once(pg_url, tmp_path, drops):
     backend = open_backend(pg_url)
     warehouse = WarehouseResource(root=str(tmp_path / "wh"))
@@ -753,6 +780,15 @@ def test_lms_database_from_an_earlier_layout_is_refused_with_what_to_do(pg_url, 
         conn.execute("CREATE TABLE lms.users (id BIGINT PRIMARY KEY)")
     with pytest.raises(LmsConfigError, match="point LMS_URL at a new database"):
         open_backend(pg_url).ensure_schema()
+
+
+def test_lms_column_names_are_the_oneroster_names_in_snake_case():
+    from etl_project.lms.schema import _snake
+
+    assert _snake("parentSourcedId") == "parent_sourced_id"
+    assert _snake("schoolYear") == "school_year"
+    assert _snake("SourcedId") == "sourced_id"  # no leading underscore
+    assert _snake("title") == "title"
 
 
 def test_partition_names_fit_postgresql_and_stay_distinct():

@@ -124,8 +124,8 @@ def load_night(
             result.durations["changeset_s"] = round(changeset_s, 3)
             started = time.perf_counter()
         result.durations["commit_s"] = round(time.perf_counter() - started, 3)
-    except Exception:
-        _record_failed(backend, district, date, run_id)
+    except Exception as failure:
+        _record_failed(backend, district, date, run_id, failure)
         raise
     if result.kept:
         started = time.perf_counter()
@@ -140,7 +140,10 @@ def load_night(
     return result
 
 
-def _record_failed(backend: LmsBackend, district: str, date: str, run_id: str) -> None:
+def _record_failed(backend: LmsBackend, district: str, date: str, run_id: str, failure: Exception) -> None:
+    """Record the night as failed in ``sync_runs``. If that fails too (the database itself may be what
+    failed), the night's own error stays the one raised: the recording error is logged at ERROR and noted
+    on it, so an operator sees both."""
     try:
         with backend.session(district, write=True) as session:
             session.discard_staged()
@@ -150,8 +153,10 @@ def _record_failed(backend: LmsBackend, district: str, date: str, run_id: str) -
                 "VALUES (%s, %s, %s, 'failed', CURRENT_TIMESTAMP)",
                 [district, date, run_id],
             )
-    except Exception:  # the database itself may be what failed; the original error is what matters
-        pass
+    except Exception as exc:
+        log.error("could not record the failed night %s %s (run %s) in the LMS's sync_runs",
+                  district, date, run_id, exc_info=exc)  # fmt: skip
+        failure.add_note(f"recording this failed night in the LMS's sync_runs also failed: {exc!r}")
 
 
 def _apply(

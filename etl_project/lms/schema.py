@@ -72,8 +72,8 @@ def _norm(kind: str, x: str) -> str:
 
 
 def _snake(name: str) -> str:
-    out = "".join("_" + c.lower() if c.isupper() else c for c in name)
-    return out.replace("_sourced_id", "_sourced_id")
+    """A OneRoster column name in snake case: ``parentSourcedId`` -> ``parent_sourced_id``."""
+    return "".join("_" + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(name))
 
 
 _ROLES = """LEFT JOIN (
