@@ -25,8 +25,8 @@ class Settings:
     s3_sse: str
     s3_kms_key_id: str | None
     warehouse_dir: str
-    lms_url_is_set: bool
     lms_default_url: str
+    lms_kind: str  # postgres | sqlite: which LMS backend LMS_URL selects (for asset kinds)
     dagster_home: str
     registry_url_is_set: bool
     registry_default_url: str
@@ -49,8 +49,10 @@ class Settings:
             s3_sse=env.get("ETL_PROJECT_S3_SSE", "AES256"),
             s3_kms_key_id=env.get("ETL_PROJECT_S3_KMS_KEY_ID") or None,
             warehouse_dir=_path(env.get("ETL_PROJECT_WAREHOUSE", os.path.join(home, "warehouse"))),
-            lms_url_is_set=bool(env.get("LMS_URL")),
             lms_default_url="sqlite:///" + os.path.join(home, "lms.sqlite"),
+            lms_kind="postgres"
+            if env.get("LMS_URL", "").startswith(("postgresql://", "postgres://"))
+            else "sqlite",
             dagster_home=_path(env.get("DAGSTER_HOME", os.path.join(home, "dagster"))),
             registry_url_is_set=bool(env.get("ETL_PROJECT_REGISTRY_URL")),
             registry_default_url="sqlite:///" + os.path.join(home, "registry.sqlite"),
@@ -62,9 +64,3 @@ class Settings:
         SQLite default. Read at call time so the secret is not kept on this object."""
         env = dict(os.environ if env is None else env)
         return env.get("LMS_URL") or self.lms_default_url
-
-    @property
-    def lms_kind(self) -> str:
-        """``postgres`` or ``sqlite``: which LMS backend LMS_URL selects (for asset kinds)."""
-        url = os.environ.get("LMS_URL") or self.lms_default_url
-        return "postgres" if url.startswith(("postgresql://", "postgres://")) else "sqlite"

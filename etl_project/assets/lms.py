@@ -303,7 +303,7 @@ def lms_entities(
             "unchanged": changes.counts.get("unchanged", 0),
             "held_rows": changes.counts.get("held", 0),
             "lms_rows_before": changes.size,
-            # Rows read back from the LMS: all of the district's, or (kept state) only those edited since.
+            # Narrow rows read back from the LMS: all of the district's.
             "lms_rows_read_back": changes.read_back,
             "sync_run_id": result.sync_run_id or 0,
             "ledger_first": result.ledger_first or 0,

@@ -30,10 +30,6 @@ class LmsConfigError(ValueError):
 class LmsSession(ABC):
     dialect: str
     district: str
-    # The database snapshot current_rows read at (PostgreSQL's pg_snapshot text), when the backend logs edits.
-    snapshot: str | None = None
-    # Whether the ledger stores created records' after-values as separated text (schema.SEPARATOR), not JSON.
-    separated_values = False
 
     def table(self, name: str) -> str:
         return f"lms.{name}" if self.dialect == "postgres" else name
@@ -47,19 +43,6 @@ class LmsSession(ABC):
     @abstractmethod
     def dump_current(self, entity: Entity, path: Path) -> None:
         """Write the district's rows of ``entity`` as header-less CSV: id, sourced_id, active, row_hash."""
-
-    def state_key(self) -> str | None:
-        """What a kept LMS state (etl_project/lms/state.py) must have been recorded with to still be valid:
-        this database, the district's last recorded run, its partitions. None when the backend logs no edits
-        made in the LMS (a night then reads every row back)."""
-        return None
-
-    def reads_edits_since(self, snapshot: str) -> bool:
-        """Whether every edit logged since ``snapshot`` (a :attr:`snapshot`) can be read."""
-        return False
-
-    def forget_edits(self) -> None:  # noqa: B027 (optional hook)
-        """Drop the district's logged edits that the state kept after this session has seen."""
 
     def discard_staged(self) -> None:  # noqa: B027 (optional hook)
         """Drop what a failed load of the district staged outside its transaction (see load_beside)."""
@@ -88,15 +71,9 @@ class LmsSession(ABC):
         return path
 
     @contextlib.contextmanager
-    def current_rows(
-        self, entities: Sequence[Entity], scratch: Path, since: str | None = None
-    ) -> Iterator[Callable[[Entity], Path]]:
+    def current_rows(self, entities: Sequence[Entity], scratch: Path) -> Iterator[Callable[[Entity], Path]]:
         """A function giving the CSV file (:meth:`dump_current`) of each of ``entities``, asked for in that
-        order; a backend may dump them ahead while the caller works on the earlier ones. With ``since`` (a
-        :attr:`snapshot`, only given when :meth:`state_key` is not None), just the rows edited in the LMS
-        since then, by id, with an empty ``active`` for a row deleted since."""
-        if since is not None:
-            raise NotImplementedError(f"the {self.dialect} LMS backend logs no edits")
+        order; a backend may dump them ahead while the caller works on the earlier ones."""
 
         def dumped(entity: Entity) -> Path:
             path = scratch / f"{entity.name}.csv"

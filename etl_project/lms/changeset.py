@@ -1,9 +1,8 @@
 """The one change-set builder (used by ``plan``, the LMS assets and the bench), set-based in DuckDB.
 
 The night's mapped rows (mapping.py) are compared with what the LMS holds *now* for the district, inside the
-same transaction that will apply the changes: read into DuckDB by the backend session, or, when the warehouse
-kept the LMS state of the last sync and it is still valid, that state patched with just the rows edited in
-the LMS since (state.py). Per entity, in parent order (schools, terms, courses, sections, users, enrollments):
+same transaction that will apply the changes: narrow rows (id, sourced_id, active, row_hash) read into DuckDB
+by the backend session. Per entity, in parent order (schools, terms, courses, sections, users, enrollments):
 
 - the entity's file decides the mode: ``bulk`` (rows missing from the file are deactivated), ``delta`` (each
   row's status applies: active / tobedeleted) or untouched (file absent, or rejected as a whole);
@@ -29,23 +28,20 @@ from typing import Any, Protocol
 
 import duckdb
 
-from etl_project.lms import state
 from etl_project.lms.mapping import source_sql
 from etl_project.lms.schema import (
     DUCKDB_TYPES,
     ENTITIES,
-    NULL_VALUE,
     OPERATIONS,
     PARENTS,
-    SEPARATOR,
-    TEXT,
     Entity,
-    sql_char,
 )
 from etl_project.lms.schema import entity as entity_def
 from etl_project.scratch import scratch_dir
 
 COUNTED = (*OPERATIONS, "unchanged", "held")
+# The narrow rows read back from the LMS (see CurrentRows.current_rows).
+CURRENT_COLUMNS = {"id": "BIGINT", "sourced_id": "VARCHAR", "active": "BOOLEAN", "row_hash": "BIGINT"}
 
 
 class CurrentRows(Protocol):
@@ -54,14 +50,8 @@ class CurrentRows(Protocol):
 
     def holds_rows(self, entity: Entity) -> bool: ...
 
-    snapshot: str | None
-
-    def state_key(self) -> str | None: ...
-
-    def reads_edits_since(self, snapshot: str) -> bool: ...
-
     def current_rows(
-        self, entities: Sequence[Entity], scratch: Path, since: str | None = None
+        self, entities: Sequence[Entity], scratch: Path
     ) -> contextlib.AbstractContextManager[Callable[[Entity], Path]]: ...
 
     def current_values(
@@ -79,7 +69,7 @@ class EntityChanges:
     file_uri: str | None = None
     file_version: str | None = None
     file_sha256: str | None = None
-    read_back: int = 0  # rows read back from the LMS: all of the district's, or those edited since (state.py)
+    read_back: int = 0  # narrow rows read back from the LMS (the district's rows of the entity)
 
     @property
     def writes(self) -> int:
@@ -91,10 +81,6 @@ class ChangeSet:
     district: str
     date: str
     entities: dict[str, EntityChanges]
-    # The warehouse keeps the LMS state (the backend logs edits: see state.py), and this change set was
-    # compared with it, patched with the rows edited in the LMS since, instead of every row read back.
-    keeps_state: bool = False
-    from_kept_state: bool = False
 
     @property
     def read_back(self) -> int:
@@ -159,26 +145,17 @@ def row_hash_sql(e: Entity) -> str:
     return f"CAST(hash({', '.join(e.field_names)}) >> 1 AS BIGINT)"
 
 
-def changes_sql(e: Entity, *, stored: bool = False, separated: bool = False) -> str:
-    """The ``changes`` JSON of a row of ``chg(e.name)``.
+def changes_sql(e: Entity, *, stored: bool = False) -> str:
+    """The ``changes`` JSON text of a row of ``chg(e.name)``.
 
     Updated, deactivated and reactivated rows carry ``{field: {"before": .., "after": ..}}`` for each changed
     field. A created row has no before: its changes are its after-values, shown as ``{field: value}`` of its
-    non-NULL fields; ``stored`` gives the ledger's compact form instead, every field in ``e.field_names``
-    order (the names are stored once per file in ``change_sources.fields``): a JSON array, or with
-    ``separated`` the text the PostgreSQL ledger stores (see schema.SEPARATOR; a JSON array for a row whose
-    text holds a separator). All built here as text: cheap for the millions of rows of a first load.
+    non-NULL fields; ``stored`` gives the ledger's compact form instead, a JSON array of every field in
+    ``e.field_names`` order (the names are stored once per file in ``change_sources.fields``). All built here
+    as text: cheap for the millions of rows of a first load.
     """
     if stored:
-        values = ", ".join(e.field_names)
-        created = f"CAST(json_array({values}) AS VARCHAR)"
-        if separated:
-            sep, null = sql_char(SEPARATOR), sql_char(NULL_VALUE)
-            text_fields = ["''", *(f.name for f in e.fields if f.kind == TEXT)]
-            text = f"concat({', '.join(text_fields)})"
-            joined = ", ".join(f"coalesce(CAST({f} AS VARCHAR), {null})" for f in e.field_names)
-            created = f"""CASE WHEN contains({text}, {sep}) OR contains({text}, {null}) THEN {created}
-                          ELSE {sep} || concat_ws({sep}, {joined}) END"""
+        created = f"CAST(json_array({', '.join(e.field_names)}) AS VARCHAR)"
         return f"CASE WHEN op = 'created' THEN {created} ELSE changes END"
     parts = ", ".join(
         f"CASE WHEN {f} IS NOT NULL THEN '\"{f}\":' || CAST(to_json({f}) AS VARCHAR) END"
@@ -194,59 +171,25 @@ def build_changeset(
     duck.execute(f"DETACH DATABASE IF EXISTS {WORK}")  # what a previous change set left
     duck.execute(f"ATTACH ':memory:' AS {WORK}")
     first = {e.name for e in ENTITIES if not lms.holds_rows(e)}  # entities whose rows are all new tonight
-    # The LMS state this warehouse kept (state.py): when still valid, only rows edited since are read back.
-    key = lms.state_key()
-    since = state.valid_since(duck, key, ENTITIES) if key else None
-    if since and not lms.reads_edits_since(since):
-        since = None
-    if key:
-        state.forget(duck)  # changed below; marked again once whole
     with (
         scratch_dir("lms-current", root=workdir) as scratch,
-        lms.current_rows(ENTITIES, scratch, since=since) as current,
+        lms.current_rows(ENTITIES, scratch) as current,
     ):
         # The night's rows first (they need nothing from the LMS), while the LMS's rows are being dumped.
         files = {e.name: _map_night(duck, e, date, first_load=e.name in first) for e in ENTITIES}
         for e in ENTITIES:
-            cur, read_back = _current(duck, e, current(e), kept=bool(key), edited_only=since is not None)
+            cur = f"_lms_cur_{e.name}"
+            _read_csv(duck, cur, current(e), CURRENT_COLUMNS)
             changes = _entity_changes(duck, lms, e, date, files[e.name], scratch, e.name in first, cur)
-            changes.read_back = read_back
             entities[e.name] = changes
-    if key and lms.snapshot:
-        state.mark(duck, key, lms.snapshot)
-    return ChangeSet(district, date, entities, bool(key), since is not None)
+    return ChangeSet(district, date, entities)
 
 
-def _current(
-    duck: duckdb.DuckDBPyConnection, e: Entity, path: Path, *, kept: bool, edited_only: bool
-) -> tuple[str, int]:
-    """The table of the LMS's current rows of ``e`` (state.COLUMNS) from the backend's dump, and how many rows
-    the dump held: every row into a temp table, or, with a kept state, into the kept state (every row, or
-    just those edited since, patched in)."""
-    if not kept:
-        table = f"_lms_cur_{e.name}"
-        _read_csv(duck, table, path, state.COLUMNS)
-    elif edited_only:
-        table = f"_lms_edited_{e.name}"
-        _read_csv(duck, table, path, state.COLUMNS)
-        state.patch(duck, e, table)
-    else:
-        table = state.table(e)
-        with state.uncompressed(duck):
-            _read_csv(duck, table, path, state.COLUMNS, temp=False)
-    read_back = duck.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-    if edited_only:
-        duck.execute(f"DROP TABLE {table}")
-    return (state.table(e) if kept else table), read_back
-
-
-def _read_csv(
-    duck: duckdb.DuckDBPyConnection, table: str, path: Path, columns: dict[str, str], *, temp: bool = True
-) -> None:
-    """A header-less CSV the LMS dumped into a (temp) table of ``columns``; the file is removed once read."""
+def _read_csv(duck: duckdb.DuckDBPyConnection, table: str, path: Path, columns: dict[str, str]) -> None:
+    """A header-less CSV the LMS dumped into a temp table of ``columns``; the file is removed once read."""
     spec = "{" + ", ".join(f"'{k}': '{v}'" for k, v in columns.items()) + "}"
     duck.execute(
-        f"""CREATE OR REPLACE {"TEMP " if temp else ""}TABLE {table} AS SELECT * FROM read_csv(?,
+        f"""CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM read_csv(?,
             header = false, auto_detect = false, columns = {spec}, quote = '"', escape = '"', delim = ',')""",
         [str(path)],
     )
@@ -314,7 +257,7 @@ def _entity_changes(
     first_load: bool,
     cur: str,
 ) -> EntityChanges:
-    """The entity's change set against ``cur``, the LMS's current rows (see _current)."""
+    """The entity's change set against ``cur``, the LMS's current rows (CURRENT_COLUMNS; dropped here)."""
     name = e.name
     size, known = duck.execute(f"SELECT count(*) FILTER (WHERE active), count(*) FROM {cur}").fetchone()
     mode = file[1] if _applied(file) else "untouched"
@@ -335,10 +278,9 @@ def _entity_changes(
             WHERE c.active
             UNION ALL SELECT sourced_id FROM {chg(name)} WHERE op IN ('created', 'reactivated')"""
         )
-    if cur != state.table(e):  # the night's own copy of the LMS's rows (see _current)
-        duck.execute(f"DROP TABLE {cur}")
+    duck.execute(f"DROP TABLE {cur}")
     uri, version, sha = (file[3], file[4], file[5]) if file else (None, None, None)
-    return EntityChanges(name, mode, size, counts, uri, version, sha)
+    return EntityChanges(name, mode, size, counts, uri, version, sha, read_back=known)
 
 
 def _all_new(duck: duckdb.DuckDBPyConnection, e: Entity) -> dict[str, int]:
@@ -349,8 +291,8 @@ def _all_new(duck: duckdb.DuckDBPyConnection, e: Entity) -> dict[str, int]:
     name, src = e.name, src_table(e.name)
     fields = ", ".join(f"s.{f}" for f in e.field_names)
     # An ANTI JOIN, not NOT EXISTS: DuckDB plans that as a join on the distinct sourcedIds of all the night's
-    # rows, 2.5-4 CPU-s at 1M students each of the five times a first load reads it (counts here and in
-    # load._write, the entity and ledger COPYs, the kept state).
+    # rows, 2.5-4 CPU-s at 1M students each of the times a first load reads it (counts here and in
+    # load._write, the entity and ledger COPYs).
     not_held = f"ANTI JOIN {held_table(name)} h ON h.sourced_id = s.sourced_id"
     duck.execute(
         f"""CREATE VIEW {chg(name)} AS

@@ -10,7 +10,6 @@ deactivations go through temp staging tables and one set-based ``UPDATE ... FROM
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import time
@@ -20,7 +19,6 @@ from typing import Any
 
 import duckdb
 
-from etl_project.lms import state as kept_state
 from etl_project.lms.backend import LmsBackend, LmsSession
 from etl_project.lms.changeset import (
     ChangeSet,
@@ -67,11 +65,8 @@ class LoadResult:
     released_by: str | None = None
     release_reason: str | None = None
     # Seconds per phase: change set (read the LMS + compare), ledger (written, or for a PostgreSQL first load
-    # handed to a second connection), entity writes, commit (first loads: keys, attaching new partitions),
-    # kept state (what was written, applied to the warehouse's kept LMS state once committed: state.py).
+    # handed to a second connection), entity writes, commit (first loads: keys, attaching new partitions).
     durations: dict[str, float] = field(default_factory=dict)
-    # The kept LMS state's update once committed: (key, snapshot, DuckDB statements); None: nothing kept.
-    kept: tuple[str, str, list[str]] | None = field(default=None, repr=False)
 
     @property
     def rows_written(self) -> int:
@@ -124,23 +119,16 @@ def load_night(
             result.durations["changeset_s"] = round(changeset_s, 3)
             started = time.perf_counter()
         result.durations["commit_s"] = round(time.perf_counter() - started, 3)
-    except Exception:
-        _record_failed(backend, district, date, run_id)
+    except Exception as failure:
+        _record_failed(backend, district, date, run_id, failure)
         raise
-    if result.kept:
-        started = time.perf_counter()
-        try:
-            kept_state.update(duck, *result.kept)
-        except Exception:  # the night is committed; the kept state is only a cache: the next night reads all
-            log.warning("could not update the kept LMS state of %s; the next night reads every row back",
-                        district, exc_info=True)  # fmt: skip
-            with contextlib.suppress(Exception):
-                kept_state.forget(duck)
-        result.durations["state_s"] = round(time.perf_counter() - started, 3)
     return result
 
 
-def _record_failed(backend: LmsBackend, district: str, date: str, run_id: str) -> None:
+def _record_failed(backend: LmsBackend, district: str, date: str, run_id: str, failure: Exception) -> None:
+    """Record the night as failed in ``sync_runs``. If that fails too (the database itself may be what
+    failed), the night's own error stays the one raised: the recording error is logged at ERROR and noted
+    on it, so an operator sees both."""
     try:
         with backend.session(district, write=True) as session:
             session.discard_staged()
@@ -150,8 +138,10 @@ def _record_failed(backend: LmsBackend, district: str, date: str, run_id: str) -
                 "VALUES (%s, %s, %s, 'failed', CURRENT_TIMESTAMP)",
                 [district, date, run_id],
             )
-    except Exception:  # the database itself may be what failed; the original error is what matters
-        pass
+    except Exception as exc:
+        log.error("could not record the failed night %s %s (run %s) in the LMS's sync_runs",
+                  district, date, run_id, exc_info=exc)  # fmt: skip
+        failure.add_note(f"recording this failed night in the LMS's sync_runs also failed: {exc!r}")
 
 
 def _apply(
@@ -170,9 +160,8 @@ def _apply(
     if release and verdict.holds:
         result.released_by, result.release_reason = release.by, release.reason
     to_write = sum(e.counts.get(op, 0) for e in changes.entities.values() for op in ops)
-    kept: list[str] = []  # what the night wrote, for the warehouse's kept LMS state
     if "updated" not in held_ops:
-        _rehash(session, duck, district, kept)
+        _rehash(session, duck, district)
     runs = session.table("sync_runs")
     if to_write == 0 and state == "applied":
         done = session.query(
@@ -182,7 +171,6 @@ def _apply(
         )[0][0]
         if done:
             result.state = "unchanged"
-            _keep(session, changes, result, kept)
             return result
     sync_run_id = session.query(
         f"INSERT INTO {runs} (district, partition_date, run_id, state, released_by, release_reason) "
@@ -191,7 +179,7 @@ def _apply(
     )[0][0]
     result.sync_run_id = int(sync_run_id)
     if to_write:
-        _write(session, duck, changes, ops, result, kept)
+        _write(session, duck, changes, ops, result)
     counts = {
         name: {**{op: result.written.get(name, {}).get(op, 0) for op in OPERATIONS},
                "unchanged": e.counts.get("unchanged", 0), "held": e.counts.get("held", 0)}
@@ -210,16 +198,7 @@ def _apply(
         "finished_at = CURRENT_TIMESTAMP WHERE id = %s",
         [json.dumps(counts), json.dumps(held), result.ledger_first, result.ledger_last, result.sync_run_id],
     )
-    _keep(session, changes, result, kept)
-    session.forget_edits()  # a run is recorded: only the state this night keeps is valid from now on
     return result
-
-
-def _keep(session: LmsSession, changes: ChangeSet, result: LoadResult, statements: list[str]) -> None:
-    """What the kept LMS state becomes once this transaction commits: the LMS state as the session ends
-    (its key, read now: this run recorded, new partitions made) and the statements that apply the night."""
-    if changes.keeps_state and session.snapshot and (key := session.state_key()):
-        result.kept = (key, session.snapshot, statements)
 
 
 def _write(
@@ -228,10 +207,8 @@ def _write(
     changes: ChangeSet,
     ops: list[str],
     result: LoadResult,
-    kept: list[str],
 ) -> None:
-    """Write the change set's operations ``ops``: ledger, then entities; ``kept`` gets the same writes for the
-    kept LMS state (state.py)."""
+    """Write the change set's operations ``ops``: ledger, then entities."""
     district = changes.district
     writing = f"op IN ({', '.join(lit(op) for op in ops)})"  # not the operations held tonight
     written: dict[str, dict[str, int]] = {}
@@ -274,7 +251,7 @@ def _write(
         )[0][0]  # fmt: skip
         selects.append(
             f"""SELECT {offset - 1} + k, {lit(district)}, {int(source_id)}, sourced_id, {lms_id(e.name)}, op,
-                       line, {changes_sql(e, stored=True, separated=session.separated_values)}
+                       line, {changes_sql(e, stored=True)}
                 FROM {chg(e.name)} WHERE {writing}"""
         )
         offset += span[e.name][0]
@@ -312,21 +289,9 @@ def _write(
                 f"active = false, deactivated_at = {now}, updated_at = {now}",
             )  # fmt: skip
     result.durations["entities_s"] = round(time.perf_counter() - started, 3)
-    for e in ENTITIES:  # the same, for the kept LMS state
-        if not sum(written[e.name].values()):
-            continue
-        kept_rows, rows = kept_state.table(e), chg(e.name)
-        kept += [
-            f"""UPDATE {kept_rows} k SET active = true, row_hash = c.row_hash FROM {rows} c
-                WHERE c.lms_id = k.id AND c.op IN ('updated', 'reactivated') AND c.{writing}""",
-            f"""UPDATE {kept_rows} SET active = false
-                WHERE id IN (SELECT lms_id FROM {rows} WHERE op = 'deactivated' AND {writing})""",
-            f"""INSERT INTO {kept_rows} SELECT {lms_id(e.name)}, sourced_id, true, row_hash FROM {rows}
-                WHERE op = 'created' AND {writing}""",
-        ]
 
 
-def _rehash(session: LmsSession, duck: duckdb.DuckDBPyConnection, district: str, kept: list[str]) -> None:
+def _rehash(session: LmsSession, duck: duckdb.DuckDBPyConnection, district: str) -> None:
     """Store the hash again on rows whose stored hash was stale but whose fields equal the night's (see
     changeset.rehash_table): not a change, so no ledger row, and updated_at stays."""
     for e in ENTITIES:
@@ -339,10 +304,6 @@ def _rehash(session: LmsSession, duck: duckdb.DuckDBPyConnection, district: str,
         select = f"SELECT lms_id, row_hash, {', '.join(fields)} FROM {rehash_table(e.name)}"
         _update_by_id(
             session, duck, district, table, select, ["row_hash", *fields], "row_hash = s.row_hash", also=same
-        )
-        kept.append(
-            f"""UPDATE {kept_state.table(e)} k SET row_hash = r.row_hash FROM {rehash_table(e.name)} r
-                WHERE r.lms_id = k.id"""
         )
 
 

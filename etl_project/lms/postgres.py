@@ -13,15 +13,13 @@ import duckdb
 import psycopg
 from psycopg import sql
 
-from etl_project.lms.backend import LmsBackend, LmsConfigError, LmsSession
+from etl_project.lms.backend import LmsBackend, LmsSession
 from etl_project.lms.schema import (
     BY_NAME,
     ENTITY_KEYS,
     LEDGER_INDEXES,
-    LEGACY_LAYOUT,
     PARTITIONED,
     STAGING,
-    SYNCING,
     Entity,
     ddl,
     partition_name,
@@ -38,16 +36,8 @@ _DUMP_PAGES = 2048  # 16 MB of heap per query of dump_current
 class PostgresSession(LmsSession):
     dialect = "postgres"
 
-    def __init__(
-        self,
-        conn: psycopg.Connection,
-        district: str,
-        connect: Callable[..., psycopg.Connection],
-        *,
-        separated_values: bool,
-    ):
+    def __init__(self, conn: psycopg.Connection, district: str, connect: Callable[..., psycopg.Connection]):
         self.conn, self.district, self._connect = conn, district, connect
-        self.separated_values = separated_values
         self.fresh: dict[str, str] = {}  # parent table -> new partition, attached by finish()
         self.beside: dict[str, _SideLoad] = {}  # parent table -> partition built beside, attached by finish()
 
@@ -130,17 +120,11 @@ class PostgresSession(LmsSession):
     def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self.conn.execute(statement, params or None).fetchall()
 
-    def dump_current(
-        self, entity: Entity, path: Path, conn: psycopg.Connection | None = None, since: str | None = None
-    ) -> None:
+    def dump_current(self, entity: Entity, path: Path, conn: psycopg.Connection | None = None) -> None:
         """The district's (id, sourced_id, active, row_hash) rows as CSV, read in page ranges of its
         partition, each range one ``string_agg`` text: ``COPY TO STDOUT`` sends one message per row, and a
-        Python loop over millions of them cost more than PostgreSQL's own work (1M students: 7M rows).
-        With ``since``, only the rows edited since that snapshot (see _dump_edited)."""
+        Python loop over millions of them cost more than PostgreSQL's own work (1M students: 7M rows)."""
         conn = conn or self.conn
-        if since is not None:
-            self._dump_edited(entity, path, conn, since)
-            return
         partition = _partition(conn, "lms", entity.name, self.district)
         pages = conn.execute(
             "SELECT coalesce(pg_relation_size(to_regclass(%s)), 0) / current_setting('block_size')::int",
@@ -148,7 +132,7 @@ class PostgresSession(LmsSession):
         ).fetchone()[0]
         select = sql.SQL(
             "SELECT string_agg({}, E'\\n') || E'\\n' FROM lms.{} WHERE district = {} AND "
-        ).format(sql.SQL(_csv_line("id")), sql.Identifier(entity.name), sql.Literal(self.district))
+        ).format(sql.SQL(_CSV_LINE), sql.Identifier(entity.name), sql.Literal(self.district))
         with open(path, "w", encoding="utf-8") as out:
             for start in range(0, max(pages, 1), _DUMP_PAGES):
                 pages_in = sql.SQL("ctid >= {}::tid").format(sql.Literal(f"({start},0)"))
@@ -160,62 +144,6 @@ class PostgresSession(LmsSession):
                 if text:
                     out.write(text)
 
-    def _dump_edited(self, entity: Entity, path: Path, conn: psycopg.Connection, since: str) -> None:
-        """The rows of ``entity`` that ``lms.edits`` logged in transactions not visible in ``since`` (the
-        ``xact >=`` bound only lets the index skip what is older), as they are now; a deleted row's fields
-        are empty."""
-        query = sql.SQL(
-            """SELECT string_agg({line}, E'\\n') || E'\\n'
-            FROM (SELECT DISTINCT lms_id FROM lms.edits
-                  WHERE district = {district} AND entity = {entity}
-                    AND xact >= pg_snapshot_xmin({since}::pg_snapshot)
-                    AND NOT pg_visible_in_snapshot(xact, {since}::pg_snapshot)) e
-            LEFT JOIN lms.{table} t ON t.district = {district} AND t.id = e.lms_id"""
-        ).format(
-            line=sql.SQL(_csv_line("e.lms_id", "t")), district=sql.Literal(self.district),
-            entity=sql.Literal(entity.name), since=sql.Literal(since), table=sql.Identifier(entity.name),
-        )  # fmt: skip
-        text = conn.execute(query).fetchone()[0]
-        path.write_text(text or "", encoding="utf-8")
-
-    def state_key(self) -> str:
-        """This database (``lms.instance``, the cluster, its timeline: a clone, a restore or a failover
-        differ), the district's last recorded run, and the files of its entity partitions and of
-        ``lms.edits`` (a TRUNCATE, or a partition made anew, changes them)."""
-        files = sql.SQL(", ").join(
-            sql.SQL("coalesce(pg_relation_filenode(to_regclass({})), 0)").format(sql.Literal(name))
-            for name in [*(_partition(self.conn, "lms", e, self.district) for e in BY_NAME), "lms.edits"]
-        )
-        query = sql.SQL(
-            """SELECT concat_ws(':', (SELECT id FROM lms.instance LIMIT 1),
-                                (SELECT system_identifier FROM pg_control_system()),
-                                (SELECT timeline_id FROM pg_control_checkpoint()),
-                                (SELECT oid FROM pg_database WHERE datname = current_database())),
-                      (SELECT max(id) FROM lms.sync_runs WHERE district = {district} AND state <> 'failed'),
-                      concat_ws(',', {files})"""
-        ).format(district=sql.Literal(self.district), files=files)
-        database, run, files_now = self.conn.execute(query).fetchone()
-        return f"{database}/{run}/{files_now}"
-
-    def reads_edits_since(self, snapshot: str) -> bool:
-        """Whether the edits logged since ``snapshot`` can all be read: not if the database went back to
-        before it (a restore, a failover to a lagging standby reuse transaction ids)."""
-        return bool(
-            self.conn.execute(
-                "SELECT pg_snapshot_xmax(%s::pg_snapshot) <= pg_snapshot_xmax(pg_current_snapshot())",
-                [snapshot],
-            ).fetchone()[0]
-        )
-
-    def forget_edits(self) -> None:
-        """Logged edits older than every transaction still running at this session's read snapshot were all
-        seen by it; once this session's run is recorded, no other kept state is valid (see state_key)."""
-        if self.snapshot is not None:
-            self.conn.execute(
-                "DELETE FROM lms.edits WHERE district = %s AND xact < pg_snapshot_xmin(%s::pg_snapshot)",
-                [self.district, self.snapshot],
-            )
-
     def dump_values(self, entity: Entity, path: Path, ids_table: str) -> None:
         cols = ", ".join(f"t.{f}" for f in entity.field_names)
         query = sql.SQL(
@@ -225,16 +153,11 @@ class PostgresSession(LmsSession):
         _copy_out(self.conn, query, path)
 
     @contextlib.contextmanager
-    def current_rows(
-        self, entities: Sequence[Entity], scratch: Path, since: str | None = None
-    ) -> Iterator[Callable[[Entity], Path]]:
+    def current_rows(self, entities: Sequence[Entity], scratch: Path) -> Iterator[Callable[[Entity], Path]]:
         """Dumps every entity, in order, on a second connection that shares this transaction's snapshot, so
         PostgreSQL writes the next entity's rows while DuckDB reads the previous one's. The dump sees what was
-        committed when this was called (not this session's own writes: call it before writing); that
-        snapshot is kept as :attr:`snapshot`."""
-        snapshot, self.snapshot = self.conn.execute(
-            "SELECT pg_export_snapshot(), pg_current_snapshot()::text"
-        ).fetchone()
+        committed when this was called (not this session's own writes: call it before writing)."""
+        snapshot = self.conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
         ready = {e.name: threading.Event() for e in entities}
         failed: list[BaseException] = []
         reader: list[psycopg.Connection] = []
@@ -249,7 +172,7 @@ class PostgresSession(LmsSession):
                     for e in entities:
                         if stop.is_set():
                             return
-                        self.dump_current(e, scratch / f"{e.name}.csv", conn, since)
+                        self.dump_current(e, scratch / f"{e.name}.csv", conn)
                         ready[e.name].set()
             except BaseException as exc:  # re-raised in the caller's thread
                 failed.append(exc)
@@ -302,12 +225,10 @@ class PostgresSession(LmsSession):
         return name
 
 
-def _csv_line(id_column: str, row: str = "") -> str:
-    """SQL for one dumped row as a CSV line: id, sourced_id (always quoted, CSV-escaped), active, row_hash; a
-    field the row lacks (NULL: a cleared row_hash, or every field of a deleted row) is empty."""
-    p = f"{row}." if row else ""
-    return f"""{id_column} || ',' || coalesce('"' || replace({p}sourced_id, '"', '""') || '"', '') || ','
-               || coalesce({p}active::text, '') || ',' || coalesce({p}row_hash::text, '')"""
+# SQL for one dumped row as a CSV line: id, sourced_id (always quoted, CSV-escaped), active, row_hash (empty
+# when NULL: cleared by an edit made in the LMS).
+_CSV_LINE = """id || ',"' || replace(sourced_id, '"', '""') || '",' || active::text || ','
+               || coalesce(row_hash::text, '')"""
 
 
 def _partition(conn: psycopg.Connection, schema: str, parent: str, district: str) -> str:
@@ -479,7 +400,6 @@ class PostgresBackend(LmsBackend):
     def __init__(self, url: str):
         self.url = url
         self._schema_ready = False
-        self._separated_values = False
 
     def connect(self, **kwargs: Any) -> psycopg.Connection:
         return psycopg.connect(self.url, **kwargs)
@@ -489,20 +409,8 @@ class PostgresBackend(LmsBackend):
             return
         with self.connect() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", [_SCHEMA_LOCK])
-            legacy = conn.execute(
-                "SELECT count(*) FROM pg_class WHERE relkind = 'r' "
-                "AND oid IN (to_regclass('lms.change_ledger'), to_regclass('lms.users'))"
-            ).fetchone()[0]
-            if legacy:
-                raise LmsConfigError(LEGACY_LAYOUT)
             for statement in ddl("postgres"):
                 conn.execute(statement)
-            # Created records' after-values are stored as separated text where the changes column is TEXT;
-            # databases made by earlier builds keep their JSON column, which takes JSON arrays only.
-            self._separated_values = conn.execute(
-                "SELECT atttypid = 'text'::regtype FROM pg_attribute "
-                "WHERE attrelid = 'lms.change_entries'::regclass AND attname = 'changes'"
-            ).fetchone()[0]
         self._schema_ready = True
 
     @contextlib.contextmanager
@@ -521,10 +429,7 @@ class PostgresBackend(LmsBackend):
                     # load's indexes in memory (this transaction only).
                     conn.execute("SET LOCAL work_mem = '128MB'")
                     conn.execute("SET LOCAL maintenance_work_mem = '512MB'")
-                    conn.execute(f"SET LOCAL {SYNCING} = 'on'")  # not logged as edits made in the LMS
-                session = PostgresSession(
-                    conn, district, self.connect, separated_values=self._separated_values
-                )
+                session = PostgresSession(conn, district, self.connect)
                 try:
                     yield session
                     session.finish()

@@ -16,9 +16,8 @@ row per district-night attempt (state applied | held | released | failed, counts
 the run's ledger id range). The ``change_ledger`` view has one row per created / updated / deactivated /
 reactivated record with the changed fields (before/after; for a created record, its after-values as one
 object) and provenance (archived file URI + version, line, SHA-256); it is stored as ``change_entries`` (one
-narrow row per record) + ``change_sources`` (one row per night and file) + ``sync_runs``. PostgreSQL also
-logs rows changed in the entity tables by anything but the sync (``edits``, see :func:`_edit_log`). Everything
-is created idempotently by :func:`ddl`.
+narrow row per record) + ``change_sources`` (one row per night and file) + ``sync_runs``. Everything is
+created idempotently by :func:`ddl`.
 """
 
 from __future__ import annotations
@@ -72,8 +71,8 @@ def _norm(kind: str, x: str) -> str:
 
 
 def _snake(name: str) -> str:
-    out = "".join("_" + c.lower() if c.isupper() else c for c in name)
-    return out.replace("_sourced_id", "_sourced_id")
+    """A OneRoster column name in snake case: ``parentSourcedId`` -> ``parent_sourced_id``."""
+    return "".join("_" + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(name))
 
 
 _ROLES = """LEFT JOIN (
@@ -194,12 +193,6 @@ def entity(name: str) -> Entity:
     return BY_NAME[name]
 
 
-LEGACY_LAYOUT = (
-    "this LMS database was created by a development build of etl_project made before its tables were "
-    "partitioned by district and the ledger normalized (change_entries + change_sources, with "
-    "change_ledger as a view); it cannot be upgraded in place: point LMS_URL at a new database (or drop the "
-    "lms schema) and replay the nights from the archive"
-)
 # PostgreSQL: these tables are LIST-partitioned by district (one partition per district, created by the
 # district's first write: see PostgresSession.bulk_target). A district's first load then COPYs into a new,
 # unindexed table whose indexes are built once, when it is attached (its first ledger's beside it, see
@@ -245,7 +238,6 @@ def ddl(dialect: str) -> list[str]:
     $$ BEGIN NEW.row_hash := NULL; RETURN NEW; END $$"""
         )
         statements.append("CREATE SEQUENCE IF NOT EXISTS lms.lms_ids")
-        statements.extend(_edit_log())
         statements.append("CREATE SEQUENCE IF NOT EXISTS lms.ledger_ids")
     else:
         statements.append(
@@ -271,8 +263,6 @@ def ddl(dialect: str) -> list[str]:
     updated_at {ts} NOT NULL DEFAULT {now if pg else "CURRENT_TIMESTAMP"}{keys}){by_district}"""
         )
         statements.append(_edited_trigger(e, pg))
-        if pg:
-            statements.append(_edit_log_trigger(e))
     union = "\n    UNION ALL ".join(
         f"SELECT district, '{e.name}' AS entity, sourced_id, id AS lms_id FROM {p}{e.name}" for e in ENTITIES
     )
@@ -302,10 +292,9 @@ def ddl(dialect: str) -> list[str]:
     # The change ledger, normalized so a first load of millions of rows writes each fact once: what is per
     # night (district, date, run, release) is in sync_runs, what is per file in change_sources, and each
     # written record is one narrow row of change_entries. The change_ledger view joins them back into one row
-    # per change with every documented column. change_entries.changes is the text the sync wrote (JSON; a
-    # created record's after-values as separated text in PostgreSQL, see SEPARATOR), stored as TEXT: a first
-    # load COPYs millions, and PostgreSQL's JSON type would parse each once more on the way in (about a fifth
-    # of the ledger COPY's CPU); the view turns it into JSON.
+    # per change with every documented column. change_entries.changes is the JSON text the sync wrote, stored
+    # as TEXT: a first load COPYs millions, and PostgreSQL's JSON type would parse each once more on the way
+    # in (about a fifth of the ledger COPY's CPU); the view turns it into JSON.
     statements.append(
         f"""CREATE TABLE IF NOT EXISTS {p}change_sources (
     id {serial},
@@ -360,108 +349,33 @@ def _edited_trigger(e: Entity, pg: bool) -> str:
     BEGIN UPDATE {e.name} SET row_hash = NULL WHERE id = NEW.id; END"""
 
 
-# PostgreSQL: the GUC a sync's writing transaction sets, so its own writes are not logged as LMS edits.
-SYNCING = "etl_project.syncing"
-
-
-def _edit_log() -> list[str]:
-    """``lms.instance`` is a random id of this LMS schema (with the cluster, timeline and database oid it
-    tells a kept LMS state which database it was read from: PostgresSession.state_key) and ``lms.edits``
-    logs every row inserted, updated or deleted in an entity table by anything but the sync (the LMS itself,
-    an admin), with its transaction id: a night whose warehouse kept the LMS state of the last sync reads
-    back only those rows (see etl_project/lms/state.py). The sync prunes what every valid kept state has
-    seen. An update that moves a row to another id logs both ids."""
-    return [
-        """CREATE TABLE IF NOT EXISTS lms.instance (
-    id UUID PRIMARY KEY DEFAULT gen_random_uuid(), created_at TIMESTAMPTZ NOT NULL DEFAULT now())""",
-        "INSERT INTO lms.instance SELECT WHERE NOT EXISTS (SELECT 1 FROM lms.instance)",
-        """CREATE TABLE IF NOT EXISTS lms.edits (
-    district TEXT COLLATE "C" NOT NULL,
-    entity TEXT NOT NULL,
-    lms_id BIGINT NOT NULL,
-    xact XID8 NOT NULL DEFAULT pg_current_xact_id(),
-    at TIMESTAMPTZ NOT NULL DEFAULT now())""",
-        "CREATE INDEX IF NOT EXISTS edits_since ON lms.edits (district, entity, xact)",
-        """CREATE OR REPLACE FUNCTION lms.log_edit() RETURNS trigger LANGUAGE plpgsql AS
-    $$ BEGIN
-        IF TG_OP <> 'INSERT' THEN
-            INSERT INTO lms.edits (district, entity, lms_id) VALUES (OLD.district, TG_ARGV[0], OLD.id);
-        END IF;
-        IF TG_OP = 'INSERT'
-           OR (TG_OP = 'UPDATE' AND (NEW.id, NEW.district) IS DISTINCT FROM (OLD.id, OLD.district)) THEN
-            INSERT INTO lms.edits (district, entity, lms_id) VALUES (NEW.district, TG_ARGV[0], NEW.id);
-        END IF;
-        RETURN NULL;
-    END $$""",
-    ]
-
-
-def _edit_log_trigger(e: Entity) -> str:
-    """Log each row of ``e`` changed outside a sync (see _edit_log); on the partitioned table, so every
-    district's partition, attached later too, has it. A sync's own writes skip it (``SYNCING``). It fires
-    ALWAYS, also under ``session_replication_role = replica`` (bulk fixes, restores, logical replication);
-    an admin who disables it must drop the warehouses' kept states (or TRUNCATE lms.edits, which does)."""
-    return _pg_trigger(
-        e.name,
-        f"{e.name}_edit_log",
-        f"""AFTER INSERT OR UPDATE OR DELETE ON lms.{e.name} FOR EACH ROW
-        WHEN (current_setting('{SYNCING}', true) IS DISTINCT FROM 'on')
-        EXECUTE FUNCTION lms.log_edit('{e.name}')""",
-    )
-
-
 def _pg_trigger(table: str, trigger: str, definition: str) -> str:
-    """Create ``trigger`` on ``lms.<table>`` (``CREATE TRIGGER <trigger> <definition>``) unless it exists, and
-    make it fire ALWAYS, also under ``session_replication_role = replica`` (an edit made that way must still
-    be seen), if it does not yet (databases made by earlier builds)."""
+    """Create ``trigger`` on ``lms.<table>`` (``CREATE TRIGGER <trigger> <definition>``) unless it exists,
+    firing ALWAYS, also under ``session_replication_role = replica`` (an edit made that way must still be
+    seen)."""
     return f"""DO $$ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = '{trigger}'
                    AND tgrelid = 'lms.{table}'::regclass) THEN
         CREATE TRIGGER {trigger} {definition};
-    END IF;
-    IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = '{trigger}' AND tgenabled <> 'A'
-               AND tgrelid = 'lms.{table}'::regclass) THEN
         ALTER TABLE lms.{table} ENABLE ALWAYS TRIGGER {trigger};
     END IF;
 END $$"""
 
 
-# PostgreSQL: a created record's after-values as the ledger stores them (see _ledger_view): SEPARATOR, then
-# each field's value as text, SEPARATOR between them, NULL_VALUE for NULL. No character in it needs quoting
-# in the COPY's CSV (a JSON array's quotes are doubled there, and parsing them cost a first load of 7.2M
-# entries about as much PostgreSQL CPU as the rest of its ledger row); a row whose text holds either character
-# is stored as a JSON array instead, and so is every row in a database made by an earlier build (its changes
-# column is JSON: PostgresBackend.ensure_schema tells).
-SEPARATOR, NULL_VALUE = "\x1f", "\x1e"
-
-
 def _ledger_view(pg: bool) -> str:
     """``change_ledger``: one row per change with district, night, run, release and file provenance.
 
-    A created record's entry stores its after-values in the order of ``change_sources.fields`` (the field
-    names once per file, not once per row): as a JSON array, or (PostgreSQL) as SEPARATOR-separated text,
-    typed back here by each field's kind; the view shows them as ``{field: value}`` (non-NULL fields), like
-    the history tools do.
+    A created record's entry stores its after-values as a JSON array in the order of
+    ``change_sources.fields`` (the field names once per file, not once per row); the view shows them as
+    ``{field: value}`` (non-NULL fields), like the history tools do.
     """
     p = "lms." if pg else ""
     changes = "e.changes::json" if pg else "e.changes"
     if pg:
-        typed = "".join(
-            f" WHEN (s.entity, f.name) IN ({pairs}) THEN to_json(v.value::{_PG[kind]})"
-            for kind in (INT, BOOL)
-            if (pairs := _fields_of(kind))
-        )
-        sep, null = sql_char(SEPARATOR), sql_char(NULL_VALUE)
-        created = f"""CASE WHEN left(e.changes::text, 1) = {sep} THEN
-              (SELECT json_object_agg(f.name, CASE{typed} ELSE to_json(v.value) END)
-               FROM json_array_elements_text(s.fields) WITH ORDINALITY AS f(name, n)
-               JOIN unnest(string_to_array(substr(e.changes::text, 2), {sep}, {null}))
-                    WITH ORDINALITY AS v(value, n) USING (n)
-               WHERE v.value IS NOT NULL)
-            ELSE (SELECT json_object_agg(f.name, v.value)
+        created = """(SELECT json_object_agg(f.name, v.value)
               FROM json_array_elements_text(s.fields) WITH ORDINALITY AS f(name, n)
               JOIN json_array_elements(e.changes::json) WITH ORDINALITY AS v(value, n) USING (n)
-              WHERE json_typeof(v.value) <> 'null') END"""
+              WHERE json_typeof(v.value) <> 'null')"""
     else:
         created = """(SELECT json_group_object(f.value, json(e.changes -> ('$[' || f.key || ']')))
               FROM json_each(s.fields) f WHERE json_type(e.changes, '$[' || f.key || ']') <> 'null')"""
@@ -474,13 +388,3 @@ def _ledger_view(pg: bool) -> str:
     FROM {p}change_entries e
     JOIN {p}change_sources s ON s.id = e.source_id
     JOIN {p}sync_runs r ON r.id = s.sync_run_id AND r.district = e.district"""
-
-
-def _fields_of(kind: str) -> str:
-    """SQL ``('entity', 'field'), ...`` of every field of ``kind``."""
-    return ", ".join(f"('{e.name}', '{f.name}')" for e in ENTITIES for f in e.fields if f.kind == kind)
-
-
-def sql_char(char: str) -> str:
-    """SQL for one character (PostgreSQL and DuckDB): ``chr(<code point>)``."""
-    return f"chr({ord(char)})"

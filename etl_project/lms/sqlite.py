@@ -17,8 +17,8 @@ from typing import Any
 import duckdb
 
 from etl_project.files import private_file
-from etl_project.lms.backend import LmsBackend, LmsConfigError, LmsSession
-from etl_project.lms.schema import BOOL, LEGACY_LAYOUT, Entity, ddl
+from etl_project.lms.backend import LmsBackend, LmsSession
+from etl_project.lms.schema import BOOL, Entity, ddl
 from etl_project.partitions import validate_district_id
 
 sqlite3.register_adapter(dt.date, lambda d: d.isoformat())
@@ -119,11 +119,6 @@ class SqliteBackend(LmsBackend):
         conn = self.connect()
         try:
             conn.execute("BEGIN IMMEDIATE")
-            legacy = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'change_ledger'"
-            if conn.execute(legacy).fetchone():
-                raise LmsConfigError(
-                    f"{LEGACY_LAYOUT} (embedded LMS file: {self.path}; move it away to start afresh)"
-                )
             for statement in ddl("sqlite"):
                 conn.execute(statement)
             conn.execute("COMMIT")
