@@ -15,10 +15,7 @@ import pytest
 from dagster import (
     DagsterEventType,
     Definitions,
-    Failure,
-    asset,
     build_run_status_sensor_context,
-    define_asset_job,
 )
 
 from etl_project.alerts.resource import AlertsResource
@@ -28,13 +25,14 @@ from etl_project.assets.ingest import fetch_and_archive_drop
 from etl_project.assets.lms import lms_change_plan, lms_entities
 from etl_project.assets.oneroster import oneroster_tables
 from etl_project.assets.reports import SYNC_REPORT, district_sync_report
+from etl_project.automation.source_health import source_reachable
 from etl_project.checks.definitions import quality_checks
 from etl_project.cli.main import main
 from etl_project.districts import DistrictsResource
 from etl_project.generate import generate_drop
-from etl_project.jobs import NIGHT_HOOKS, nightly_sync
+from etl_project.jobs import nightly_sync
 from etl_project.lms.resource import LmsResource
-from etl_project.partitions import DISTRICTS_PARTITION, DistrictNight, district_nights
+from etl_project.partitions import DISTRICTS_PARTITION, DistrictNight
 from etl_project.registry.nights import NightState, NightStates
 from etl_project.warehouse import WarehouseResource
 from etl_project_tests.lms_helpers import snapshot
@@ -66,7 +64,10 @@ class Nights:
             "lms": LmsResource(url=lms_url or f"sqlite:///{root}/lms.sqlite"),
         }
         self.defs = Definitions(
-            assets=ASSETS, asset_checks=quality_checks, jobs=[nightly_sync], resources=self.resources
+            assets=ASSETS,
+            asset_checks=[source_reachable, *quality_checks],  # nightly_sync leaves the sensor's check out
+            jobs=[nightly_sync],
+            resources=self.resources,
         )
         instance.add_dynamic_partitions(DISTRICTS_PARTITION, list(districts))
 
@@ -126,155 +127,139 @@ def _cut_off(drop: Path) -> int:
 
 
 def test_a_blocked_night_is_blocked_everywhere(tmp_path, instance, registry, monkeypatch, capsys):
-    if True:
-        nights = Nights(tmp_path, instance, {"lincoln": ""})
-        nights.drop("lincoln", NIGHT1, 1)
-        assert nights.run("lincoln", NIGHT1).success
-        assert registry.get("lincoln", NIGHT1).state is NightState.APPLIED
-        lms_before = snapshot(nights.resources["lms"].backend(), "lincoln")
+    nights = Nights(tmp_path, instance, {"lincoln": ""})
+    nights.drop("lincoln", NIGHT1, 1)
+    assert nights.run("lincoln", NIGHT1).success
+    assert registry.get("lincoln", NIGHT1).state is NightState.APPLIED
+    lms_before = snapshot(nights.resources["lms"].backend(), "lincoln")
 
-        bad = nights.drop("lincoln", NIGHT2, 2)
-        _cp1252(bad)
-        cut_line = _cut_off(bad)
-        result = nights.run("lincoln", NIGHT2)
-        assert not result.success
-        lms_after = snapshot(nights.resources["lms"].backend(), "lincoln")
-        assert lms_after == lms_before  # the LMS is untouched
+    bad = nights.drop("lincoln", NIGHT2, 2)
+    _cp1252(bad)
+    cut_line = _cut_off(bad)
+    result = nights.run("lincoln", NIGHT2)
+    assert not result.success
+    lms_after = snapshot(nights.resources["lms"].backend(), "lincoln")
+    assert lms_after == lms_before  # the LMS is untouched
 
-        night = registry.get("lincoln", NIGHT2)
-        assert night.state is NightState.BLOCKED and night.run_id == result.run_id
-        assert night.detail["check"] == "file_complete" and night.detail["file"] == "users.csv"
-        assert "users.csv" in night.reason and "UTF-8" in night.reason
-        problems = {(p["file"], p["check"]) for p in night.detail["problems"]}
-        assert ("enrollments.csv", "file_complete") in problems
+    night = registry.get("lincoln", NIGHT2)
+    assert night.state is NightState.BLOCKED and night.run_id == result.run_id
+    assert night.detail["check"] == "file_complete" and night.detail["file"] == "users.csv"
+    assert "users.csv" in night.reason and "UTF-8" in night.reason
+    problems = {(p["file"], p["check"]) for p in night.detail["problems"]}
+    assert ("enrollments.csv", "file_complete") in problems
 
-        # the alert uses the same word and reason
-        [failure] = instance.all_logs(result.run_id, of_type=DagsterEventType.RUN_FAILURE)
-        context = build_run_status_sensor_context(
-            sensor_name="sync_failure_alert_sensor", dagster_event=failure.dagster_event,
-            dagster_instance=instance, dagster_run=instance.get_run_by_id(result.run_id),
-        ).for_run_failure()  # fmt: skip
-        alert = failed_run_alert(context, AlertsResource(home=str(tmp_path / "home")), **nights.resources)
-        assert alert.kind == "blocked" and "users.csv" in alert.what
+    # the alert uses the same word and reason
+    [failure] = instance.all_logs(result.run_id, of_type=DagsterEventType.RUN_FAILURE)
+    context = build_run_status_sensor_context(
+        sensor_name="sync_failure_alert_sensor", dagster_event=failure.dagster_event,
+        dagster_instance=instance, dagster_run=instance.get_run_by_id(result.run_id),
+    ).for_run_failure()  # fmt: skip
+    alert = failed_run_alert(context, AlertsResource(home=str(tmp_path / "home")), **nights.resources)
+    assert alert.kind == "blocked" and "users.csv" in alert.what
 
-        # history: both nights, the blocked one with its reason
-        code, out = _cli(monkeypatch, capsys, nights, "history", "--district", "lincoln")
-        assert code == 0
-        [line1] = [ln for ln in out.splitlines() if ln.startswith(NIGHT1)]
-        [line2] = [ln for ln in out.splitlines() if ln.startswith(NIGHT2)]
-        assert "applied" in line1 and "blocked" in line2 and "users.csv" in line2
-        code, out = _cli(monkeypatch, capsys, nights, "history", "--district", "lincoln", "--json")
-        by_date = {n["date"]: n for n in json.loads(out)}
-        assert by_date[NIGHT2]["state"] == "blocked" and "users.csv" in by_date[NIGHT2]["reason"]
-        assert by_date[NIGHT2]["counts"] == {} and by_date[NIGHT1]["counts"]["users"]["created"] > 0
+    # history: both nights, the blocked one with its reason
+    code, out = _cli(monkeypatch, capsys, nights, "history", "--district", "lincoln")
+    assert code == 0
+    [line1] = [ln for ln in out.splitlines() if ln.startswith(NIGHT1)]
+    [line2] = [ln for ln in out.splitlines() if ln.startswith(NIGHT2)]
+    assert "applied" in line1 and "blocked" in line2 and "users.csv" in line2
+    code, out = _cli(monkeypatch, capsys, nights, "history", "--district", "lincoln", "--json")
+    by_date = {n["date"]: n for n in json.loads(out)}
+    assert by_date[NIGHT2]["state"] == "blocked" and "users.csv" in by_date[NIGHT2]["reason"]
+    assert by_date[NIGHT2]["counts"] == {} and by_date[NIGHT1]["counts"]["users"]["created"] > 0
 
-        # the report exists (published when the night was blocked) and says so, with no other night's changes;
-        # the report asset's materialization for the night carries the state
-        event = instance.get_latest_materialization_event(SYNC_REPORT)
-        assert event.asset_materialization.partition == str(DistrictNight(NIGHT2, "lincoln").key)
-        assert event.asset_materialization.metadata["night_state"].value == "blocked"
-        archived = nights.resources["archive"].open().get_bytes("lincoln", NIGHT2, "report.html").decode()
-        code, out = _cli(monkeypatch, capsys, nights, "report", "--district", "lincoln")
-        assert code == 0 and "LMS blocked" in out.splitlines()[0]
-        html = Path(out.strip().splitlines()[-1]).read_text()
-        for page in (archived, html):
-            assert "Blocked" in page and "Synced" not in page and 'id="changes"' not in page
-            assert "users.csv" in page and "re-export" in page.lower()
-        assert "the file ends mid-line" in html.lower()  # the truncation hint, not the commas/quotes one
-        assert "Values that contain commas" not in html
+    # the report exists (published when the night was blocked) and says so, with no other night's changes;
+    # the report asset's materialization for the night carries the state
+    event = instance.get_latest_materialization_event(SYNC_REPORT)
+    assert event.asset_materialization.partition == str(DistrictNight(NIGHT2, "lincoln").key)
+    assert event.asset_materialization.metadata["night_state"].value == "blocked"
+    archived = nights.resources["archive"].open().get_bytes("lincoln", NIGHT2, "report.html").decode()
+    code, out = _cli(monkeypatch, capsys, nights, "report", "--district", "lincoln")
+    assert code == 0 and "LMS blocked" in out.splitlines()[0]
+    html = Path(out.strip().splitlines()[-1]).read_text()
+    for page in (archived, html):
+        assert "Blocked" in page and "Synced" not in page and 'id="changes"' not in page
+        assert "users.csv" in page and "re-export" in page.lower()
+    assert "the file ends mid-line" in html.lower()  # the truncation hint, not the commas/quotes one
+    assert "Values that contain commas" not in html
 
-        # one definition of rejected rows and files, everywhere
-        evaluations = [e for e in result.get_asset_check_evaluations() if e.check_name == "file_complete"]
-        checked_rows = sum(
-            e.metadata["rejected_rows"].value for e in evaluations if "rejected_rows" in e.metadata
-        )
-        checked_files = sorted(e.metadata["file_rejected"].value for e in evaluations if "file_rejected"
-                               in e.metadata)  # fmt: skip
-        assert checked_rows == 1 and checked_files == ["users.csv"]
-        assert f"Rejected rows ({checked_rows})" in html and "1 row(s) were rejected" in html
-        assert "1 file(s) were rejected" in html
-        assert f"rows rejected\n{checked_rows}" not in html  # (sanity: the card is a cell, not text)
-        line = out.splitlines()[0]
-        assert f"{checked_rows} rejected row(s)" in line and "1 rejected file(s)" in line
-        cut = [p for p in night.detail["problems"] if p["file"] == "enrollments.csv"]
-        assert str(cut_line) in cut[0]["description"]
+    # one definition of rejected rows and files, everywhere
+    evaluations = [e for e in result.get_asset_check_evaluations() if e.check_name == "file_complete"]
+    checked_rows = sum(
+        e.metadata["rejected_rows"].value for e in evaluations if "rejected_rows" in e.metadata
+    )
+    checked_files = sorted(e.metadata["file_rejected"].value for e in evaluations if "file_rejected"
+                           in e.metadata)  # fmt: skip
+    assert checked_rows == 1 and checked_files == ["users.csv"]
+    assert f"Rejected rows ({checked_rows})" in html and "1 row(s) were rejected" in html
+    assert "1 file(s) were rejected" in html
+    assert f"rows rejected\n{checked_rows}" not in html  # (sanity: the card is a cell, not text)
+    line = out.splitlines()[0]
+    assert f"{checked_rows} rejected row(s)" in line and "1 rejected file(s)" in line
+    cut = [p for p in night.detail["problems"] if p["file"] == "enrollments.csv"]
+    assert str(cut_line) in cut[0]["description"]
 
 
 def test_held_and_failed_and_missing_nights(tmp_path, instance, registry, monkeypatch, capsys):
-    if True:
-        nights = Nights(tmp_path, instance, {"hayes": "[districts.hayes.thresholds]\ndeactivate = 0\n"})
-        nights.drop("hayes", NIGHT1, 1)
-        nights.drop("hayes", NIGHT2, 2)
-        first, held_run = nights.run("hayes", NIGHT1), nights.run("hayes", NIGHT2)
-        assert first.success and not held_run.success
-        users = {
-            m.asset_key.to_user_string(): m.metadata
-            for m in first.asset_materializations_for_node("lms_entities")
-        }
-        assert users["lms/users"]["night_state"].value == "applied"
-        [plan] = held_run.asset_materializations_for_node("lms__change_plan")
-        assert plan.metadata["night_state"].value == "held"
-        held = registry.get("hayes", NIGHT2)
-        assert held.state is NightState.HELD and "deactivat" in held.reason
-        code, out = _cli(monkeypatch, capsys, nights, "report", "--district", "hayes", "--date", NIGHT2)
-        assert code == 0
-        html = Path(out.strip().splitlines()[-1]).read_text()
-        assert "Held" in html and "release" in html and "Synced" not in html
-        _, out = _cli(monkeypatch, capsys, nights, "history", "--district", "hayes")
-        assert [ln for ln in out.splitlines() if ln.startswith(NIGHT2) and "held" in ln]
+    nights = Nights(tmp_path, instance, {"hayes": "[districts.hayes.thresholds]\ndeactivate = 0\n"})
+    nights.drop("hayes", NIGHT1, 1)
+    nights.drop("hayes", NIGHT2, 2)
+    first, held_run = nights.run("hayes", NIGHT1), nights.run("hayes", NIGHT2)
+    assert first.success and not held_run.success
+    users = {
+        m.asset_key.to_user_string(): m.metadata
+        for m in first.asset_materializations_for_node("lms_entities")
+    }
+    assert users["lms/users"]["night_state"].value == "applied"
+    [plan] = held_run.asset_materializations_for_node("lms__change_plan")
+    assert plan.metadata["night_state"].value == "held"
+    held = registry.get("hayes", NIGHT2)
+    assert held.state is NightState.HELD and "deactivat" in held.reason
+    code, out = _cli(monkeypatch, capsys, nights, "report", "--district", "hayes", "--date", NIGHT2)
+    assert code == 0
+    html = Path(out.strip().splitlines()[-1]).read_text()
+    assert "Held" in html and "release" in html and "Synced" not in html
+    _, out = _cli(monkeypatch, capsys, nights, "history", "--district", "hayes")
+    assert [ln for ln in out.splitlines() if ln.startswith(NIGHT2) and "held" in ln]
 
-        # the LMS unreachable: failed, with the step, and no password in the reason
-        down = Nights(tmp_path / "down", instance, {"adams": ""},
-                      lms_url=f"postgresql://etl:s3cret-pw@127.0.0.1:{_free_port()}/lms")  # fmt: skip
-        down.drop("adams", NIGHT1, 1)
-        assert not down.run("adams", NIGHT1).success
-        failed = registry.get("adams", NIGHT1)
-        assert failed.state is NightState.FAILED and failed.step == "lms__change_plan"
-        assert failed.reason and "s3cret-pw" not in failed.reason and "\n" not in failed.reason
+    # the LMS unreachable: failed, with the step, and no password in the reason
+    down = Nights(tmp_path / "down", instance, {"adams": ""},
+                  lms_url=f"postgresql://etl:s3cret-pw@127.0.0.1:{_free_port()}/lms")  # fmt: skip
+    down.drop("adams", NIGHT1, 1)
+    assert not down.run("adams", NIGHT1).success
+    failed = registry.get("adams", NIGHT1)
+    assert failed.state is NightState.FAILED and failed.step == "lms__change_plan"
+    assert failed.reason and "s3cret-pw" not in failed.reason and "\n" not in failed.reason
 
-    # the fetch step's contract for a missing drop
-    @asset(partitions_def=district_nights)
-    def fetch_and_archive_drop():
-        raise Failure(
-            description="no complete drop for 2026-09-14 by 06:00",
-            allow_retries=False,
-            metadata={"etl_project/night_state": "missing"},
-        )
-
-    job = define_asset_job("fetch_only", hooks=NIGHT_HOOKS)
-    defs = Definitions(assets=[fetch_and_archive_drop], jobs=[job], resources=nights.resources)
-    if True:
-        instance.add_dynamic_partitions(DISTRICTS_PARTITION, ["polk"])
-        result = defs.resolve_job_def("fetch_only").execute_in_process(
-            partition_key=DistrictNight(NIGHT1, "polk").key, instance=instance, raise_on_error=False
-        )
-        assert not result.success
-    missing = registry.get("polk", NIGHT1)
+    # no drop for a night: the real fetch step fails at once, and the night is missing
+    assert not nights.run("hayes", "2026-09-16").success
+    missing = registry.get("hayes", "2026-09-16")
+    assert missing.state is NightState.MISSING
     assert (
-        missing.state is NightState.MISSING and missing.reason == "no complete drop for 2026-09-14 by 06:00"
+        missing.reason.startswith("no complete drop for 2026-09-16 in ")
+        and "newest complete drop is" in missing.reason
     )
 
 
 def test_trace_explains_a_rejected_record(tmp_path, instance, registry, monkeypatch, capsys):
-    if True:
-        nights = Nights(tmp_path, instance, {"grant": ""})
-        nights.drop("grant", NIGHT1, 1)
-        drop = generate_drop(tmp_path / "dropbox-grant" / NIGHT2, 40, day=2, seed=5, district_id="grant",
-                             with_errors=3)  # fmt: skip
-        assert nights.run("grant", NIGHT1).success
-        assert nights.run("grant", NIGHT2).success
-        [error] = [e for e in drop.errors if e.file == "users.csv" and e.kind == "missing_required"]
+    nights = Nights(tmp_path, instance, {"grant": ""})
+    nights.drop("grant", NIGHT1, 1)
+    drop = generate_drop(tmp_path / "dropbox-grant" / NIGHT2, 40, day=2, seed=5, district_id="grant",
+                         with_errors=3)  # fmt: skip
+    assert nights.run("grant", NIGHT1).success
+    assert nights.run("grant", NIGHT2).success
+    [error] = [e for e in drop.errors if e.file == "users.csv" and e.kind == "missing_required"]
 
-        code, out = _cli(monkeypatch, capsys, nights, "trace", "--district", "grant", "--entity", "users",
-                         "--id", error.sourced_id)  # fmt: skip
-        assert code == 1
-        assert f"users.csv line {error.line}" in out and "username" in out
-        assert "still kept out" in out and NIGHT2 in out
-        code, out = _cli(monkeypatch, capsys, nights, "trace", "--district", "grant", "--entity", "users",
-                         "--id", error.sourced_id, "--json")  # fmt: skip
-        data = json.loads(out)
-        assert data["changes"] == []
-        [kept] = data["kept_out"]
-        assert kept["file"] == "users.csv" and kept["line"] == error.line and kept["column"] == "username"
-        assert kept["date"] == NIGHT2 and kept["code"] == "required_missing" and kept["reason"]
-        assert data["still_kept_out"] is True and data["district_night"]["state"] == "applied"
+    code, out = _cli(monkeypatch, capsys, nights, "trace", "--district", "grant", "--entity", "users",
+                     "--id", error.sourced_id)  # fmt: skip
+    assert code == 1
+    assert f"users.csv line {error.line}" in out and "username" in out
+    assert "still kept out" in out and NIGHT2 in out
+    code, out = _cli(monkeypatch, capsys, nights, "trace", "--district", "grant", "--entity", "users",
+                     "--id", error.sourced_id, "--json")  # fmt: skip
+    data = json.loads(out)
+    assert data["changes"] == []
+    [kept] = data["kept_out"]
+    assert kept["file"] == "users.csv" and kept["line"] == error.line and kept["column"] == "username"
+    assert kept["date"] == NIGHT2 and kept["code"] == "required_missing" and kept["reason"]
+    assert data["still_kept_out"] is True and data["district_night"]["state"] == "applied"

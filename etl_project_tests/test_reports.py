@@ -108,7 +108,7 @@ def test_cli_report_writes_and_prints_the_path(synced, monkeypatch, capsys):
     assert main(["report", "--district", "south", "--date", NIGHT1]) == 0
     assert capsys.readouterr().out.strip().endswith(f"date={NIGHT1}/report.html")
     assert main(["report", "--district", "nowhere"]) == 2
-    assert "no synced night" in capsys.readouterr().err
+    assert "unknown district 'nowhere'" in capsys.readouterr().err
     assert main(["report", "--district", "../etc"]) == 2
     assert "invalid district id" in capsys.readouterr().err
 
