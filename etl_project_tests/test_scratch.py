@@ -192,7 +192,7 @@ def test_a_killed_sync_is_failed_and_cleaned_at_the_next_sync_and_the_district_r
     try:
         scratch = home / "scratch"
         [left] = wait_for(
-            lambda: scratch.is_dir() and list(scratch.glob(f"drop-k1.{killed.pid}@*")),
+            lambda: scratch.is_dir() and [p for p in scratch.glob(f"drop-k1.{killed.pid}@*") if p.is_dir()],
             "scratch folder",
             killed,
             log,
