@@ -159,17 +159,37 @@ def test_values_it_cannot_convert_are_reported_by_record_and_field(oneroster_res
 
 def test_an_active_record_pointing_at_a_tobedeleted_one_is_reported(oneroster_rest_examples, tmp_path):
     server = oneroster_rest_examples
-    example_record(server, "1.1", "enrollments", "enr-7")["status"] = (
-        "active"  # its user stu-3 is tobedeleted
-    )
+    example_record(server, "1.1", "enrollments", "enr-7")["status"] = "active"  # stu-3 is still tobedeleted
+    example_record(server, "1.1", "orgs", "sch-2")["parent"] = {"sourcedId": "sch-9"}  # served before sch-9
     drop, conversion = _pull(server, tmp_path, "1.1")
-    (problem,) = conversion["problems"]
-    assert (problem["file"], problem["field"], problem["sourcedIds"]) == (
-        "enrollments.csv",
-        "userSourcedId",
-        ["enr-7"],
-    )
-    assert "tobedeleted" in conversion["warnings"][0] and "enr-7" in conversion["warnings"][0]
-    (error,) = check_drop(drop).files["enrollments.csv"].errors
+    problems = {(p["file"], p["field"], p["problem"], *p["sourcedIds"]) for p in conversion["problems"]}
+    assert problems == {
+        ("enrollments.csv", "userSourcedId", "gone_reference", "enr-7"),
+        ("orgs.csv", "parentSourcedId", "gone_reference", "sch-2"),
+    }
+    assert len(conversion["warnings"]) == 2 and all("tobedeleted" in w for w in conversion["warnings"])
+    report = check_drop(drop)
+    (error,) = report.files["enrollments.csv"].errors
     assert (error["column"], error["code"]) == ("userSourcedId", "unknown_reference")
     assert "stu-3" in error["message"]
+    assert report.warnings == [
+        "orgs.csv: 1 parentSourcedId value(s) refer to rows not in orgs.csv (e.g. 'sch-9'); kept, as "
+        "parentSourcedId is optional"
+    ]
+
+
+def test_a_second_credential_of_a_profile_is_reported_not_written(oneroster_rest_examples, tmp_path):
+    (profile,) = example_record(oneroster_rest_examples, "1.2", "users", "tch-1")["userProfiles"]
+    profile["credentials"].append({"type": "sso", "username": "jose.rivera@lincoln", "password": "s3cond"})
+    drop, conversion = _pull(oneroster_rest_examples, tmp_path, "1.2")
+    (problem,) = conversion["problems"]
+    assert (problem["file"], problem["problem"], problem["sourcedIds"]) == (
+        "userProfiles.csv",
+        "extra_credentials",
+        ["tch-1-lms-canvas"],
+    )
+    (row,) = _csv(drop, "userProfiles.csv").values()
+    assert (row["credentialType"], row["username"]) == ("password", "jrivera")
+    text = json.dumps(conversion) + "".join(f.read_text() for f in drop.glob("*.csv"))
+    assert "s3cond" not in text and PROFILE_PASSWORD not in text and "jose.rivera@lincoln" not in text
+    assert check_drop(drop).exit_code() == 0

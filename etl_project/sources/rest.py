@@ -192,7 +192,7 @@ class RestDropSource:
         modes: dict[str, str] = {}
         for collection, file in COLLECTIONS:
             try:
-                pages, metadata_keys = self._pull_pages(collection, dest)
+                pages, metadata_keys = self._pull_pages(collection, BY_FILE[file].table, dest)
             except RestHttpError as exc:
                 if collection in OPTIONAL_COLLECTIONS and exc.status in (403, 404):
                     log.warning(
@@ -209,15 +209,16 @@ class RestDropSource:
         fetched.append(self._write_conversion_report(dest))
         return fetched
 
-    def _pull_pages(self, collection: str, dest: Path) -> tuple[list[FetchedFile], list[str]]:
+    def _pull_pages(self, collection: str, table: str, dest: Path) -> tuple[list[FetchedFile], list[str]]:
         pages: list[FetchedFile] = []
         metadata_keys: set[str] = set()
         records = 0
         for number, (url, resp, objs) in enumerate(self.pages(collection), start=1):
             pages.append(self._write_raw(dest, collection, number, url, resp.content))
             records += len(objs)
-            for obj in objs:
-                if isinstance(obj, dict) and isinstance(obj.get("metadata"), dict):
+            for obj in (o for o in objs if isinstance(o, dict)):
+                self.notes.see(table, obj)
+                if isinstance(obj.get("metadata"), dict):
                     metadata_keys.update(obj["metadata"])
         log.info("%s: %d records in %d pages", collection, records, len(pages))
         return pages, sorted(metadata_keys)

@@ -62,6 +62,8 @@ _WHAT = {
     "rejects the row or warns",
 }
 
+_ABOUT_RECORDS = ("extra_credentials", "gone_reference")  # not about a value's type
+
 
 def json_type(value: Any) -> str:
     if isinstance(value, bool):
@@ -82,10 +84,8 @@ class Problem:
 
     def sentence(self) -> str:
         shown = ", ".join(self.sourced_ids[:EXAMPLES]) + (" and others" if self.count > EXAMPLES else "")
-        return (
-            f"{self.file}: {self.field} of {self.count} record(s) ({shown}) {_WHAT[self.problem]}; "
-            f"the API sent a JSON {self.json_type}"
-        )
+        sent = "" if self.problem in _ABOUT_RECORDS else f"; the API sent a JSON {self.json_type}"
+        return f"{self.file}: {self.field} of {self.count} record(s) ({shown}) {_WHAT[self.problem]}{sent}"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -114,6 +114,12 @@ class ConversionNotes:
         entry.count += 1
         if len(entry.sourced_ids) < LISTED:
             entry.sourced_ids.append(str(sourced_id))
+
+    def see(self, table: str, obj: dict[str, Any]) -> None:
+        """Called for every record before any row is written: a tobedeleted record is remembered, so a
+        reference to it is noted wherever it comes from (even earlier in its own collection)."""
+        if record_status(obj.get("status")) == "tobedeleted":
+            self.gone.setdefault(table, set()).add(str(raw_value(obj, "sourcedId", table)))
 
     def warnings(self) -> list[str]:
         return [p.sentence() for p in self.problems.values()]
@@ -272,7 +278,6 @@ class RowWriter:
         omitted = self.notes.omitted.setdefault(self.spec.file, [])
         if len(omitted) < LISTED:
             omitted.append(str(sid))
-        self.notes.gone.setdefault(self.spec.table, set()).add(str(sid))
         return False
 
 
@@ -289,7 +294,6 @@ def role_rows(user: dict[str, Any]) -> Iterator[dict[str, Any]]:
     for role in user.get("roles") or []:
         org = _ref(role.get("org"))
         parts = (uid, role.get("roleType"), role.get("role"), org)
-        profile = role.get("userProfile")
         yield {
             "sourcedId": "-".join(str(p) for p in parts),
             "userSourcedId": uid,
@@ -298,9 +302,15 @@ def role_rows(user: dict[str, Any]) -> Iterator[dict[str, Any]]:
             "beginDate": role.get("beginDate"),
             "endDate": role.get("endDate"),
             "orgSourcedId": org,
-            "userProfileSourcedId": _ref(profile) if isinstance(profile, dict) else profile_id(uid, profile)
-            if profile is not None else None,
-        }  # fmt: skip
+            "userProfileSourcedId": _profile_ref(uid, role.get("userProfile")),
+        }
+
+
+def _profile_ref(user_id: Any, profile: Any) -> str | None:
+    """A role's ``userProfile`` (the profileId, or a GUIDRef some servers send) as its CSV sourcedId."""
+    if isinstance(profile, dict):
+        return _ref(profile)
+    return None if profile is None else profile_id(user_id, profile)
 
 
 def profile_rows(user: dict[str, Any], notes: ConversionNotes) -> Iterator[dict[str, Any]]:
