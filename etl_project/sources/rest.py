@@ -3,9 +3,12 @@
 HTTP (auth, retries, paging) is ``sources.rest_client``'s; this module maps the OneRoster JSON to CSV.
 
 * **Output** (``fetch``): one CSV per collection with the version's exact OneRoster CSV header (from
-  ``oneroster.spec``), ``manifest.csv`` (every pulled file ``bulk``), and every raw JSON page as
-  ``raw__<collection>__<NNNN>.json`` (flat names, because archive keys are flat). 1.2 users' ``roles[]``
-  become ``roles.csv``. ``load_drop`` ignores the raw pages.
+  ``oneroster.spec``), ``manifest.csv`` (every pulled file ``bulk``), every raw JSON page as
+  ``raw__<collection>__<NNNN>.json`` (flat names, because archive keys are flat) and ``raw__conversion.json``
+  (what the conversion left out or could not convert). 1.2 users' ``roles[]`` and ``userProfiles[]``
+  become ``roles.csv`` and ``userProfiles.csv``. ``load_drop`` ignores the ``raw__`` files.
+* **Conversion** (``sources.rest_json``): the rows a conformant CSV bulk export writes (no per-row status,
+  tobedeleted records left out, dates as dates, booleans as true/false).
 
 Per-row Python is used to map JSON to CSV rows; the pull is bound by HTTP round trips, not by this mapping.
 """
@@ -18,7 +21,7 @@ import hashlib
 import io
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
@@ -28,10 +31,12 @@ import httpx
 from etl_project.oneroster.spec import BY_FILE, IGNORED, MANIFEST, SPECS, TableSpec
 from etl_project.sources.base import DropListing, FetchedFile, SourceConfigError, SourceInfo
 from etl_project.sources.rest_client import RestClient, RestHttpError, with_query
+from etl_project.sources.rest_json import ConversionNotes, RowWriter, cell, profile_rows, role_rows
 
 log = logging.getLogger(__name__)
 
 RAW_PREFIX = "raw__"
+CONVERSION_REPORT = f"{RAW_PREFIX}conversion.json"  # raw__ names are archived but not loaded as OneRoster
 # (collection endpoint, CSV file) in load order; roles.csv (1.2) is derived from users.
 COLLECTIONS: tuple[tuple[str, str], ...] = (
     ("orgs", "orgs.csv"),
@@ -53,104 +58,13 @@ def csv_columns(spec: TableSpec, version: str) -> list[str]:
     return [c.name for c in spec.columns if version in c.versions and c.kind != IGNORED]
 
 
-def _ref(value: Any) -> str | None:
-    if isinstance(value, dict):
-        return value.get("sourcedId")
-    return value
-
-
-def _refs(value: Any) -> list[str | None]:
-    if value is None:
-        return []
-    return [_ref(v) for v in (value if isinstance(value, list) else [value])]
-
-
-def _user_id(value: Any) -> str:
-    if isinstance(value, dict):
-        return "{" + f"{value.get('type', '')}:{value.get('identifier', '')}" + "}"
-    return str(value)
-
-
-# CSV column -> how to read it from the JSON object: a JSON field name, or (field, converter).
-_REF_FIELDS = {
-    "parentSourcedId": "parent",
-    "schoolYearSourcedId": "schoolYear",
-    "orgSourcedId": "org",
-    "courseSourcedId": "course",
-    "schoolSourcedId": "school",
-    "classSourcedId": "class",
-    "userSourcedId": "user",
-    "primaryOrgSourcedId": "primaryOrg",
-    "userProfileSourcedId": "userProfile",
-}
-_REFLIST_FIELDS = {"termSourcedIds": "terms", "orgSourcedIds": "orgs", "agentSourcedIds": "agents"}
-_RENAMED = {  # 1.2 JSON names that differ from the CSV names
-    "preferredGivenName": ("preferredGivenName", "preferredFirstName"),
-    "preferredFamilyName": ("preferredFamilyName", "preferredLastName"),
-}
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return ",".join(_cell(v) for v in value if v is not None)
-    if isinstance(value, dict):
-        return str(value.get("sourcedId", ""))
-    return str(value)
-
-
-def json_to_row(obj: dict[str, Any], columns: list[str], table: str) -> list[str]:
-    """One OneRoster JSON object as the CSV row for ``columns`` (GUIDRefs -> sourcedIds, lists joined)."""
-    row: list[str] = []
-    for col in columns:
-        if col == "password":
-            value: Any = None  # never written, even if an API sends it
-        elif col in _REFLIST_FIELDS and (_REFLIST_FIELDS[col] in obj or col not in obj):
-            value = _refs(obj.get(_REFLIST_FIELDS[col]))
-        elif col in _REF_FIELDS and _REF_FIELDS[col] in obj:
-            value = _ref(obj.get(_REF_FIELDS[col]))
-        elif col == "userIds":
-            value = [_user_id(v) for v in obj.get("userIds") or []]
-        elif col in _RENAMED:
-            value = next((obj[k] for k in _RENAMED[col] if obj.get(k) is not None), None)
-        elif col == "sourcedId" and table == "demographics" and "sourcedId" not in obj:
-            value = _ref(obj.get("user"))
-        else:
-            value = obj.get(col)
-        row.append(_cell(value))
-    return row
-
-
 def _metadata_cells(obj: dict[str, Any], keys: list[str]) -> list[str]:
     meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
     cells = []
     for key in keys:
         value = meta.get(key)
-        cells.append(json.dumps(value) if isinstance(value, dict | list) else _cell(value))
+        cells.append(json.dumps(value) if isinstance(value, dict | list) else cell(value))
     return cells
-
-
-def role_rows(user: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """A 1.2 user's ``roles[]`` as roles.csv objects; the role's sourcedId is derived from its parts."""
-    uid = user.get("sourcedId")
-    for role in user.get("roles") or []:
-        org = _ref(role.get("org"))
-        parts = (uid, role.get("roleType"), role.get("role"), org)
-        yield {
-            "sourcedId": "-".join(str(p) for p in parts),
-            "status": user.get("status"),
-            "dateLastModified": user.get("dateLastModified"),
-            "userSourcedId": uid,
-            "roleType": role.get("roleType"),
-            "role": role.get("role"),
-            "beginDate": role.get("beginDate"),
-            "endDate": role.get("endDate"),
-            "orgSourcedId": org,
-            "userProfileSourcedId": _ref(role.get("userProfile")),
-        }
 
 
 class _HashingFile:
@@ -185,6 +99,30 @@ class _CsvOut:
         self._buf.truncate()
 
 
+class _Output:
+    """One CSV being written from a collection's records, or from objects ``derive`` makes of each."""
+
+    def __init__(
+        self,
+        spec: TableSpec,
+        version: str,
+        dest: Path,
+        notes: ConversionNotes,
+        metadata_keys: Sequence[str] = (),
+        derive: Callable[[dict[str, Any]], Iterable[dict[str, Any]]] | None = None,
+    ):
+        columns = csv_columns(spec, version)
+        self.file, self.keys, self.derive, self.rows = spec.file, list(metadata_keys), derive, 0
+        self.writer = RowWriter(spec, columns, notes)
+        self.out = _CsvOut(dest / spec.file, columns + [f"metadata.{k}" for k in self.keys])
+        self.out.write([self.out.columns])
+
+    def write(self, records: list[dict[str, Any]]) -> None:
+        objs = records if self.derive is None else [d for r in records for d in self.derive(r)]
+        self.out.write([self.writer.row(o) + _metadata_cells(o, self.keys) for o in objs])
+        self.rows += len(objs)
+
+
 # ----------------------------------------------------------------------------------------------- the source
 
 
@@ -199,6 +137,7 @@ class RestDropSource:
         parts = urlsplit(source.base_url)
         self.info = SourceInfo(kind="rest", host=parts.netloc, path=parts.path or "/")
         self.base_url = source.base_url.rstrip("/")
+        self.notes = ConversionNotes()  # the last fetch's
 
     def __enter__(self) -> RestDropSource:
         return self
@@ -248,11 +187,12 @@ class RestDropSource:
         """Pull every collection: raw pages first (to disk), then each collection's CSV from its pages."""
         dest = Path(dest_dir)
         dest.mkdir(parents=True, exist_ok=True)
+        self.notes = ConversionNotes()
         fetched: list[FetchedFile] = []
         modes: dict[str, str] = {}
         for collection, file in COLLECTIONS:
             try:
-                pages, metadata_keys = self._pull_pages(collection, dest)
+                pages, metadata_keys = self._pull_pages(collection, BY_FILE[file].table, dest)
             except RestHttpError as exc:
                 if collection in OPTIONAL_COLLECTIONS and exc.status in (403, 404):
                     log.warning(
@@ -266,17 +206,19 @@ class RestDropSource:
             fetched += written
             modes.update((f.name, "bulk") for f in written)
         fetched.append(self._write_manifest(dest, modes))
+        fetched.append(self._write_conversion_report(dest))
         return fetched
 
-    def _pull_pages(self, collection: str, dest: Path) -> tuple[list[FetchedFile], list[str]]:
+    def _pull_pages(self, collection: str, table: str, dest: Path) -> tuple[list[FetchedFile], list[str]]:
         pages: list[FetchedFile] = []
         metadata_keys: set[str] = set()
         records = 0
         for number, (url, resp, objs) in enumerate(self.pages(collection), start=1):
             pages.append(self._write_raw(dest, collection, number, url, resp.content))
             records += len(objs)
-            for obj in objs:
-                if isinstance(obj, dict) and isinstance(obj.get("metadata"), dict):
+            for obj in (o for o in objs if isinstance(o, dict)):
+                self.notes.see(table, obj)
+                if isinstance(obj.get("metadata"), dict):
                     metadata_keys.update(obj["metadata"])
         log.info("%s: %d records in %d pages", collection, records, len(pages))
         return pages, sorted(metadata_keys)
@@ -285,16 +227,13 @@ class RestDropSource:
         self, collection: str, file: str, pages: list[FetchedFile], metadata_keys: list[str], dest: Path
     ) -> list[FetchedFile]:
         """The collection's CSV (``metadata`` object -> ``metadata.<key>`` columns) and, for 1.2 users,
-        roles.csv; one raw page in memory at a time."""
-        version = self.source.version
-        spec = BY_FILE[file]
-        outputs = [(file, spec, _CsvOut(dest / file, csv_columns(spec, version)), metadata_keys)]
+        roles.csv and userProfiles.csv; one raw page in memory at a time."""
+        version, notes = self.source.version, self.notes
+        outputs = [_Output(BY_FILE[file], version, dest, notes, metadata_keys)]
         if collection == "users" and version == "1.2":
-            roles = BY_FILE["roles.csv"]
-            outputs.append(("roles.csv", roles, _CsvOut(dest / "roles.csv", csv_columns(roles, version)), []))
-        for _, _, out, keys in outputs:
-            out.columns = out.columns + [f"metadata.{k}" for k in keys]
-            out.write([out.columns])
+            outputs.append(_Output(BY_FILE["roles.csv"], version, dest, notes, derive=role_rows))
+            profiles = BY_FILE["userProfiles.csv"]
+            outputs.append(_Output(profiles, version, dest, notes, derive=lambda u: profile_rows(u, notes)))
         try:
             for page in pages:
                 objs = [
@@ -302,15 +241,17 @@ class RestDropSource:
                     for o in json.loads(Path(page.local_path).read_bytes())[collection]
                     if isinstance(o, dict)
                 ]
-                for name, out_spec, out, keys in outputs:
-                    rows_of = objs if name == file else [r for u in objs for r in role_rows(u)]
-                    out.write([json_to_row(o, out.columns[: len(out.columns) - len(keys)], out_spec.table)
-                               + _metadata_cells(o, keys) for o in rows_of])  # fmt: skip
+                notes.records[file] = notes.records.get(file, 0) + len(objs)
+                kept = [o for o in objs if outputs[0].writer.keep(o)]
+                for output in outputs:
+                    output.write(kept)
         finally:
-            closed = [(name, out, out.file.close()) for name, _, out, _ in outputs]
+            closed = [(output, output.out.file.close()) for output in outputs]
+        for output, _ in closed:
+            notes.written[output.file] = output.rows
         return [
-            FetchedFile(name, str(out.file.path), size, sha, self.collection_url(collection), 0)
-            for name, out, (size, sha) in closed
+            FetchedFile(output.file, str(output.out.file.path), size, sha, self.collection_url(collection), 0)
+            for output, (size, sha) in closed
         ]
 
     def _write_raw(self, dest: Path, collection: str, number: int, url: str, body: bytes) -> FetchedFile:
@@ -325,7 +266,21 @@ class RestDropSource:
         lines = ["propertyName,value", "manifest.version,1.0", f"oneroster.version,{version}"]
         lines += [f"file.{f.removesuffix('.csv')},{modes.get(f, 'absent')}" for f in files]
         lines += [f"source.systemName,OneRoster REST {self.info.host}", "source.systemCode,etl-project-rest"]
-        data = ("\r\n".join(lines) + "\r\n").encode()
-        path = dest / MANIFEST
-        path.write_bytes(data)
-        return FetchedFile(MANIFEST, str(path), len(data), hashlib.sha256(data).hexdigest(), self.base_url, 0)
+        return self._write_file(dest, MANIFEST, ("\r\n".join(lines) + "\r\n").encode())
+
+    def _write_conversion_report(self, dest: Path) -> FetchedFile:
+        """``raw__conversion.json``: records left out as tobedeleted and every warning, archived with the
+        drop; each warning is logged too."""
+        notes = self.notes
+        for file, ids in notes.omitted.items():
+            log.info("%s: %d tobedeleted record(s) left out of the bulk file", file, len(ids))
+        for warning in notes.warnings():
+            log.warning("%s", warning)
+        doc = notes.to_json(self.source.version)
+        return self._write_file(dest, CONVERSION_REPORT, (json.dumps(doc, indent=1) + "\n").encode())
+
+    def _write_file(self, dest: Path, name: str, data: bytes) -> FetchedFile:
+        (dest / name).write_bytes(data)
+        return FetchedFile(
+            name, str(dest / name), len(data), hashlib.sha256(data).hexdigest(), self.base_url, 0
+        )
