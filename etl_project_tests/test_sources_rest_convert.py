@@ -108,8 +108,11 @@ def test_12_roles_and_user_profiles_come_from_the_users(oneroster_rest_examples,
     fields = ("userSourcedId", "profileType", "vendorId", "credentialType", "username")
     assert [profile[k] for k in fields] == ["tch-1", "lms", "instructure", "password", "jrivera"]
     assert profile["password"] == ""
-    for file in drop.glob("*.csv"):
-        assert PROFILE_PASSWORD not in file.read_text()
+    for file in drop.iterdir():  # the CSVs, and the raw pages archived as the night's record
+        assert PROFILE_PASSWORD not in file.read_text(), file.name
+    raw_users = json.loads((drop / "raw__users__0001.json").read_text())["users"]
+    [credential] = next(u for u in raw_users if u["sourcedId"] == "tch-1")["userProfiles"][0]["credentials"]
+    assert credential == {"type": "password", "username": "jrivera"}  # the rest of the page as received
     report = check_drop(drop)
     assert report.files["userProfiles.csv"].accepted == 1 and report.warnings == []
 

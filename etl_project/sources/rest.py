@@ -4,8 +4,8 @@ HTTP (auth, retries, paging) is ``sources.rest_client``'s; this module maps the 
 
 * **Output** (``fetch``): one CSV per collection with the version's exact OneRoster CSV header (from
   ``oneroster.spec``), ``manifest.csv`` (every pulled file ``bulk``), every raw JSON page as
-  ``raw__<collection>__<NNNN>.json`` (flat names, because archive keys are flat) and ``raw__conversion.json``
-  (what the conversion left out or could not convert). 1.2 users' ``roles[]`` and ``userProfiles[]``
+  ``raw__<collection>__<NNNN>.json`` (flat names, because archive keys are flat; passwords removed) and
+  ``raw__conversion.json`` (what the conversion left out or could not convert). 1.2 users' ``roles[]`` and ``userProfiles[]``
   become ``roles.csv`` and ``userProfiles.csv``. ``load_drop`` ignores the ``raw__`` files.
 * **Conversion** (``sources.rest_json``): the rows a conformant CSV bulk export writes (no per-row status,
   tobedeleted records left out, dates as dates, booleans as true/false).
@@ -257,6 +257,7 @@ class RestDropSource:
     def _write_raw(self, dest: Path, collection: str, number: int, url: str, body: bytes) -> FetchedFile:
         name = f"{RAW_PREFIX}{collection}__{number:04d}.json"
         path = dest / name
+        body = without_passwords(body)
         path.write_bytes(body)
         return FetchedFile(name, str(path), len(body), hashlib.sha256(body).hexdigest(), url, 0)
 
@@ -284,3 +285,28 @@ class RestDropSource:
         return FetchedFile(
             name, str(dest / name), len(data), hashlib.sha256(data).hexdigest(), self.base_url, 0
         )
+
+
+def without_passwords(body: bytes) -> bytes:
+    """A raw page as received, less every ``password`` value (a 1.1 user's, a 1.2 profile credential's):
+    the archive keeps the roster as the district sent it, never anyone's password."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return body
+    return json.dumps(doc, ensure_ascii=False).encode() if _drop_passwords(doc) else body
+
+
+def _drop_passwords(node: Any) -> bool:
+    """Remove ``password`` keys anywhere in ``node``; whether any was there."""
+    found = False
+    if isinstance(node, dict):
+        for key in [k for k in node if isinstance(k, str) and k.lower() == "password"]:
+            del node[key]
+            found = True
+        children = node.values()
+    else:
+        children = node if isinstance(node, list) else []
+    for child in children:
+        found = _drop_passwords(child) or found
+    return found
