@@ -12,18 +12,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, Table, create_engine, event, text
+from sqlalchemy import Connection, Engine, Table, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.sqlite import Insert
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.pool import NullPool
 
-from etl_project.files import private_file
+from etl_project.engines import POSTGRES_SCHEMES, postgres_engine, psycopg_url, sqlite_engine
 from etl_project.migrate import alembic_config, current_revision, head_revision, upgrade_to_head
 from etl_project.urls import mask_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-_POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 _MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('etl_project.registry', 0))"
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
@@ -47,9 +45,8 @@ def engine_url(url: str) -> str:
     path = sqlite_path(url)
     if path is not None:
         return f"sqlite:///{path}"
-    for scheme in _POSTGRES_SCHEMES:
-        if url.startswith(scheme):
-            return "postgresql+psycopg://" + url[len(scheme) :]
+    if url.startswith(POSTGRES_SCHEMES):
+        return psycopg_url(url)
     raise RegistryDatabaseError(
         f"unsupported registry URL {mask_url(url)!r}: use sqlite:///path or postgresql://..."
     )
@@ -60,32 +57,14 @@ def migrations_config() -> Config:
     return alembic_config(MIGRATIONS)
 
 
-def _sqlite_engine(path: Path) -> Engine:
-    engine = create_engine(f"sqlite:///{path}", poolclass=NullPool, connect_args={"timeout": 30})
-
-    @event.listens_for(engine, "do_connect")
-    def _private(*_args) -> None:
-        private_file(path)  # holds encrypted credentials: created 0600 before SQLite opens it
-
-    @event.listens_for(engine, "connect")
-    def _manual(dbapi_conn, _record) -> None:
-        dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN: DDL runs in the transaction too
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn: Connection) -> None:
-        conn.exec_driver_sql(conn.info.pop("begin", "BEGIN"))
-
-    return engine
-
-
 def _engine(url: str) -> Engine:
     with _lock:
         if url not in _engines:
             path = sqlite_path(url)
             _engines[url] = (
-                _sqlite_engine(path)
+                sqlite_engine(path)  # holds encrypted credentials: created 0600
                 if path is not None
-                else create_engine(engine_url(url), poolclass=NullPool, connect_args={"connect_timeout": 15})
+                else postgres_engine(url, connect_timeout=15)
             )
         return _engines[url]
 
