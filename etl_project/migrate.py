@@ -14,7 +14,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection
+from sqlalchemy import Connection, TextClause
 
 
 def alembic_config(script_location: Path) -> Config:
@@ -39,3 +39,25 @@ def head_revision(script_location: Path) -> str | None:
 def current_revision(conn: Connection, version_table: str = "alembic_version") -> str | None:
     """The revision ``conn``'s database is at (None: never migrated)."""
     return MigrationContext.configure(conn, opts={"version_table": version_table}).get_current_revision()
+
+
+def migrate(
+    conn: Connection,
+    script_location: Path,
+    *,
+    version_table: str = "alembic_version",
+    postgres_lock: TextClause | None = None,
+) -> None:
+    """Bring ``conn``'s database to the newest revision unless it is there already. Processes starting
+    together on an empty database migrate one at a time: on PostgreSQL each first takes ``postgres_lock``
+    (a transaction-scoped advisory lock), on SQLite the database's write lock (``BEGIN IMMEDIATE``); the
+    ones that waited find it at the newest revision and change nothing."""
+    if current_revision(conn, version_table) == head_revision(script_location):
+        return
+    conn.rollback()  # end the check's transaction: the migration's takes the lock first
+    if conn.dialect.name == "sqlite":
+        conn.info["begin"] = "BEGIN IMMEDIATE"  # read by etl_project.engines.sqlite_engine
+    with conn.begin():
+        if postgres_lock is not None and conn.dialect.name == "postgresql":
+            conn.execute(postgres_lock)
+        upgrade_to_head(conn, script_location)

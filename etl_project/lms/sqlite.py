@@ -17,9 +17,11 @@ from typing import Any
 
 import duckdb
 
+from etl_project.engines import sqlite_engine
 from etl_project.files import private_file
 from etl_project.lms.backend import LmsBackend, LmsSession
-from etl_project.lms.schema import BOOL, Entity, ddl
+from etl_project.lms.schema import BOOL, Entity
+from etl_project.lms.schema_version import upgrade
 from etl_project.partitions import validate_district_id
 
 sqlite3.register_adapter(dt.date, lambda d: d.isoformat())
@@ -133,14 +135,7 @@ class SqliteBackend(LmsBackend):
     def ensure_schema(self) -> None:
         if self._schema_ready:
             return
-        conn = self.connect()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            for statement in ddl("sqlite"):
-                conn.execute(statement)
-            conn.execute("COMMIT")
-        finally:
-            conn.close()
+        upgrade(sqlite_engine(self.path, timeout=600))  # the file is created 0600, as by connect()
         self._schema_ready = True
 
     @contextlib.contextmanager

@@ -18,11 +18,12 @@ from sqlalchemy.dialects.sqlite import Insert
 from sqlalchemy.exc import OperationalError
 
 from etl_project.engines import POSTGRES_SCHEMES, postgres_engine, psycopg_url, sqlite_engine
-from etl_project.migrate import alembic_config, current_revision, head_revision, upgrade_to_head
+from etl_project.migrate import alembic_config, migrate
 from etl_project.urls import mask_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-_MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('etl_project.registry', 0))"
+# Workers starting together on an empty PostgreSQL registry: one migrates, the others wait and find it done.
+_MIGRATION_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended('etl_project.registry', 0))")
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 
@@ -78,10 +79,6 @@ class Database:
         self._engine = _engine(url)
         self._migrated = False
 
-    @property
-    def is_postgres(self) -> bool:
-        return self._engine.dialect.name == "postgresql"
-
     def _connect(self) -> Connection:
         try:
             return self._engine.connect()
@@ -92,19 +89,8 @@ class Database:
             raise RegistryDatabaseError(f"cannot reach the registry at {where}: {first}") from None
 
     def _migrate(self) -> None:
-        """Bring the schema to the newest revision (at this object's first use). Workers starting together
-        on an empty PostgreSQL registry queue on an advisory lock; on SQLite, ``BEGIN IMMEDIATE`` serializes
-        them."""
         with self._connect() as conn:
-            if current_revision(conn) == head_revision(MIGRATIONS):
-                return
-            conn.rollback()  # end the check's transaction: the migration takes the lock in its own
-            if not self.is_postgres:
-                conn.info["begin"] = "BEGIN IMMEDIATE"
-            with conn.begin():
-                if self.is_postgres:
-                    conn.execute(text(_MIGRATION_LOCK))
-                upgrade_to_head(conn, MIGRATIONS)
+            migrate(conn, MIGRATIONS, postgres_lock=_MIGRATION_LOCK)
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
