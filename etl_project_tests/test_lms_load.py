@@ -81,6 +81,22 @@ def _oneroster_ids(warehouse, district, table, date, where="true") -> set[str]:
     return {r[0] for r in rows}
 
 
+def test_literals_and_values_holding_question_marks_and_percent_signs_are_kept(backend):
+    """Both backends take psycopg's placeholders (``%s``; ``%%`` is a percent sign when there are
+    parameters): a SQL literal or a value holding ``?`` or ``%s`` comes back as written."""
+    value = "What? 100%s of 'Lincoln' ?1 %%"
+    with backend.session("what", write=True) as s:
+        assert s.query("SELECT 'What? 100%s', '?'") == [("What? 100%s", "?")]
+        assert s.query("SELECT 'What? 100%%s', %s, '?'", [value]) == [("What? 100%s", value, "?")]
+        runs = s.table("sync_runs")
+        s.execute(
+            f"INSERT INTO {runs} (district, partition_date, run_id, state, started_at) "
+            "VALUES (%s, %s, %s, 'failed', CURRENT_TIMESTAMP)",
+            ["what", "2026-09-14", value],
+        )
+        assert s.query(f"SELECT run_id FROM {runs} WHERE run_id = %s AND '%%' = '%%'", [value]) == [(value,)]
+
+
 def test_day1_day2_then_rerun_changes_nothing(backend, warehouse, drops):
     ingest(warehouse, "d1", NIGHT1, drops[1])
     ingest(warehouse, "d1", NIGHT2, drops[2])

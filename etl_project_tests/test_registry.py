@@ -20,6 +20,7 @@ from etl_project.registry import (
     DistrictNotFound,
     MissingSecretKey,
     Registry,
+    RegistryDatabaseError,
     SecretKeyError,
     mask_url,
     new_key,
@@ -278,3 +279,88 @@ def test_workers_starting_together_on_an_empty_postgresql_registry(pg_url):
     for thread in threads:
         thread.join()
     assert errors == []
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_registry_url(request, tmp_path) -> str:
+    """A fresh, empty registry on each database the registry supports."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'registry.sqlite'}"
+    return request.getfixturevalue("pg_url")
+
+
+def test_names_with_question_marks_and_percent_signs_round_trip(any_registry_url, keys):
+    """Values go to the database as bound parameters, never spliced or rewritten into the SQL."""
+    name = "What? 100%s of 'Lincoln' %(x)s ?1 :name"
+    registry = Registry(url=any_registry_url)
+    registry.add(District(id="what", name=name, source=LocalSource(path="/srv/what?%s")))
+    registry.update("what", timezone="America/Denver")
+    district = Registry(url=any_registry_url).get("what")
+    assert (district.name, district.source.path, district.timezone) == (
+        name,
+        "/srv/what?%s",
+        "America/Denver",
+    )
+
+
+def test_sql_literals_with_question_marks_and_percent_signs_are_sent_as_written(any_registry_url):
+    """The helper rewrites no SQL: a literal holding ``?`` and ``%s`` comes back as written."""
+    from sqlalchemy import literal_column, select
+
+    from etl_project.registry.db import Database
+
+    with Database(any_registry_url).transaction() as conn:
+        assert conn.execute(select(literal_column("'What? 100%s'"))).scalar_one() == "What? 100%s"
+
+
+def test_a_fresh_registry_is_migrated_to_head_on_first_use(any_registry_url):
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import create_engine, inspect, text
+
+    from etl_project.registry.db import engine_url, migrations_config
+
+    Registry(url=any_registry_url).all()
+    head = ScriptDirectory.from_config(migrations_config()).get_current_head()
+    engine = create_engine(engine_url(any_registry_url))
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == [(head,)]
+            tables = set(inspect(conn).get_table_names())
+    finally:
+        engine.dispose()
+    assert {"districts", "night_states", "source_polls", "alembic_version"} <= tables
+
+
+def test_the_migrated_schema_is_the_one_the_code_uses(any_registry_url):
+    """Alembic compares the migrated database with the code's table definitions: no difference."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    from etl_project.registry.db import engine_url
+    from etl_project.registry.tables import metadata
+
+    Registry(url=any_registry_url).all()
+    engine = create_engine(engine_url(any_registry_url))
+    try:
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_an_unreachable_postgresql_registry_is_one_sentence_without_the_password(tmp_path):
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"postgresql://etl:{PASSWORD}@127.0.0.1:{port}/registry"
+    with pytest.raises(RegistryDatabaseError) as raised:
+        Registry(url=url).all()
+    message = str(raised.value)
+    assert message.startswith(
+        f"cannot reach the registry at postgresql://etl:***@127.0.0.1:{port}/registry: "
+    )
+    assert PASSWORD not in message and "\n" not in message
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__

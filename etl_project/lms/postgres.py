@@ -12,7 +12,9 @@ from typing import Any, BinaryIO
 import duckdb
 import psycopg
 from psycopg import sql
+from sqlalchemy import text
 
+from etl_project.engines import postgres_engine
 from etl_project.lms.backend import LmsBackend, LmsSession
 from etl_project.lms.schema import (
     BY_NAME,
@@ -21,13 +23,14 @@ from etl_project.lms.schema import (
     PARTITIONED,
     STAGING,
     Entity,
-    ddl,
     partition_name,
 )
+from etl_project.lms.schema_version import upgrade
 from etl_project.partitions import validate_district_id
 from etl_project.scratch import scratch_dir
 
 _SCHEMA_LOCK = 0x4C4D53  # advisory lock key serializing schema creation and id reservation
+_MIGRATION_LOCK = text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=_SCHEMA_LOCK)
 _CHUNK = 1 << 20
 _FEED_WAIT = 0.005  # seconds the COPY feeder waits for DuckDB to write more
 _DUMP_PAGES = 2048  # 16 MB of heap per query of dump_current
@@ -407,10 +410,9 @@ class PostgresBackend(LmsBackend):
     def ensure_schema(self) -> None:
         if self._schema_ready:
             return
-        with self.connect() as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", [_SCHEMA_LOCK])
-            for statement in ddl("postgres"):
-                conn.execute(statement)
+        upgrade(
+            postgres_engine(self.url), text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=_SCHEMA_LOCK)
+        )
         self._schema_ready = True
 
     @contextlib.contextmanager

@@ -16,8 +16,8 @@ row per district-night attempt (state applied | held | released | failed, counts
 the run's ledger id range). The ``change_ledger`` view has one row per created / updated / deactivated /
 reactivated record with the changed fields (before/after; for a created record, its after-values as one
 object) and provenance (archived file URI + version, line, SHA-256); it is stored as ``change_entries`` (one
-narrow row per record) + ``change_sources`` (one row per night and file) + ``sync_runs``. Everything is
-created idempotently by :func:`ddl`.
+narrow row per record) + ``change_sources`` (one row per night and file) + ``sync_runs``. The schema is
+made by the migrations in ``lms/migrations`` (docs/migrations.md); :func:`ddl` states it as the code uses it.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
+import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -16,14 +17,32 @@ from typing import Any
 
 import duckdb
 
+from etl_project.engines import sqlite_engine
 from etl_project.files import private_file
 from etl_project.lms.backend import LmsBackend, LmsSession
-from etl_project.lms.schema import BOOL, Entity, ddl
+from etl_project.lms.schema import BOOL, Entity
+from etl_project.lms.schema_version import upgrade
 from etl_project.partitions import validate_district_id
 
 sqlite3.register_adapter(dt.date, lambda d: d.isoformat())
 sqlite3.register_adapter(dt.datetime, lambda d: d.isoformat(sep=" "))
 _BATCH = 50_000
+# What psycopg gives meaning to in a statement with parameters (``%s``, ``%%``), and the quoted literals,
+# quoted identifiers and comments where a ``%s`` is text, not a placeholder.
+_PIECES = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|%%|%s")
+
+
+def _piece(match: re.Match[str]) -> str:
+    text = match.group()
+    if text == "%s":
+        return "?"
+    return text.replace("%%", "%")  # psycopg reads "%%" as "%" everywhere, quoted or not
+
+
+def sqlite_statement(statement: str, params: Sequence[Any]) -> str:
+    """``statement`` written for psycopg (``%s`` placeholders; ``%%`` a percent sign when there are
+    parameters) as SQLite runs the same: its placeholders become ``?``; quoted text is kept as written."""
+    return _PIECES.sub(_piece, statement) if params else statement
 
 
 def _bool_text(column: str) -> str:
@@ -38,10 +57,10 @@ class SqliteSession(LmsSession):
         self._temps: list[str] = []
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> None:
-        self.conn.execute(statement.replace("%s", "?"), tuple(params))
+        self.conn.execute(sqlite_statement(statement, params), tuple(params))
 
     def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return self.conn.execute(statement.replace("%s", "?"), tuple(params)).fetchall()
+        return self.conn.execute(sqlite_statement(statement, params), tuple(params)).fetchall()
 
     def dump_current(self, entity: Entity, path: Path) -> None:
         cols = f"id, sourced_id, {_bool_text('active')}, row_hash"
@@ -116,14 +135,7 @@ class SqliteBackend(LmsBackend):
     def ensure_schema(self) -> None:
         if self._schema_ready:
             return
-        conn = self.connect()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            for statement in ddl("sqlite"):
-                conn.execute(statement)
-            conn.execute("COMMIT")
-        finally:
-            conn.close()
+        upgrade(sqlite_engine(self.path, timeout=600))  # the file is created 0600, as by connect()
         self._schema_ready = True
 
     @contextlib.contextmanager

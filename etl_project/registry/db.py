@@ -1,65 +1,31 @@
 """The registry's database: SQLite (embedded default) or PostgreSQL (shared by every worker in production).
 
-The SQL is kept to what both accept (TEXT/INTEGER columns, ``INSERT ... ON CONFLICT``); statements are written
-with ``?`` placeholders and translated for psycopg.
+Access goes through SQLAlchemy Core (one Engine per URL, bound parameters, no SQL rewriting); the schema is
+Alembic's (``migrations/``), brought to the newest revision the first time a process opens the database.
 """
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import closing, contextmanager
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-from etl_project.files import private_file
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, Table, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.sqlite import Insert
+from sqlalchemy.exc import OperationalError
+
+from etl_project.engines import POSTGRES_SCHEMES, postgres_engine, psycopg_url, sqlite_engine
+from etl_project.migrate import alembic_config, migrate
 from etl_project.urls import mask_url
 
-SCHEMA = (
-    """
-CREATE TABLE IF NOT EXISTS districts (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    timezone TEXT NOT NULL,
-    enabled INTEGER NOT NULL,
-    expected_by_hour INTEGER NOT NULL,
-    thresholds TEXT NOT NULL,
-    source_kind TEXT NOT NULL,
-    source_settings TEXT NOT NULL,
-    host_key TEXT,
-    host_key_pinned_at TEXT,
-    secret_fields TEXT NOT NULL,
-    credentials TEXT,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-)
-""",
-    # One current state per district-night, written by whatever runs the night (CLI, daemon, any worker).
-    """
-CREATE TABLE IF NOT EXISTS night_states (
-    district TEXT NOT NULL,
-    night TEXT NOT NULL,
-    state TEXT NOT NULL,
-    reason TEXT,
-    step TEXT,
-    run_id TEXT,
-    detail TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    PRIMARY KEY (district, night)
-)
-""",
-    # The outcome of the newest poll of each district's source (sensor or `districts test`).
-    """
-CREATE TABLE IF NOT EXISTS source_polls (
-    district TEXT PRIMARY KEY,
-    last_poll_at TEXT NOT NULL,
-    last_success_at TEXT,
-    newest_drop TEXT,
-    last_error TEXT,
-    last_error_at TEXT
-)
-""",
-)
+MIGRATIONS = Path(__file__).with_name("migrations")
+# Workers starting together on an empty PostgreSQL registry: one migrates, the others wait and find it done.
+_MIGRATION_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended('etl_project.registry', 0))")
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
 
 
 class RegistryDatabaseError(Exception):
@@ -74,58 +40,69 @@ def sqlite_path(url: str) -> Path | None:
     return None
 
 
+def engine_url(url: str) -> str:
+    """The SQLAlchemy URL of a registry URL: a bare path is a SQLite file, and ``postgresql://`` (as operators
+    write it) names the psycopg 3 driver."""
+    path = sqlite_path(url)
+    if path is not None:
+        return f"sqlite:///{path}"
+    if url.startswith(POSTGRES_SCHEMES):
+        return psycopg_url(url)
+    raise RegistryDatabaseError(
+        f"unsupported registry URL {mask_url(url)!r}: use sqlite:///path or postgresql://..."
+    )
+
+
+def migrations_config() -> Config:
+    """The Alembic configuration of the registry's migrations (e.g. to list or add revisions)."""
+    return alembic_config(MIGRATIONS)
+
+
+def _engine(url: str) -> Engine:
+    with _lock:
+        if url not in _engines:
+            path = sqlite_path(url)
+            _engines[url] = (
+                sqlite_engine(path)  # holds encrypted credentials: created 0600
+                if path is not None
+                else postgres_engine(url, connect_timeout=15)
+            )
+        return _engines[url]
+
+
 class Database:
+    """The registry at ``url`` (``sqlite:///path``, a path, or ``postgresql://...``)."""
+
     def __init__(self, url: str):
         self.url = url
-        self._path = sqlite_path(url)
-        if self._path is None and not url.startswith(("postgresql://", "postgres://")):
-            raise RegistryDatabaseError(
-                f"unsupported registry URL {mask_url(url)!r}: use sqlite:///path or postgresql://..."
-            )
-        self._schema_ready = False
+        engine_url(url)  # an unsupported URL is refused here, not at first use
+        self._engine = _engine(url)
+        self._migrated = False
 
-    @property
-    def is_postgres(self) -> bool:
-        return self._path is None
+    def _connect(self) -> Connection:
+        try:
+            return self._engine.connect()
+        except OperationalError as exc:
+            text_ = str(exc.orig).strip()
+            first = text_.splitlines()[0] if text_ else type(exc.orig).__name__
+            where = mask_url(self.url)
+            raise RegistryDatabaseError(f"cannot reach the registry at {where}: {first}") from None
 
-    @contextmanager
-    def _connect(self) -> Iterator[Any]:
-        if self._path is not None:
-            private_file(self._path)  # holds encrypted credentials: readable by the owner only
-            with closing(sqlite3.connect(self._path, timeout=30)) as conn, conn:
-                yield conn
-        else:
-            import psycopg
-
-            try:
-                conn = psycopg.connect(self.url, connect_timeout=15)
-            except psycopg.OperationalError as exc:
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise RegistryDatabaseError(
-                    f"cannot reach the registry at {mask_url(self.url)}: {first}"
-                ) from None
-            with conn:
-                yield conn
-
-    @contextmanager
-    def transaction(self) -> Iterator[Transaction]:
+    def _migrate(self) -> None:
         with self._connect() as conn:
-            tx = Transaction(conn, self.is_postgres)
-            if not self._schema_ready:
-                if self.is_postgres:  # workers starting together: one creates the table, the others wait
-                    tx.execute("SELECT pg_advisory_xact_lock(hashtextextended('etl_project.registry', 0))")
-                for statement in SCHEMA:
-                    tx.execute(statement)
-                self._schema_ready = True
-            yield tx
+            migrate(conn, MIGRATIONS, postgres_lock=_MIGRATION_LOCK)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A connection in a transaction, committed when the block ends (rolled back on an exception)."""
+        if not self._migrated:
+            self._migrate()
+            self._migrated = True
+        with self._connect() as conn, conn.begin():
+            yield conn
 
 
-class Transaction:
-    def __init__(self, conn: Any, postgres: bool):
-        self._conn, self._postgres = conn, postgres
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
-        if self._postgres:
-            sql = sql.replace("?", "%s")
-        cur = self._conn.execute(sql, tuple(params))
-        return list(cur.fetchall()) if cur.description else []
+def upsert(conn: Connection, table: Table) -> Insert:
+    """``INSERT`` for ``table`` in ``conn``'s dialect, which has ``on_conflict_do_update`` and ``excluded``
+    (SQLite and PostgreSQL spell the upsert the same way)."""
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)

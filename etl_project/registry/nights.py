@@ -23,8 +23,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from etl_project.registry.db import Database
+from sqlalchemy import func, select
+
+from etl_project.registry.db import Database, upsert
 from etl_project.registry.store import registry_url
+from etl_project.registry.tables import night_states, source_polls
 
 
 class NightState(StrEnum):
@@ -96,8 +99,10 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-_NIGHT_COLUMNS = "district, night, state, reason, step, run_id, detail, updated_at"
-_POLL_COLUMNS = "district, last_poll_at, last_success_at, newest_drop, last_error, last_error_at"
+_NIGHT_COLUMNS = tuple(
+    night_states.c[name]
+    for name in ("district", "night", "state", "reason", "step", "run_id", "detail", "updated_at")
+)
 
 
 def _night(row: tuple) -> NightRecord:
@@ -146,33 +151,32 @@ class NightStates:
         )
         values = record.as_dict()
         values["detail"] = json.dumps(values["detail"], sort_keys=True, default=str)
-        with self._db.transaction() as tx:
-            tx.execute(
-                f"INSERT INTO night_states ({_NIGHT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (district, night) DO UPDATE SET state = excluded.state, "
-                "reason = excluded.reason, step = excluded.step, run_id = excluded.run_id, "
-                "detail = excluded.detail, updated_at = excluded.updated_at",
-                [values[c.strip()] for c in _NIGHT_COLUMNS.split(",")],
+        with self._db.transaction() as conn:
+            insert = upsert(conn, night_states).values(values)
+            conn.execute(
+                insert.on_conflict_do_update(
+                    index_elements=[night_states.c.district, night_states.c.night],
+                    set_={c: insert.excluded[c] for c in values if c not in ("district", "night")},
+                )
             )
         return record
 
     def get(self, district: str, night: str) -> NightRecord | None:
-        with self._db.transaction() as tx:
-            rows = tx.execute(
-                f"SELECT {_NIGHT_COLUMNS} FROM night_states WHERE district = ? AND night = ?",
-                [district, night],
-            )
-        return _night(rows[0]) if rows else None
+        where = (night_states.c.district == district) & (night_states.c.night == night)
+        with self._db.transaction() as conn:
+            row = conn.execute(select(*_NIGHT_COLUMNS).where(where)).first()
+        return _night(row) if row else None
 
     def for_district(self, district: str, limit: int | None = None) -> list[NightRecord]:
         """The district's nights, newest first."""
-        sql = f"SELECT {_NIGHT_COLUMNS} FROM night_states WHERE district = ? ORDER BY night DESC"
-        params: list[Any] = [district]
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(int(limit))
-        with self._db.transaction() as tx:
-            return [_night(r) for r in tx.execute(sql, params)]
+        query = (
+            select(*_NIGHT_COLUMNS)
+            .where(night_states.c.district == district)
+            .order_by(night_states.c.night.desc())
+            .limit(limit)
+        )
+        with self._db.transaction() as conn:
+            return [_night(r) for r in conn.execute(query)]
 
     def by_night(self, district: str) -> dict[str, NightRecord]:
         """The district's nights keyed by night (YYYY-MM-DD)."""
@@ -184,19 +188,23 @@ class NightStates:
 
     def latest_by_district(self) -> dict[str, NightRecord]:
         """The newest night of every district that has one."""
-        with self._db.transaction() as tx:
-            rows = tx.execute(
-                f"SELECT {', '.join('n.' + c.strip() for c in _NIGHT_COLUMNS.split(','))} "
-                "FROM night_states n JOIN (SELECT district, max(night) AS night FROM night_states "
-                "GROUP BY district) m ON m.district = n.district AND m.night = n.night"
-            )
+        newest = (
+            select(night_states.c.district, func.max(night_states.c.night).label("night"))
+            .group_by(night_states.c.district)
+            .subquery()
+        )
+        query = select(*_NIGHT_COLUMNS).join(
+            newest, (newest.c.district == night_states.c.district) & (newest.c.night == night_states.c.night)
+        )
+        with self._db.transaction() as conn:
+            rows = conn.execute(query).all()
         return {r[0]: _night(r) for r in rows}
 
     def forget_district(self, district: str) -> None:
         """Remove every record of a district (when it is removed from the registry)."""
-        with self._db.transaction() as tx:
-            tx.execute("DELETE FROM night_states WHERE district = ?", [district])
-            tx.execute("DELETE FROM source_polls WHERE district = ?", [district])
+        with self._db.transaction() as conn:
+            conn.execute(night_states.delete().where(night_states.c.district == district))
+            conn.execute(source_polls.delete().where(source_polls.c.district == district))
 
     # --- source polls ---------------------------------------------------------------------------------
 
@@ -205,32 +213,27 @@ class NightStates:
     ) -> SourcePoll:
         """Record one poll of the district's source: a success (``error`` None) or its one-sentence error."""
         now = _now()
-        with self._db.transaction() as tx:
-            if error is None:
-                tx.execute(
-                    f"INSERT INTO source_polls ({_POLL_COLUMNS}) VALUES (?, ?, ?, ?, NULL, NULL) "
-                    "ON CONFLICT (district) DO UPDATE SET last_poll_at = excluded.last_poll_at, "
-                    "last_success_at = excluded.last_success_at, "
-                    "newest_drop = COALESCE(excluded.newest_drop, source_polls.newest_drop), "
-                    "last_error = NULL, last_error_at = NULL",
-                    [district, now, now, newest_drop],
-                )
-            else:
-                tx.execute(
-                    f"INSERT INTO source_polls ({_POLL_COLUMNS}) VALUES (?, ?, NULL, NULL, ?, ?) "
-                    "ON CONFLICT (district) DO UPDATE SET last_poll_at = excluded.last_poll_at, "
-                    "last_error = excluded.last_error, last_error_at = excluded.last_error_at",
-                    [district, now, error, now],
-                )
-            rows = tx.execute(f"SELECT {_POLL_COLUMNS} FROM source_polls WHERE district = ?", [district])
-        return SourcePoll(*rows[0])
+        if error is None:
+            values = {"last_success_at": now, "newest_drop": newest_drop, "last_error": None}
+        else:
+            values = {"last_error": error}
+        values |= {"district": district, "last_poll_at": now, "last_error_at": None if error is None else now}
+        with self._db.transaction() as conn:
+            insert = upsert(conn, source_polls).values(values)
+            new = insert.excluded
+            changed = {c: new[c] for c in values if c != "district"}
+            if error is None:  # a poll that saw no drop keeps the newest one seen before
+                changed["newest_drop"] = func.coalesce(new.newest_drop, source_polls.c.newest_drop)
+            conn.execute(insert.on_conflict_do_update(index_elements=[source_polls.c.district], set_=changed))
+            row = conn.execute(select(source_polls).where(source_polls.c.district == district)).one()
+        return SourcePoll(*row)
 
     def poll(self, district: str) -> SourcePoll | None:
-        with self._db.transaction() as tx:
-            rows = tx.execute(f"SELECT {_POLL_COLUMNS} FROM source_polls WHERE district = ?", [district])
-        return SourcePoll(*rows[0]) if rows else None
+        with self._db.transaction() as conn:
+            row = conn.execute(select(source_polls).where(source_polls.c.district == district)).first()
+        return SourcePoll(*row) if row else None
 
     def polls(self) -> dict[str, SourcePoll]:
-        with self._db.transaction() as tx:
-            rows = tx.execute(f"SELECT {_POLL_COLUMNS} FROM source_polls")
+        with self._db.transaction() as conn:
+            rows = conn.execute(select(source_polls)).all()
         return {r[0]: SourcePoll(*r) for r in rows}

@@ -16,10 +16,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from sqlalchemy import select
+
 from etl_project.districts import District, DistrictConfigError, LocalSource, RestSource, SftpSource
 from etl_project.partitions import validate_district_id
 from etl_project.registry.crypto import CredentialDecryptError, SecretBox
-from etl_project.registry.db import Database, mask_url
+from etl_project.registry.db import Database, mask_url, upsert
+from etl_project.registry.tables import districts
 from etl_project.sources.base import RestCredentials, SftpCredentials
 
 REGISTRY_URL_ENV = "ETL_PROJECT_REGISTRY_URL"
@@ -28,9 +31,23 @@ SECRET_FIELDS = {
     "sftp": ("password", "private_key", "passphrase"),
     "rest": ("client_secret",),
 }
-_COLUMNS = (
-    "id, name, timezone, enabled, expected_by_hour, thresholds, source_kind, source_settings, host_key, "
-    "host_key_pinned_at, secret_fields, created_at, updated_at"
+_COLUMNS = tuple(
+    districts.c[name]
+    for name in (
+        "id",
+        "name",
+        "timezone",
+        "enabled",
+        "expected_by_hour",
+        "thresholds",
+        "source_kind",
+        "source_settings",
+        "host_key",
+        "host_key_pinned_at",
+        "secret_fields",
+        "created_at",
+        "updated_at",
+    )
 )
 
 
@@ -156,13 +173,13 @@ class Registry:
         return RegistryEntry(district, secret_fields, row[11], row[12], pinned_at)
 
     def entries(self) -> list[RegistryEntry]:
-        with self._db.transaction() as tx:
-            rows = tx.execute(f"SELECT {_COLUMNS} FROM districts ORDER BY id")
+        with self._db.transaction() as conn:
+            rows = conn.execute(select(*_COLUMNS).order_by(districts.c.id)).all()
         return [self._entry(r) for r in rows]
 
     def entry(self, district_id: str) -> RegistryEntry:
-        with self._db.transaction() as tx:
-            rows = tx.execute(f"SELECT {_COLUMNS} FROM districts WHERE id = ?", (district_id,))
+        with self._db.transaction() as conn:
+            rows = conn.execute(select(*_COLUMNS).where(districts.c.id == district_id)).all()
         if not rows:
             raise DistrictNotFound(
                 f"district {district_id!r} is not configured: it is not registered in {self.location} "
@@ -178,8 +195,8 @@ class Registry:
 
     def secrets(self, district_id: str) -> dict[str, str]:
         """The district's decrypted secrets ({} when none are stored; the secret key is needed otherwise)."""
-        with self._db.transaction() as tx:
-            rows = tx.execute("SELECT credentials FROM districts WHERE id = ?", (district_id,))
+        with self._db.transaction() as conn:
+            rows = conn.execute(select(districts.c.credentials).where(districts.c.id == district_id)).all()
         if not rows:
             raise DistrictNotFound(f"district {district_id!r} is not registered in {self.location}")
         token = rows[0][0]
@@ -229,39 +246,33 @@ class Registry:
         kind, settings, host_key = source_settings(district)
         fields, token = self._seal(district.id, kind, secrets or {})
         now = _now()
-        pinned_at = now if host_key else None
-        params = (
-            district.id,
-            district.name,
-            district.timezone,
-            int(district.enabled),
-            district.expected_by_hour,
-            json.dumps(dict(district.thresholds)),
-            kind,
-            json.dumps(settings),
-            host_key,
-            pinned_at,
-            fields,
-            token,
-            now,
-            now,
-        )
-        with self._db.transaction() as tx:
-            exists = tx.execute("SELECT 1 FROM districts WHERE id = ?", (district.id,))
+        row = {
+            "id": district.id,
+            "name": district.name,
+            "timezone": district.timezone,
+            "enabled": int(district.enabled),
+            "expected_by_hour": district.expected_by_hour,
+            "thresholds": json.dumps(dict(district.thresholds)),
+            "source_kind": kind,
+            "source_settings": json.dumps(settings),
+            "host_key": host_key,
+            "host_key_pinned_at": now if host_key else None,
+            "secret_fields": fields,
+            "credentials": token,
+            "created_at": now,
+            "updated_at": now,
+        }
+        with self._db.transaction() as conn:
+            exists = conn.execute(select(districts.c.id).where(districts.c.id == district.id)).first()
             if exists and not replace:
                 raise DistrictExists(f"district {district.id!r} is already registered")
-            tx.execute(
-                "INSERT INTO districts (id, name, timezone, enabled, expected_by_hour, thresholds, "
-                "source_kind, source_settings, host_key, host_key_pinned_at, secret_fields, credentials, "
-                "created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (id) DO UPDATE SET name = excluded.name, timezone = excluded.timezone, "
-                "enabled = excluded.enabled, expected_by_hour = excluded.expected_by_hour, "
-                "thresholds = excluded.thresholds, source_kind = excluded.source_kind, "
-                "source_settings = excluded.source_settings, host_key = excluded.host_key, "
-                "host_key_pinned_at = excluded.host_key_pinned_at, secret_fields = excluded.secret_fields, "
-                "credentials = excluded.credentials, updated_at = excluded.updated_at",
-                params,
+            insert = upsert(conn, districts).values(row)
+            kept = {"id", "created_at"}  # replacing a district keeps its created time
+            conn.execute(
+                insert.on_conflict_do_update(
+                    index_elements=[districts.c.id],
+                    set_={c: insert.excluded[c] for c in row if c not in kept},
+                )
             )
         return self.entry(district.id)
 
@@ -279,65 +290,58 @@ class Registry:
         updated = replace(district, source=source, **top)
         validate_district(updated)
         kind, settings, _ = source_settings(updated)
-        with self._db.transaction() as tx:
-            tx.execute(
-                "UPDATE districts SET name = ?, timezone = ?, expected_by_hour = ?, thresholds = ?, "
-                "source_settings = ?, updated_at = ? WHERE id = ?",
-                (
-                    updated.name,
-                    updated.timezone,
-                    updated.expected_by_hour,
-                    json.dumps(dict(updated.thresholds)),
-                    json.dumps(settings),
-                    _now(),
-                    district_id,
-                ),
-            )
-            if secrets is not None:
-                fields, token = self._seal(district_id, kind, secrets)
-                tx.execute(
-                    "UPDATE districts SET secret_fields = ?, credentials = ? WHERE id = ?",
-                    (fields, token, district_id),
-                )
+        values = {
+            "name": updated.name,
+            "timezone": updated.timezone,
+            "expected_by_hour": updated.expected_by_hour,
+            "thresholds": json.dumps(dict(updated.thresholds)),
+            "source_settings": json.dumps(settings),
+            "updated_at": _now(),
+        }
+        if secrets is not None:
+            values["secret_fields"], values["credentials"] = self._seal(district_id, kind, secrets)
+        with self._db.transaction() as conn:
+            conn.execute(districts.update().where(districts.c.id == district_id).values(values))
         return self.entry(district_id)
 
-    def _set(self, district_id: str, assignments: str, params: tuple) -> None:
+    def _set(self, district_id: str, **values: Any) -> None:
         self.entry(district_id)  # clear error when unknown
-        with self._db.transaction() as tx:
-            tx.execute(
-                f"UPDATE districts SET {assignments}, updated_at = ? WHERE id = ?",
-                (*params, _now(), district_id),
+        with self._db.transaction() as conn:
+            conn.execute(
+                districts.update().where(districts.c.id == district_id).values(**values, updated_at=_now())
             )
 
     def set_enabled(self, district_id: str, enabled: bool) -> None:
-        self._set(district_id, "enabled = ?", (int(enabled),))
+        self._set(district_id, enabled=int(enabled))
 
     def pin_host_key(self, district_id: str, key_line: str) -> None:
         """Pin the SFTP server's host key (an OpenSSH public key line), as confirmed by the admin."""
         if getattr(self.get(district_id).source, "kind", "") != "sftp":
             raise DistrictConfigError(f"district {district_id!r} is not an SFTP district")
-        self._set(district_id, "host_key = ?, host_key_pinned_at = ?", (key_line.strip(), _now()))
+        self._set(district_id, host_key=key_line.strip(), host_key_pinned_at=_now())
 
     def forget_host_key(self, district_id: str) -> None:
-        self._set(district_id, "host_key = ?, host_key_pinned_at = ?", (None, None))
+        self._set(district_id, host_key=None, host_key_pinned_at=None)
 
     def remove(self, district_id: str) -> None:
         self.entry(district_id)
-        with self._db.transaction() as tx:
-            tx.execute("DELETE FROM districts WHERE id = ?", (district_id,))
+        with self._db.transaction() as conn:
+            conn.execute(districts.delete().where(districts.c.id == district_id))
 
     def rotate_key(self) -> int:
         """Re-encrypt every stored credential with the current key, in one transaction; returns the count."""
         box = self._box()
-        with self._db.transaction() as tx:
-            rows = tx.execute(
-                "SELECT id, credentials FROM districts WHERE credentials IS NOT NULL ORDER BY id"
-            )
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                select(districts.c.id, districts.c.credentials)
+                .where(districts.c.credentials.is_not(None))
+                .order_by(districts.c.id)
+            ).all()
             rotated = [
                 (box.rotate(token, f"the credentials of district {did!r}"), did) for did, token in rows
             ]
             for token, did in rotated:
-                tx.execute("UPDATE districts SET credentials = ? WHERE id = ?", (token, did))
+                conn.execute(districts.update().where(districts.c.id == did).values(credentials=token))
         return len(rotated)
 
 
