@@ -25,6 +25,7 @@ from etl_project.registry import (
     mask_url,
     new_key,
 )
+from etl_project.registry.nights import NightState, NightStates
 from etl_project.registry.toml_import import import_districts
 from etl_project.sources import SftpCredentials
 from etl_project_tests.fixtures.sftp import SFTP_PASSWORD, SFTP_USER
@@ -364,3 +365,26 @@ def test_an_unreachable_postgresql_registry_is_one_sentence_without_the_password
     )
     assert PASSWORD not in message and "\n" not in message
     assert raised.value.__cause__ is None and raised.value.__suppress_context__
+
+
+def test_a_registry_made_before_the_migrations_is_adopted_with_its_districts(tmp_path, keys):
+    path = tmp_path / "registry.sqlite"
+    with sqlite3.connect(path) as conn:  # the districts table as the registry created it before migrations
+        conn.execute(PRE_MIGRATIONS_DISTRICTS)
+        conn.execute(
+            "INSERT INTO districts VALUES ('lincoln', 'Lincoln', 'UTC', 1, 6, '{}', 'local', "
+            "'{\"path\": \"/srv/dropbox/lincoln\"}', NULL, NULL, '[]', NULL, '2026-11-01', '2026-11-01')"
+        )
+    registry = Registry(f"sqlite:///{path}")
+    assert registry.get("lincoln").name == "Lincoln"
+    NightStates(registry.url).record("lincoln", "2026-11-28", NightState.APPLIED)
+    assert NightStates(registry.url).latest("lincoln").state is NightState.APPLIED
+
+
+PRE_MIGRATIONS_DISTRICTS = """
+CREATE TABLE districts (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, timezone TEXT NOT NULL, enabled INTEGER NOT NULL,
+    expected_by_hour INTEGER NOT NULL, thresholds TEXT NOT NULL, source_kind TEXT NOT NULL,
+    source_settings TEXT NOT NULL, host_key TEXT, host_key_pinned_at TEXT, secret_fields TEXT NOT NULL,
+    credentials TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+)"""

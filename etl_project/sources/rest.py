@@ -5,8 +5,8 @@ HTTP (auth, retries, paging) is ``sources.rest_client``'s; this module maps the 
 * **Output** (``fetch``): one CSV per collection with the version's exact OneRoster CSV header (from
   ``oneroster.spec``), ``manifest.csv`` (every pulled file ``bulk``), every raw JSON page as
   ``raw__<collection>__<NNNN>.json`` (flat names, because archive keys are flat; passwords removed) and
-  ``raw__conversion.json`` (what the conversion left out or could not convert). 1.2 users' ``roles[]`` and ``userProfiles[]``
-  become ``roles.csv`` and ``userProfiles.csv``. ``load_drop`` ignores the ``raw__`` files.
+  ``raw__conversion.json`` (what the conversion left out or could not convert). 1.2 users' ``roles[]`` and
+  ``userProfiles[]`` become ``roles.csv`` and ``userProfiles.csv``. ``load_drop`` ignores the ``raw__`` files.
 * **Conversion** (``sources.rest_json``): the rows a conformant CSV bulk export writes (no per-row status,
   tobedeleted records left out, dates as dates, booleans as true/false).
 

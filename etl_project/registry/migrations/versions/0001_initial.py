@@ -16,6 +16,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # if_not_exists: a registry made before the migrations (the same districts table) is adopted as it is
     op.create_table(
         "districts",
         sa.Column("id", sa.Text, primary_key=True),
@@ -32,6 +33,7 @@ def upgrade() -> None:
         sa.Column("credentials", sa.Text),
         sa.Column("created_at", sa.Text, nullable=False),
         sa.Column("updated_at", sa.Text, nullable=False),
+        if_not_exists=True,
     )
     op.create_table(
         "night_states",
@@ -44,6 +46,7 @@ def upgrade() -> None:
         sa.Column("detail", sa.Text, nullable=False),
         sa.Column("updated_at", sa.Text, nullable=False),
         sa.PrimaryKeyConstraint("district", "night"),
+        if_not_exists=True,
     )
     op.create_table(
         "source_polls",
@@ -53,6 +56,7 @@ def upgrade() -> None:
         sa.Column("newest_drop", sa.Text),
         sa.Column("last_error", sa.Text),
         sa.Column("last_error_at", sa.Text),
+        if_not_exists=True,
     )
 
 
