@@ -117,3 +117,11 @@ def test_a_broken_json_file_is_named_with_its_line_and_column(tmp_path):
     failed = run_script(tmp_path)
     assert failed.returncode == 1
     assert f"{tmp_path / 'ingest-1234.json'}: line 2, column 10: not JSON" in failed.stderr
+
+
+def test_the_committed_benchmark_tables_are_the_ones_their_json_gives():
+    """docs/benchmarks.md is only ever changed through the script: its tables match docs/bench/*.json."""
+    checked = subprocess.run(
+        [sys.executable, str(SCRIPT), "--check"], capture_output=True, text=True, timeout=60
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
