@@ -290,9 +290,9 @@ def _all_new(duck: duckdb.DuckDBPyConnection, e: Entity) -> dict[str, int]:
     the rows not written are left unused.)"""
     name, src = e.name, src_table(e.name)
     fields = ", ".join(f"s.{f}" for f in e.field_names)
-    # An ANTI JOIN, not NOT EXISTS: DuckDB plans that as a join on the distinct sourcedIds of all the night's
-    # rows, 2.5-4 CPU-s at 1M students each of the times a first load reads it (counts here and in
-    # load._write, the entity and ledger COPYs).
+    # An ANTI JOIN, not NOT EXISTS: DuckDB plans NOT EXISTS as a join on the distinct sourcedIds of all the
+    # night's rows, and a first load reads this view several times (counts here and in load._write, the
+    # entity and ledger COPYs), so at a million students each read would pay for that join again.
     not_held = f"ANTI JOIN {held_table(name)} h ON h.sourced_id = s.sourced_id"
     duck.execute(
         f"""CREATE VIEW {chg(name)} AS

@@ -370,10 +370,10 @@ def _tail(
 ) -> None:
     """Pass on what a file holds while another thread writes it, until ``written`` (then the rest).
 
-    A read racing a write can see zeros where bytes are being written (measured: 14 in 3,000 two-row COPYs
-    read back 15 zero bytes and the final newline). So, until DuckDB is done, only what comes before the
-    first NUL byte is passed on, and the rest is read again: the rows never hold one (PostgreSQL refuses
-    NUL in text), and a new file's bytes, once not zero, are final."""
+    A read racing a write can see zeros where bytes are still being written (the file has grown, its bytes
+    are not there yet). So, until DuckDB is done, only what comes before the first NUL byte is passed on,
+    and the rest is read again: the rows never hold one (PostgreSQL refuses NUL in text), and a new file's
+    bytes, once not zero, are final."""
     while not failed.is_set():
         done = written.is_set()  # read before the file, so nothing written before it is missed
         block = src.read(_CHUNK)

@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""Write the benchmark tables of docs/benchmarks.md from the JSON that ``etl-project bench --json`` printed.
+
+Each table sits between two marker comments in the document, and only the lines between them are replaced:
+
+    <!-- bench:ingest -->      ingest runs   (etl-project bench --students N --json)
+    <!-- bench:lms -->         LMS load runs (etl-project bench --lms postgres --students N --json)
+    <!-- bench:lms-phases -->  where the LMS runs' time went (first_load_phases_s, day2_phases_s)
+    <!-- /bench:NAME -->       closes each of them
+
+Every ``*.json`` file of the JSON folder is one run, one row, ordered by students. A run is an LMS run when
+its JSON has ``first_load_s``, else an ingest run. Figures are copied from the JSON, only formatted.
+
+    scripts/bench_tables.py                      # rewrite docs/benchmarks.md from docs/bench/*.json
+    scripts/bench_tables.py --check              # exit 1 if the document is not what the JSON gives
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+Run = dict[str, object]
+
+
+def seconds(value: float) -> str:
+    return f"{value:.2f} s"
+
+
+def count(value: int) -> str:
+    return f"{value:,}"
+
+
+def megabytes(value: float) -> str:
+    return f"{value / 1e6:,.1f} MB"
+
+
+def cpu(split: dict[str, float] | None) -> str:
+    """``{"loader": a, "postgres": b}`` as ``a + b s``; "n/a" where the server's CPU was unknown."""
+    return "n/a" if split is None else f"{split['loader']:.2f} + {split['postgres']:.2f} s"
+
+
+def best_of(run: Run) -> str:
+    return f"best of {run['repeat']}" if "repeat" in run else "1"
+
+
+def ingest_rows(runs: list[Run]) -> list[list[str]]:
+    return [
+        [
+            count(r["students"]),
+            count(r["rows"]),
+            megabytes(r["bytes"]),
+            best_of(r),
+            seconds(r["bare_duckdb_s"]),
+            seconds(r["fetch_s"]),
+            seconds(r["archive_s"]),
+            seconds(r["normalize_s"]),
+            f"**{r['normalize_ratio']:.2f}**",
+            f"**{r['ingest_ratio']:.2f}**",
+            f"{r['peak_rss_mb']:,.0f} MB",
+        ]
+        for r in runs
+    ]
+
+
+INGEST_HEADER = [
+    "students", "rows", "CSV size", "runs", "floor: bare DuckDB", "fetch (SFTP)", "archive", "normalize",
+    "normalize / floor (target ≤ 2)", "ingest / floor (target ≤ 4)", "peak RSS (target ≤ 2 GB)",
+]  # fmt: skip
+
+
+def lms_rows(runs: list[Run]) -> list[list[str]]:
+    return [
+        [
+            count(r["students"]),
+            count(r["rows"]),
+            best_of(r),
+            seconds(r["copy_floor_s"]),
+            seconds(r["first_load_s"]),
+            f"**{r['first_load_ratio']:.2f}x**",
+            f"{seconds(r['day2_s'])} ({count(r['day2_rows_written'])} rows)",
+            f"**{r['day2_ratio_to_first_load']:.1%}**",
+            count(r["day2_lms_rows_read_back"]),
+            cpu(r.get("first_load_cpu_s")),
+            f"{r['first_load_cpu_bound_ratio']:.2f}" if "first_load_cpu_bound_ratio" in r else "n/a",
+            f"{r['peak_rss_mb']:,.0f} MB",
+        ]
+        for r in runs
+    ]
+
+
+LMS_HEADER = [
+    "students", "LMS rows", "runs", "COPY floor", "first load", "first / floor (target ≤ 3)",
+    "day 2 (rows written)", "day 2 / first (target ≤ 25%)", "day 2 rows read back",
+    "first load CPU (loader + postgres)", "CPU-bound ratio", "peak RSS (target ≤ 2 GB)",
+]  # fmt: skip
+
+PHASES = ("changeset_s", "entities_s", "ledger_s", "commit_s")
+
+
+def phase_rows(runs: list[Run]) -> list[list[str]]:
+    rows = []
+    for r in runs:
+        for night, key in (("first load", "first_load_phases_s"), ("day 2", "day2_phases_s")):
+            phases = r[key]
+            rows.append([count(r["students"]), night, *(seconds(phases[p]) for p in PHASES)])
+    return rows
+
+
+PHASES_HEADER = ["students", "night", "change set", "entity writes", "ledger", "commit"]
+
+TABLES: dict[str, tuple[str, list[str], Callable[[list[Run]], list[list[str]]]]] = {
+    "ingest": ("ingest", INGEST_HEADER, ingest_rows),
+    "lms": ("lms", LMS_HEADER, lms_rows),
+    "lms-phases": ("lms", PHASES_HEADER, phase_rows),
+}
+
+
+def markdown(header: list[str], rows: list[list[str]]) -> str:
+    lines = [header, ["---"] * len(header), *rows]
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)
+
+
+def load_runs(paths: list[Path]) -> dict[str, list[Run]]:
+    """The runs by kind (``ingest``, ``lms``), each kind ordered by students."""
+    runs: dict[str, list[Run]] = {"ingest": [], "lms": []}
+    for path in paths:
+        try:
+            run = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise SystemExit(f"{path}: line {exc.lineno}, column {exc.colno}: not JSON ({exc.msg})") from None
+        runs["lms" if "first_load_s" in run else "ingest"].append(run)
+    for kind in runs.values():
+        kind.sort(key=lambda r: r["students"])
+    return runs
+
+
+def render(document: str, runs: dict[str, list[Run]], where: str) -> str:
+    """The document with the lines between each pair of markers replaced by that table."""
+    found = False
+    for name, (kind, header, rows) in TABLES.items():
+        tag = re.escape(name)
+        pattern = re.compile(rf"(<!-- bench:{tag} -->\n)(.*?)(<!-- /bench:{tag} -->)", re.S)
+        if not pattern.search(document):
+            continue
+        found = True
+        if not runs[kind]:
+            needs = f"the table bench:{name} needs at least one {kind} run's JSON"
+            raise SystemExit(f"{where}: {needs}; none given")
+        table = markdown(header, rows(runs[kind]))
+        document = pattern.sub(lambda m, t=table: f"{m.group(1)}{t}\n{m.group(3)}", document)
+    if not found:
+        names = ", ".join(TABLES)
+        raise SystemExit(f"{where}: no <!-- bench:NAME --> ... <!-- /bench:NAME --> markers (NAME: {names})")
+    return document
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "benchmarks.md", help="the document")
+    parser.add_argument("--json-dir", type=Path, default=ROOT / "docs" / "bench", help="folder of the runs")
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if the tables differ")
+    args = parser.parse_args(argv)
+    paths = sorted(args.json_dir.glob("*.json"))
+    document = args.doc.read_text()
+    updated = render(document, load_runs(paths), str(args.doc))
+    if args.check:
+        if updated != document:
+            print(f"{args.doc}: tables differ from {args.json_dir}/*.json; run scripts/bench_tables.py")
+            return 1
+        return 0
+    if updated != document:
+        args.doc.write_text(updated)
+        print(f"{args.doc}: tables written from {len(paths)} runs")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
