@@ -466,14 +466,7 @@ class _Loader:
         except HeaderProblem as exc:
             return self.file_reject(report, exc.code, str(exc), data_lines, exc.problems)
         self.report.warnings.extend(header.warnings)
-        long_lines = scan.long_lines
-        if long_lines:
-            # the parser never sees an over-long line: it reads a copy where that line is blank
-            assert self.workdir is not None, "load_drop sets the loader's scratch folder"
-            path, original = self.workdir / f"{spec.table}.blanked.csv", path
-            blank_out(original, path, long_lines)
-            scan = scan_file(path, max_line_bytes=limits.max_line_bytes)
-            long_lines = [(long, long_value(original, long, limits)) for long in long_lines]
+        path, scan, long_lines = self.without_long_lines(spec, path, scan)
         excised = {long.line for long, _ in long_lines}
         blank = [b for b in scan.blank_lines if b not in excised]
         if blank:
@@ -514,6 +507,19 @@ class _Loader:
             )
         finally:
             drop_staging(conn, name)
+
+    def without_long_lines(
+        self, spec: TableSpec, path: Path, scan: FileScan
+    ) -> tuple[Path, FileScan, list[tuple[LongLine, tuple[int, int] | None]]]:
+        """The parser never sees an over-long line: it reads a copy where that line is blank."""
+        if not scan.long_lines:
+            return path, scan, []
+        assert self.workdir is not None, "load_drop sets the loader's scratch folder"
+        limits = self.limits
+        copy = self.workdir / f"{spec.table}.blanked.csv"
+        blank_out(path, copy, scan.long_lines)
+        long_lines = [(long, long_value(path, long, limits)) for long in scan.long_lines]
+        return copy, scan_file(copy, max_line_bytes=limits.max_line_bytes), long_lines
 
     def validate_and_insert(self, s: _Staging) -> FileReport:
         conn = self.conn
