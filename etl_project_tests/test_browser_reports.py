@@ -60,8 +60,10 @@ def test_report_shows_reasons_and_fix_hints(served, page):
     text = table.inner_text()
     for err in drop.errors:  # each injected bad row: its file and line are on the page
         assert err.file in text
-    assert page.get_by_text("Excel turned the dates into day/month/year").first.is_visible()
-    assert page.get_by_text("Do not open and re-save the export in Excel").first.is_visible()  # the fix
+    assert page.get_by_text("The date is written day/month/year").first.is_visible()
+    assert page.get_by_text(
+        "do not open and re-save the export in a spreadsheet"
+    ).first.is_visible()  # the fix
     assert page.get_by_text("The same sourcedId appears on more than one row").first.is_visible()
     assert page.locator("td.fix").first.is_visible()
     page.screenshot(path=str(SCREENSHOTS / "report-night-with-rejects.png"), full_page=True)

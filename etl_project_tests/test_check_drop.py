@@ -52,7 +52,7 @@ def test_refused_drop_exit_2_and_no_traceback(tmp_path):
     drop = write_drop(tmp_path / "d")
     (drop / "manifest.csv").unlink()
     result = check(str(drop))
-    assert result.returncode == 2 and "REFUSED" in result.stdout and "1.0" in result.stdout
+    assert result.returncode == 2 and "REFUSED" in result.stdout and "add manifest.csv" in result.stdout
     missing = check(str(tmp_path / "nope"))
     assert missing.returncode == 2 and "does not exist" in missing.stderr
     assert "Traceback" not in missing.stderr + result.stderr

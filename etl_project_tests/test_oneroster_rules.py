@@ -193,12 +193,12 @@ def test_manifest_quirks_quoted_version_1_and_typo_row(tmp_path):
 # ---------------------------------------------------------------- drop-level refusals
 
 
-def test_no_manifest_is_a_refused_1_0_drop(conn, tmp_path):
+def test_no_manifest_is_refused_naming_the_version_its_headers_show(conn, tmp_path):
     drop = write_drop(tmp_path / "d")
     (drop / "manifest.csv").unlink()
     report = load(conn, drop)
     assert report.refused and report.exit_code() == 2
-    assert "1.0" in report.drop_errors[0] and "not supported" in report.drop_errors[0]
+    assert "look like OneRoster 1.1: add manifest.csv" in report.drop_errors[0]
     assert conn.execute("SELECT code FROM oneroster.rejects").fetchall() == [("drop_refused",)]
 
 
@@ -223,8 +223,10 @@ def test_missing_required_column_rejects_the_file(tmp_path):
     f = report.files["users.csv"]
     assert f.status == "rejected" and "username" in f.error and f.rows == 2 and f.rejected == 2
     assert report.exit_code() == 1
-    # enrollments are not checked against a rejected users file
-    assert report.files["enrollments.csv"].accepted == 2
+    # enrollments pointing into the rejected bulk users file are held (oneroster.md §3: a bulk set is
+    # self-consistent; userSourcedId is a required reference, §5.7); the old test accepted them unchecked
+    assert report.files["enrollments.csv"].accepted == 0
+    assert {e["code"] for e in report.files["enrollments.csv"].errors} == {"parent_rejected"}
 
 
 def test_table_prefixed_header_gets_a_hint(tmp_path):
@@ -283,7 +285,7 @@ def test_manifest_and_files_disagreeing(tmp_path):
             3,
         ),
         ("academicSessions.csv", "2026-06-15,,2026", "2026-06-15,,26", "schoolYear", "bad_year", 2),
-        ("orgs.csv", "s1,,,", "s1,,2017-05-06 08:01:05,", "dateLastModified", "bad_datetime", 3),
+        ("orgs.csv", "s1,,,", "s1,pending,,", "status", "invalid_enum", 3),
         ("enrollments.csv", "e2,,,k1,s1,u2", "e2,,,k1,s1,u9", "userSourcedId", "unknown_reference", 3),
         ("classes.csv", ",s1,t1,", ',s1,"t1,t7",', "termSourcedIds", "unknown_reference", 2),
     ],

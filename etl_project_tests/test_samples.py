@@ -120,10 +120,12 @@ def test_catalyst_v1p2_broken_headers(capsys, path):
     # userprofiles.csv holds roles data and its manifest row is empty: one manifest_mismatch for the file
     assert result["files"]["userProfiles.csv"]["status"] == "rejected"
     assert codes(result, "userProfiles.csv") == {"manifest_mismatch"}
-    assert counts(result, "users.csv") == (6, 1, 5) and codes(result, "users.csv") == {
-        "bad_datetime"
-    }  # 1/05/2023
-    assert codes(result, "enrollments.csv") == {"parent_rejected"}
+    # users' dateLastModified 1/05/2023 and 15/06/2023 in a bulk file: oneroster.md §3 says a bulk file leaves
+    # dateLastModified empty and the bulk load never uses it, so the values are dropped with a warning; the
+    # old verdict (5 users rejected, their enrollments parent_rejected) lost valid rows for an ignored field
+    assert counts(result, "users.csv") == (6, 6, 0) and codes(result, "users.csv") == set()
+    assert any(w.startswith("users.csv line 7, column dateLastModified") for w in result["warnings"])
+    assert counts(result, "enrollments.csv") == (6, 6, 0)
     assert counts(result, "classes.csv") == (2, 2, 0)  # courses absent: courseSourcedId not checked
     assert any("prefferedGivenName" in w for w in result["warnings"])
     if "older-commit" in path:
@@ -135,9 +137,14 @@ def test_oat_sa_mixed_10_11_headers(capsys):
     assert code == 1
     assert result["files"]["academicSessions.csv"]["status"] == "rejected"
     assert codes(result, "academicSessions.csv") == {"missing_column"}  # no schoolYear column
-    assert codes(result, "orgs.csv") == {"bad_datetime"}  # "2017-05-06 08:01:05"
-    assert "required_missing" in codes(result, "classes.csv")  # empty courseSourcedId
-    assert counts(result, "users.csv") == (2, 1, 1)  # user1's org was rejected -> parent_rejected
+    # orgs dateLastModified "2017-05-06 08:01:05" in a bulk file: dropped with a warning, the org kept
+    # (oneroster.md §3: bulk files leave it empty); the old verdict rejected the org and, through it, user1
+    assert codes(result, "orgs.csv") == set() and counts(result, "orgs.csv") == (2, 2, 0)
+    assert any(w.startswith("orgs.csv line 2, column dateLastModified") for w in result["warnings"])
+    assert counts(result, "users.csv") == (2, 2, 0)
+    # classes: empty courseSourcedId, and every term reference held because academicSessions.csv (bulk) was
+    # rejected as a whole (oneroster.md §3: a bulk set must be self-consistent)
+    assert codes(result, "classes.csv") == {"required_missing", "parent_rejected"}
     assert counts(result, "courses.csv") == (0, 0, 0) and result["files"]["courses.csv"]["status"] == "loaded"
     assert any("ext_tao_userMotherName" in w for w in result["warnings"])
 

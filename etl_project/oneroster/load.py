@@ -30,6 +30,7 @@ from etl_project.oneroster.read import (
     Staged,
     ZipLimits,
     drop_staging,
+    extra_empty_field_lines,
     find_invalid_utf8,
     open_drop,
     read_header,
@@ -37,8 +38,11 @@ from etl_project.oneroster.read import (
     stage_csv,
 )
 from etl_project.oneroster.spec import (
+    BULK_IGNORED,
     BY_FILE,
+    BY_TABLE,
     KNOWN_FILES,
+    LIST,
     MANIFEST,
     OPTIONAL_REFS,
     REQUIRED_REFS,
@@ -51,10 +55,13 @@ from etl_project.oneroster.validate import (
     duplicates_sql,
     empty_errors_sql,
     field_size_check,
+    grade_zero_check,
+    held_reference_sql,
     lit,
     reference_sql,
     required_check,
     row_errors_sql,
+    user_ids_check,
     value_check,
 )
 from etl_project.partitions import validate_district_id
@@ -63,6 +70,7 @@ from etl_project.scratch import scratch_dir
 __all__ = ["TABLES", "DropReport", "FileProvenance", "FileReport", "check_drop", "load_drop"]
 
 ERROR_CAP = 1000
+WARNED_LINES = 10  # per file and kind of warning, the lines named one by one
 _REFERENCED = {t for refs in (*REQUIRED_REFS.values(), *OPTIONAL_REFS.values()) for _, t in refs}
 
 
@@ -232,6 +240,37 @@ class _Structural:
         return self.rejected + len(self.long_lines)
 
 
+@dataclass
+class _Staging:
+    """One staged entity file on its way through the checks (errors collect in ``err``)."""
+
+    spec: TableSpec
+    report: FileReport
+    header: HeaderMap
+    view: str  # the staged rows: raw VARCHAR columns c0.. and _line
+    accepted: int  # rows the parser read
+    name: str  # prefix of the file's temp tables
+    structural: _Structural
+    path: Path  # the CSV DuckDB read
+    comma_ends: int  # its lines ending with a comma (see FileScan)
+
+    @property
+    def err(self) -> str:
+        return f"{self.name}_err"
+
+    @property
+    def mode(self) -> str:
+        return self.report.mode or "bulk"
+
+    @property
+    def sid(self) -> str:
+        return self.header.mapping["sourcedId"]
+
+    @property
+    def raw(self) -> str:
+        return "json_object(" + ", ".join(f"{lit(k)}, {x}" for k, x in self.header.raw) + ")::VARCHAR"
+
+
 def _long_line_error(
     long: LongLine, value: tuple[int, int] | None, header: HeaderMap, limits: CsvLimits
 ) -> tuple[int, str | None, str, str, str]:
@@ -273,6 +312,8 @@ class _Loader:
         self.conn, self.district, self.date = conn, district, date
         self.files, self.manifest, self.provenance, self.report = files, manifest, provenance, report
         self.bulk_loaded: set[str] = set()  # tables whose bulk file loaded: required references checked
+        # tables whose bulk file was rejected as a whole or is missing -> why: their references are held
+        self.bulk_rejected: dict[str, str] = {}
         self.loaded: dict[str, str] = {}  # table -> mode, for every file that loaded
         self.workdir: Path | None = None  # the night's scratch: a copy without over-long lines goes here
         self.limits = CsvLimits()
@@ -364,6 +405,18 @@ class _Loader:
                     conn.execute(f"DROP TABLE IF EXISTS {prefix}{table}")
 
     def handle(self, plan: _Plan) -> FileReport:
+        report = self.handle_file(plan)
+        # a link refuses the whole drop: holding each row that refers into it would only bury that sentence
+        unsafe = plan.file.lower() in self.files.unsafe
+        if plan.spec is not None and plan.mode == "bulk" and report.status == "rejected" and not unsafe:
+            self.bulk_rejected[plan.spec.table] = (
+                f"{plan.file} was rejected as a whole"
+                if plan.path is not None
+                else f"{plan.file} is listed as bulk in manifest.csv but is not in the drop"
+            )
+        return report
+
+    def handle_file(self, plan: _Plan) -> FileReport:
         table = plan.spec.table if plan.spec else None
         if plan.problem:
             return self.file_reject(
@@ -378,14 +431,23 @@ class _Loader:
             return FileReport(plan.file, None, plan.mode, "skipped")
         return self.load_file(plan.spec, plan.path, plan.mode or "bulk")
 
-    def file_reject(self, report: FileReport, code: str, message: str, rows: int = 0) -> FileReport:
+    def file_reject(
+        self,
+        report: FileReport,
+        code: str,
+        message: str,
+        rows: int = 0,
+        problems: list[tuple[str, str]] | None = None,
+    ) -> FileReport:
+        """The whole file is refused: one message, and one error per problem found (a header's all)."""
+        problems = problems or [(code, message)]
         report.status, report.error = "rejected", message
         report.rows, report.accepted, report.rejected = rows, 0, rows
-        report.errors = [{"line": None, "column": None, "code": code, "message": message}]
-        self.conn.execute(
-            f"INSERT INTO {SCHEMA}.rejects VALUES (DATE {lit(self.date)}, ?, ?, NULL, NULL, ?, ?, "
-            "NULL, NULL)",
-            [self.district, report.file, code, message],
+        report.errors = [{"line": None, "column": None, "code": c, "message": m} for c, m in problems]
+        self.conn.executemany(
+            f"INSERT INTO {SCHEMA}.rejects VALUES (DATE {lit(self.date)}, ?, ?, NULL, NULL, ?, ?, NULL, "
+            "NULL)",
+            [[self.district, report.file, c, m] for c, m in problems],
         )
         return report
 
@@ -402,16 +464,9 @@ class _Loader:
         except NotUtf8 as exc:
             return self.file_reject(report, "not_utf8", f"{file}: {exc}", data_lines)
         except HeaderProblem as exc:
-            return self.file_reject(report, exc.code, str(exc), data_lines)
+            return self.file_reject(report, exc.code, str(exc), data_lines, exc.problems)
         self.report.warnings.extend(header.warnings)
-        long_lines = scan.long_lines
-        if long_lines:
-            # the parser never sees an over-long line: it reads a copy where that line is blank
-            assert self.workdir is not None, "load_drop sets the loader's scratch folder"
-            path, original = self.workdir / f"{spec.table}.blanked.csv", path
-            blank_out(original, path, long_lines)
-            scan = scan_file(path, max_line_bytes=limits.max_line_bytes)
-            long_lines = [(long, long_value(original, long, limits)) for long in long_lines]
+        path, scan, long_lines = self.without_long_lines(spec, path, scan)
         excised = {long.line for long, _ in long_lines}
         blank = [b for b in scan.blank_lines if b not in excised]
         if blank:
@@ -438,89 +493,180 @@ class _Loader:
                 return self.file_reject(report, "not_utf8", f"{file}: {bad}", data_lines)
             structural = _Structural(staged.rejects, staged.rejected, scan.ends_with_newline, long_lines)
             return self.validate_and_insert(
-                spec, report, header, staged.view, staged.accepted, name, structural
+                _Staging(
+                    spec,
+                    report,
+                    header,
+                    staged.view,
+                    staged.accepted,
+                    name,
+                    structural,
+                    path,
+                    scan.comma_ends,
+                )
             )
         finally:
             drop_staging(conn, name)
 
-    def validate_and_insert(
-        self,
-        spec: TableSpec,
-        report: FileReport,
-        header: HeaderMap,
-        view: str,
-        accepted: int,
-        name: str,
-        structural: _Structural,
-    ) -> FileReport:
-        conn, m, version = self.conn, header.mapping, self.manifest.version
-        err = f"{name}_err"
-        sid = m["sourcedId"]
-        raw = "json_object(" + ", ".join(f"{lit(k)}, {x}" for k, x in header.raw) + ")::VARCHAR"
+    def without_long_lines(
+        self, spec: TableSpec, path: Path, scan: FileScan
+    ) -> tuple[Path, FileScan, list[tuple[LongLine, tuple[int, int] | None]]]:
+        """The parser never sees an over-long line: it reads a copy where that line is blank."""
+        if not scan.long_lines:
+            return path, scan, []
+        assert self.workdir is not None, "load_drop sets the loader's scratch folder"
+        limits = self.limits
+        copy = self.workdir / f"{spec.table}.blanked.csv"
+        blank_out(path, copy, scan.long_lines)
+        long_lines = [(long, long_value(path, long, limits)) for long in scan.long_lines]
+        return copy, scan_file(copy, max_line_bytes=limits.max_line_bytes), long_lines
+
+    def validate_and_insert(self, s: _Staging) -> FileReport:
+        conn = self.conn
+        conn.execute(empty_errors_sql(s.err))
+        insert_map = self.row_checks(s)
+        self.structural_errors(s.err, s.header, s.view, s.structural)
+        if s.accepted:
+            conn.execute(duplicates_sql(s.view, s.err, s.sid, s.raw))
+            self.reference_checks(s)
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE {s.name}_badl AS SELECT DISTINCT line FROM {s.err}")
+        rejected_lines = conn.execute(f"SELECT count(*) FROM {s.name}_badl").fetchone()[0]
+        report = s.report
+        report.rows = s.accepted + s.structural.count
+        report.rejected = rejected_lines
+        report.accepted = report.rows - rejected_lines
+        if s.accepted:
+            bad = f"{s.name}_badl" if rejected_lines > s.structural.count else None
+            conn.execute(insert_sql(s.spec, s.view, insert_map, s.header.metadata, self.date, bad))
+        if s.spec.table in _REFERENCED:
+            self.remember_ids(s.spec.table, s.view, s.sid, s.err, s.name if s.accepted else None)
+        self.record_rejects(s)
+        self.loaded[s.spec.table] = s.mode
+        if s.mode == "bulk":
+            self.bulk_loaded.add(s.spec.table)
+        self.mode_warnings(s)
+        self.accepted_defect_warnings(s)
+        conn.execute(f"DROP TABLE IF EXISTS {s.err}")
+        conn.execute(f"DROP TABLE IF EXISTS {s.name}_badl")
+        return report
+
+    def row_checks(self, s: _Staging) -> dict[str, str]:
+        """Every per-row check in one scan. Returns the column mapping for the insert, in which a malformed
+        value of a column the bulk load ignores (dropped with a warning, the row kept) is NULL."""
+        m, version, file = s.header.mapping, self.manifest.version, s.spec.file
+        insert_map = dict(m)
         checks: list[Check] = []
-        for col in spec.columns:
+        for col in s.spec.columns:
             x = m.get(col.name)
             if x is None:
                 continue
             if col.is_required(version):
                 checks.append(required_check(col, x))
-            check = value_check(col, x, spec.file)
-            if check is not None:
+            check = value_check(col, x, file)
+            if check is None:
+                continue
+            if s.mode == "bulk" and col.name in BULK_IGNORED:
+                self.report.warnings += self.row_warnings(
+                    s,
+                    check,
+                    "; the value was dropped and the row kept (a bulk file leaves it empty and the "
+                    "load does not use it)",
+                )
+                insert_map[col.name] = f"(CASE WHEN {check.condition} THEN NULL ELSE {x} END)"
+            else:
                 checks.append(check)
         limit = self.limits.max_field_bytes
-        checks += [field_size_check(n, f"c{i}", limit, size_text(limit)) for i, n in enumerate(header.names)]
-        conn.execute(empty_errors_sql(err))
-        if accepted and checks:
-            conn.execute(row_errors_sql(view, err, checks, sid, raw))
-        self.structural_errors(err, header, view, structural)
-        if accepted:
-            conn.execute(duplicates_sql(view, err, sid, raw))
-            for column, target in REQUIRED_REFS.get(spec.table, ()):
-                x = m.get(column)
-                if x is None or target not in self.bulk_loaded:
-                    continue
-                col = spec.column(column)
-                ref_file = next(s.file for s in SPECS if s.table == target)
-                conn.execute(
-                    reference_sql(
-                        view, err, col, x, sid, raw, f"_or_ok_{target}", f"_or_bad_{target}", ref_file
-                    )
+        names = s.header.names
+        checks += [field_size_check(n, f"c{i}", limit, size_text(limit)) for i, n in enumerate(names)]
+        if s.accepted and checks:
+            self.conn.execute(row_errors_sql(s.view, s.err, checks, s.sid, s.raw))
+        return insert_map
+
+    def reference_checks(self, s: _Staging) -> None:
+        """Required references: checked against a loaded bulk file, held when that file was rejected or is
+        missing, unchecked into delta and absent files (the LMS may hold the record)."""
+        for column, target in REQUIRED_REFS.get(s.spec.table, ()):
+            x = s.header.mapping.get(column)
+            if x is None:
+                continue
+            col, ref_file = s.spec.column(column), BY_TABLE[target].file
+            if target in self.bulk_loaded:
+                sql = reference_sql(
+                    s.view, s.err, col, x, s.sid, s.raw, f"_or_ok_{target}", f"_or_bad_{target}", ref_file
                 )
-        conn.execute(f"CREATE OR REPLACE TEMP TABLE {name}_badl AS SELECT DISTINCT line FROM {err}")
-        rejected_lines = conn.execute(f"SELECT count(*) FROM {name}_badl").fetchone()[0]
-        report.rows = accepted + structural.count
-        report.rejected = rejected_lines
-        report.accepted = report.rows - rejected_lines
-        if accepted:
-            bad = f"{name}_badl" if rejected_lines > structural.count else None
-            conn.execute(insert_sql(spec, view, m, header.metadata, self.date, bad))
-        if spec.table in _REFERENCED:
-            self.remember_ids(spec.table, view, sid, err, name if accepted else None)
+            elif target in self.bulk_rejected:
+                sql = held_reference_sql(s.view, s.err, col, x, s.sid, s.raw, self.bulk_rejected[target])
+            else:
+                continue
+            self.conn.execute(sql)
+
+    def record_rejects(self, s: _Staging) -> None:
+        conn = self.conn
         conn.execute(
             f"""INSERT INTO {SCHEMA}.rejects
-                SELECT DATE {lit(self.date)}, {lit(self.district)}, {lit(spec.file)},
-                line, "column", code, message, "sourcedId", raw FROM {err}"""
+                SELECT DATE {lit(self.date)}, {lit(self.district)}, {lit(s.spec.file)},
+                line, "column", code, message, "sourcedId", raw FROM {s.err}"""
         )
-        total = conn.execute(f"SELECT count(*) FROM {err}").fetchone()[0]
+        total = conn.execute(f"SELECT count(*) FROM {s.err}").fetchone()[0]
         rows = conn.execute(
-            f'SELECT line, "column", code, message FROM {err} ORDER BY line, code, "column" LIMIT {ERROR_CAP}'
+            f'SELECT line, "column", code, message FROM {s.err} ORDER BY line, code, "column" '
+            f"LIMIT {ERROR_CAP}"
         ).fetchall()
-        report.errors = [{"line": r[0], "column": r[1], "code": r[2], "message": r[3]} for r in rows]
-        report.errors_omitted = max(total - len(rows), 0)
-        self.loaded[spec.table] = report.mode or "bulk"
-        if report.mode == "bulk":
-            self.bulk_loaded.add(spec.table)
-            self.bulk_status_warning(spec, view, m, accepted)
-        elif report.mode == "delta" and accepted and "status" in m:
-            missing = conn.execute(f"SELECT count(*) FROM {view} WHERE {m['status']} IS NULL").fetchone()[0]
+        s.report.errors = [{"line": r[0], "column": r[1], "code": r[2], "message": r[3]} for r in rows]
+        s.report.errors_omitted = max(total - len(rows), 0)
+
+    def mode_warnings(self, s: _Staging) -> None:
+        m, view = s.header.mapping, s.view
+        if s.mode == "bulk":
+            self.bulk_status_warning(s.spec, view, m, s.accepted)
+        elif s.mode == "delta" and s.accepted and "status" in m:
+            missing = self.conn.execute(
+                f"SELECT count(*) FROM {view} WHERE {m['status']} IS NULL"
+            ).fetchone()[0]
             if missing:
                 self.report.warnings.append(
-                    f"{spec.file}: {missing} row(s) of this delta file have no status (delta rows should say "
-                    f"active or tobedeleted)"
+                    f"{s.spec.file}: {missing} row(s) of this delta file have no status (delta rows should "
+                    "say active or tobedeleted)"
                 )
-        conn.execute(f"DROP TABLE IF EXISTS {err}")
-        conn.execute(f"DROP TABLE IF EXISTS {name}_badl")
-        return report
+
+    def accepted_defect_warnings(self, s: _Staging) -> None:
+        """Defects that lose nothing, so the row is kept: grades without their leading zero, userIds not in
+        {type:id} form, an extra empty field at the end of a row."""
+        if not s.accepted:
+            return
+        for col in s.spec.columns:
+            x = s.header.mapping.get(col.name)
+            if x is None or col.kind != LIST:
+                continue
+            if col.name == "grades":
+                self.report.warnings += self.row_warnings(s, grade_zero_check(col, x))
+            elif col.name == "userIds":
+                self.report.warnings += self.row_warnings(s, user_ids_check(col, x))
+        if not s.comma_ends or s.header.trailing:
+            return
+        count, lines = extra_empty_field_lines(self.conn, s.path, s.header.ncols, s.view, s.sid, WARNED_LINES)
+        file = s.spec.file
+        self.report.warnings += [
+            f"{file} line {line}: the row has one field more than the header, and it is empty; ignored (a "
+            "trailing comma: check the export)"
+            for line in lines
+        ]
+        if count > len(lines):
+            self.report.warnings.append(
+                f"{file}: {count - len(lines)} more row(s) with one empty field too many"
+            )
+
+    def row_warnings(self, s: _Staging, check: Check, suffix: str = "") -> list[str]:
+        """One warning per row failing ``check`` (file, line, column, message), the first few by line."""
+        rows = self.conn.execute(
+            f"""SELECT count(*) OVER (), _line, {check.message} FROM {s.view} WHERE {check.condition}
+                ORDER BY _line LIMIT {WARNED_LINES}"""
+        ).fetchall()
+        file = s.spec.file
+        out = [f"{file} line {line}, column {check.column}: {message}{suffix}" for _, line, message in rows]
+        if rows and rows[0][0] > len(rows):
+            out.append(f"{file}: {rows[0][0] - len(rows)} more row(s) with the same {check.column} problem")
+        return out
 
     def structural_errors(self, err: str, header: HeaderMap, view: str, structural: _Structural) -> None:
         """Rows the parser could not split (and over-long lines it never saw) as row errors.

@@ -110,13 +110,55 @@ def _find_root(base: Path, warnings: list[str]) -> Path:
     if len(candidates) > 1:
         listed = ", ".join(sorted(c.relative_to(base).as_posix() for c in candidates))
         raise DropRefused(f"the drop holds several manifest.csv files ({listed}); send one drop at a time")
-    if any(p.suffix.lower() == ".csv" for p in base.rglob("*")):
-        raise DropRefused(
-            "no manifest.csv: this looks like a OneRoster 1.0 drop (or not OneRoster at all); "
-            "OneRoster 1.0 drops "
-            "without manifest.csv are not supported, export OneRoster 1.1 or 1.2 instead"
-        )
+    csvs = [p for p in base.rglob("*") if _plain_file(base, p) and p.suffix.lower() == ".csv"]
+    if csvs:
+        raise DropRefused(_no_manifest_sentence(csvs))
     raise DropRefused("the drop holds no manifest.csv and no CSV files")
+
+
+def _plain_file(base: Path, path: Path) -> bool:
+    """A regular file inside ``base`` reached without any link (only such files are ever read)."""
+    return path.is_file() and not path.is_symlink() and path.resolve().is_relative_to(base.resolve())
+
+
+# Header names that tell the OneRoster versions apart (spec: S12 §2.3 and the 1.0/1.1/1.2 column lists).
+_SIGNS = {
+    "1.0": {"userId", "agents", "termSourcedId", "grade", "schoolYearId", "birthdate"},
+    "1.1": {"orgSourcedIds", "termSourcedIds", "schoolYear", "birthDate", "agentSourcedIds", "enabledUser"},
+    "1.2": {"preferredGivenName", "primaryOrgSourcedId", "userMasterIdentifier", "pronouns", "roleType"},
+}
+
+
+def _no_manifest_sentence(csvs: list[Path]) -> str:
+    """Say what a drop without manifest.csv looks like, and what to do about it."""
+    names: set[str] = set()
+    for path in csvs:
+        try:
+            names.update(read_header(path))
+        except (HeaderProblem, NotUtf8, OSError):
+            continue
+    votes = {v: len(names & signs) for v, signs in _SIGNS.items()}
+    files = sorted(p.name for p in csvs)
+    if votes["1.1"] + votes["1.2"] > votes["1.0"]:
+        version = "1.2" if votes["1.2"] else "1.1"
+        rows = " / ".join(f"file.{n.removesuffix('.csv')},bulk" for n in files)
+        return (
+            f"no manifest.csv; the headers look like OneRoster {version}: add manifest.csv (example: "
+            f"propertyName,value / manifest.version,1.0 / oneroster.version,{version} / {rows}; one "
+            "file.<name> row per OneRoster file, bulk for a complete file, delta for changes only, absent "
+            "for a file not sent)"
+        )
+    if votes["1.0"]:
+        return (
+            "no manifest.csv and the headers look like OneRoster 1.0 (for example "
+            f"{sorted(names & _SIGNS['1.0'])[0]!r}); OneRoster 1.0 drops are not supported: export OneRoster "
+            "1.1 or 1.2 instead, with its manifest.csv"
+        )
+    return (
+        f"no manifest.csv, and no OneRoster header in {', '.join(files[:8])}"
+        f"{', ...' if len(files) > 8 else ''}: export "
+        "OneRoster 1.1 or 1.2 with its manifest.csv"
+    )
 
 
 def safe_extract(archive: Path, dest: Path, limits: ZipLimits) -> None:
@@ -263,13 +305,14 @@ class FileScan:
     quotes: int = 0  # double quotes in the file: without any, no value can hold a newline
     ends_with_newline: bool = True
     long_lines: list[LongLine] = field(default_factory=list)  # physical lines over the line limit
+    comma_ends: int = 0  # lines ending with a comma: only then can a row hold an extra empty field
 
 
 def scan_file(
     path: Path, max_blank: int = 100_000, max_line_bytes: int = CsvLimits.max_line_bytes
 ) -> FileScan:
     """One memchr-speed pass: line count, blank-line positions (for exact line numbers), lines too long."""
-    size = newlines = quotes = 0
+    size = newlines = quotes = comma_ends = 0
     blanks: list[int] = []
     last = b""
     finder = LongLineFinder(max_line_bytes)
@@ -285,6 +328,7 @@ def scan_file(
             finder.feed(chunk, size, newlines)
             newlines += chunk.count(b"\n")
             quotes += chunk.count(b'"')
+            comma_ends += (last[-1:] + chunk).count(b",\n") + (last + chunk).count(b",\r\n")
             size += len(chunk)
             last = chunk[-2:]
     ends_nl = last.endswith(b"\n")
@@ -298,6 +342,7 @@ def scan_file(
         quotes=quotes,
         ends_with_newline=ends_nl,
         long_lines=finder.finish(size, newlines),
+        comma_ends=comma_ends,
     )
 
 
@@ -441,6 +486,28 @@ def _unaccounted(
             FROM (SELECT trim(csv_line, chr(13) || chr(10)) AS t FROM {name}_rd)"""
     ).fetchone()[0]
     return left - int(inside)
+
+
+def extra_empty_field_lines(
+    conn: duckdb.DuckDBPyConnection, path: Path, ncols: int, view: str, sid: str, limit: int = 10
+) -> tuple[int, list[int]]:
+    """(count, first lines) of rows holding one empty field more than the header.
+
+    DuckDB's strict reader accepts such a row as if the extra field were not there, so they are found by a
+    second read with one more column, matched to the staged rows by sourcedId. Only run for files where a
+    line ends with a comma.
+    """
+    columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(ncols + 1)) + "}"
+    count, lines = conn.execute(
+        f"""WITH extra AS (
+                SELECT {sid} AS sid FROM read_csv({_lit(str(path))}, columns={columns}, header=false,
+                    skip=1, auto_detect=false, delim=',', quote='"', escape='"', null_padding=false,
+                    ignore_errors=true, nullstr={_lit(chr(1))}, encoding='utf-8')
+                WHERE c{ncols} = '')
+            SELECT count(*), list(_line ORDER BY _line)[:{int(limit)}]
+            FROM {view} v SEMI JOIN extra e ON v.{sid} = e.sid"""
+    ).fetchone()
+    return int(count), list(lines or [])
 
 
 def drop_staging(conn: duckdb.DuckDBPyConnection, name: str) -> None:

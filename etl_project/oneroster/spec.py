@@ -312,6 +312,11 @@ OPTIONAL_REFS: dict[str, tuple[tuple[str, str], ...]] = {
     "roles": (("userProfileSourcedId", "user_profiles"),),
 }
 
+# Columns a bulk load never uses (a bulk file must leave them empty; the LMS takes bulk rows as they are):
+# a malformed value there is dropped with a warning instead of rejecting the row. ``status`` is not one of
+# them: a bulk row's status still decides whether the LMS keeps the record active.
+BULK_IGNORED: tuple[str, ...] = ("dateLastModified",)
+
 # Gradebook / resources files: recognised (so the manifest check understands them) but not loaded here.
 OTHER_FILES_11 = (
     "categories.csv",

@@ -66,6 +66,30 @@ def is_datetime(x: str) -> str:
     )
 
 
+_SLASHED = r"^\s*([0-9]{1,2})/([0-9]{1,2})/([0-9]{2,4})\b"
+
+
+def slash_hint(x: str, datetime: bool = False) -> str:
+    """SQL for what a slashed date certainly is: a first part above 12 is a day (day/month/year), a second
+    part above 12 is a day (month/day/year); otherwise it is ambiguous and no rewrite is proposed."""
+    a, b, y = (f"regexp_extract({x}, {lit(_SLASHED)}, {i})" for i in (1, 2, 3))
+    first, second = f"try_cast({a} AS INTEGER)", f"try_cast({b} AS INTEGER)"
+    iso_dm = f"try_cast({y} || '-' || lpad({b}, 2, '0') || '-' || lpad({a}, 2, '0') AS DATE)"
+    iso_md = f"try_cast({y} || '-' || lpad({a}, 2, '0') || '-' || lpad({b}, 2, '0') AS DATE)"
+    verb = "the date is" if datetime else "write"
+    return f"""CASE
+        WHEN NOT regexp_matches({x}, {lit(_SLASHED)}) THEN ''
+        WHEN {first} > 12 AND {second} > 12
+            THEN ' (neither day/month/year nor month/day/year: check the value)'
+        WHEN {first} > 12 AND length({y}) = 4 AND {iso_dm} IS NOT NULL
+            THEN ' (day/month/year: {verb} ' || strftime({iso_dm}, '%Y-%m-%d') || ')'
+        WHEN {second} > 12 AND length({y}) = 4 AND {iso_md} IS NOT NULL
+            THEN ' (month/day/year: {verb} ' || strftime({iso_md}, '%Y-%m-%d') || ')'
+        WHEN {first} > 12 OR {second} > 12 THEN ' (no such date: check the value in the SIS)'
+        ELSE ' (ambiguous: it could be month/day/year or day/month/year; write YYYY-MM-DD from the SIS, '
+             || 'do not guess)' END"""
+
+
 def allowed_values(col: Column) -> tuple[str, ...]:
     return STATUSES if col.kind == STATUS else col.values
 
@@ -98,9 +122,7 @@ def value_check(col: Column, x: str, file: str) -> Check | None:
             name,
             "bad_date",
             f"({x} IS NOT NULL AND NOT {is_date(x)})",
-            f"{shown(x)} || ' is not a valid {name}: dates must be written YYYY-MM-DD'"
-            f" || CASE WHEN {x} LIKE '%/%' THEN ' (this looks like a day/month/year date such as 1/09/2022;"
-            f" write 2022-09-01)' ELSE '' END",
+            f"{shown(x)} || ' is not a valid {name}: dates must be written YYYY-MM-DD' || {slash_hint(x)}",
         )
     if col.kind == DATETIME:
         return Check(
@@ -108,7 +130,7 @@ def value_check(col: Column, x: str, file: str) -> Check | None:
             "bad_datetime",
             f"({x} IS NOT NULL AND NOT {is_datetime(x)})",
             f"{shown(x)} || ' is not a valid {name}: use ISO 8601 such as 2023-05-01T18:25:43.511Z'"
-            f" || CASE WHEN {x} LIKE '%/%' THEN ' (this looks like a day/month/year date)' ELSE '' END",
+            f" || {slash_hint(x, datetime=True)}",
         )
     if col.kind == YEAR:
         return Check(
@@ -169,6 +191,49 @@ def duplicates_sql(view: str, target: str, sid: str, raw: str) -> str:
                  || CASE WHEN len(l.ls) > 21 THEN ' and others' ELSE '' END,
                o.sid, o.raw
         FROM occ o JOIN lines l USING (sid)"""
+
+
+def grade_zero_check(col: Column, x: str) -> Check:
+    """Grades such as 7 that lost their leading zero (CEDS codes are 07): kept, reported as a warning."""
+    items = split_list(x)
+    fixed = (
+        f"list_transform({items}, lambda g: CASE WHEN regexp_full_match(g, '[1-9]') THEN '0' || g ELSE g END)"
+    )
+    return Check(
+        col.name,
+        "grade_without_zero",
+        f"({x} IS NOT NULL AND len(list_filter({items}, lambda g: regexp_full_match(g, '[1-9]'))) > 0)",
+        f"{shown(x)} || ' should be written ' || to_json(array_to_string({fixed}, ','))::VARCHAR"
+        " || ' (grade codes are two characters: 01 ... 12); kept as sent'",
+    )
+
+
+def user_ids_check(col: Column, x: str) -> Check:
+    """userIds items not written {type:id}: kept, reported as a warning."""
+    items = split_list(x)
+    ok = r"\{[^{}:]+:[^{}]*\}"
+    inner = "trim(s, '{}')"
+    braced = (
+        f"CASE WHEN contains(s, ':') THEN '{{' || {inner} || '}}' ELSE '{{<type>:' || {inner} || '}}' END"
+    )
+    keep = f"regexp_full_match(s, {lit(ok)})"
+    fixed = f"list_transform({items}, lambda s: CASE WHEN {keep} THEN s ELSE {braced} END)"
+    return Check(
+        col.name,
+        "user_ids_form",
+        f"({x} IS NOT NULL AND len(list_filter({items}, lambda s: NOT regexp_full_match(s, {lit(ok)}))) > 0)",
+        f"{shown(x)} || ' is not in the {{type:id}} form; write ' || array_to_string({fixed}, ',')"
+        " || ' (kept as sent)'",
+    )
+
+
+def held_reference_sql(view: str, target: str, col: Column, x: str, sid: str, raw: str, why: str) -> str:
+    """Every row with a value in ``col`` is held: the file it refers to was rejected or is missing."""
+    held = lit(f" cannot be checked: {why}; the row is held until that file loads")
+    return f"""INSERT INTO {target}
+        SELECT _line, {lit(col.name)}, 'parent_rejected', {lit(col.name)} || ' ' || {shown(x)} || {held},
+               {sid}, {raw}
+        FROM {view} WHERE {x} IS NOT NULL"""
 
 
 def split_list(x: str) -> str:

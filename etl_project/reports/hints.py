@@ -1,11 +1,12 @@
 """Plain-language reasons and fix hints for every rejection code, for district IT staff (not engineers).
 
 ``hint_for`` first recognises common export accidents from the message or the rejected value (a PowerSchool
-table prefix in the header, a file saved by Excel in Windows-1252, dates Excel rewrote as day/month/year, a
-grade list written without quotes, a grade that lost its leading zero), then falls back to the code's own
-reason and fix. A file's cut-off last line gets :data:`TRUNCATED` (the report knows which line is last;
-a message saying so is recognised too). Codes are the ones ``etl_project.oneroster`` writes to
-``oneroster.rejects``.
+table prefix in the header, a file saved by Excel in Windows-1252, dates written with slashes, a grade list
+written without quotes, a grade that lost its leading zero), then falls back to the code's own reason and
+fix. Slashed dates are described only as far as they are certain (a part above 12 is the day; otherwise the
+order is ambiguous and no rewrite is proposed). A file's cut-off last line gets :data:`TRUNCATED` (the report
+knows which line is last; a message saying so is recognised too). Codes are the ones ``etl_project.oneroster``
+writes to ``oneroster.rejects``.
 """
 
 from __future__ import annotations
@@ -110,8 +111,9 @@ CODES: dict[str, Hint] = {
         "the export), or remove the stale row in the SIS.",
     ),
     "parent_rejected": Hint(
-        "The row points at a record that was itself rejected, so it was set aside too.",
-        "Fix the referenced row first (its line is in the message); this row will load once that one does.",
+        "The row points at a record that was itself rejected, or into a file that was rejected as a whole or "
+        "is missing, so it was set aside too.",
+        "Fix the referenced row or file first (the message names it); this row will load once that one does.",
     ),
     "wrong_field_count": Hint(
         "The row has a different number of fields than the header, so the columns do not line up.",
@@ -161,10 +163,24 @@ _CP1252 = Hint(
     "Open the file and 'Save As' > 'CSV UTF-8 (Comma delimited)', or export directly from the SIS "
     "without opening it in Excel.",
 )
+_SLASH_FIX = (
+    "Set the export's date format to YYYY-MM-DD, and do not open and re-save the export in a spreadsheet; "
+    "if you must, format the date columns as text or as yyyy-mm-dd before saving."
+)
 _DMY = Hint(
-    "Excel turned the dates into day/month/year (like 17/08/2026); OneRoster needs YYYY-MM-DD.",
-    "Do not open and re-save the export in Excel; if you must, format the date columns as text or as "
-    "yyyy-mm-dd before saving.",
+    "The date is written day/month/year (its first part is above 12, so it can only be a day); "
+    "OneRoster needs YYYY-MM-DD.",
+    _SLASH_FIX,
+)
+_MDY = Hint(
+    "The date is written month/day/year, the common US form (its second part is above 12, so it can only "
+    "be a day); OneRoster needs YYYY-MM-DD.",
+    _SLASH_FIX,
+)
+_SLASHED_AMBIGUOUS = Hint(
+    "The date is written with slashes and is ambiguous: 1/7/2019 could be January 7 or 1 July. OneRoster "
+    "needs YYYY-MM-DD.",
+    "Take the date from the SIS, do not rewrite it by guessing the order. " + _SLASH_FIX,
 )
 _UNQUOTED_LIST = Hint(
     "A list such as grades 09,10 was written without quotes, so the row has extra fields.",
@@ -177,7 +193,7 @@ _LEADING_ZERO = Hint(
 )
 
 _CUT_OFF = re.compile(r"cut off|ends mid-line|truncated|last line", re.IGNORECASE)
-_DMY_VALUE = re.compile(r"^\s*\d{1,2}/\d{1,2}/\d{2,4}")
+_SLASHED_VALUE = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/\d{2,4}")
 _GRADE_NO_ZERO = re.compile(r"(^|[,\s\"])[1-9]($|[,\s\"])")
 
 
@@ -192,13 +208,34 @@ def hint_for(
         return _POWERSCHOOL
     if code == "not_utf8" and "Windows-1252" in msg:
         return _CP1252
-    if code in ("bad_date", "bad_datetime") and ("day/month/year" in msg or _DMY_VALUE.match(value or "")):
-        return _DMY
+    if code in ("bad_date", "bad_datetime"):
+        slashed = _slashed_hint(msg, value)
+        if slashed is not None:
+            return slashed
     if code == "wrong_field_count" and value and re.search(r",\s*\d{2},\d{2}\s*,", value):
         return _UNQUOTED_LIST
     if column == "grades" and value and _GRADE_NO_ZERO.search(value):
         return _LEADING_ZERO
     return CODES.get(code, UNKNOWN)
+
+
+def _slashed_hint(message: str, value: str | None) -> Hint | None:
+    """What a slashed date certainly is, from the value (or the message's own verdict): never a guess."""
+    found = _SLASHED_VALUE.match(value or "")
+    if found:
+        first, second = int(found.group(1)), int(found.group(2))
+        if first > 12 >= second:
+            return _DMY
+        if second > 12 >= first:
+            return _MDY
+        return _SLASHED_AMBIGUOUS if first <= 12 and second <= 12 else None
+    if "(day/month/year:" in message:
+        return _DMY
+    if "(month/day/year:" in message:
+        return _MDY
+    if "(ambiguous:" in message:
+        return _SLASHED_AMBIGUOUS
+    return None
 
 
 _FIELDS = re.compile(r"has (\d+) fields but the header has (\d+)")
