@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, DagsterRun, DagsterRunStatus, Definitions
 
-from etl_project.districts import District, DistrictsResource, LocalSource, to_toml
+from etl_project.districts import District, LocalSource, to_toml
+from etl_project.districts.resource import DistrictsResource
 from etl_project.resources import build_resources
 from etl_project.settings import Settings
 from etl_project_tests.oneroster_drops import write_drop as write_oneroster_drop  # noqa: F401 (re-export)

@@ -41,7 +41,7 @@ from etl_project.alerts.resource import AlertsResource
 from etl_project.archive import ArchiveResource
 from etl_project.assets.lms import CHANGE_PLAN, CHECK_NAME
 from etl_project.automation.freshness import CHECK_KEY as DROP_CHECK_KEY
-from etl_project.districts import DistrictsResource
+from etl_project.districts.resource import DistrictsResource
 from etl_project.jobs import load_lms, nightly_sync, replay_from_archive
 from etl_project.lms.resource import LmsResource
 from etl_project.partitions import DistrictNight

@@ -27,7 +27,8 @@ from pydantic import Field
 
 from etl_project.archive import ArchiveResource
 from etl_project.assets.keys import DROP, OWNERS, SNAPSHOT
-from etl_project.districts import DistrictConfigError, DistrictsResource, MissingSecret
+from etl_project.districts import DistrictConfigError, MissingSecret
+from etl_project.districts.resource import DistrictsResource
 from etl_project.partitions import DistrictNight, district_nights
 from etl_project.progress import log_progress
 from etl_project.registry import SecretKeyError

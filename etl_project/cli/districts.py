@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from etl_project.cli.district_arg import DISTRICT_HELP
-from etl_project.cli.main import CommandError
+from etl_project.cli.errors import CommandError
 from etl_project.scratch import scratch_dir
 
 # ``districts test`` exit codes (also in its --help)
@@ -146,9 +146,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     imp = sub.add_parser(
         "import",
         help="import districts from a TOML districts file",
-        description="Imports every district of a TOML districts file (format: etl_project/districts.py). "
-        "Secrets the file names by environment variable (password_env, private_key_env, private_key_file, "
-        "passphrase_env) are read now and stored encrypted; the variables are not needed afterwards.",
+        description="Imports every district of a TOML districts file "
+        "(format: etl_project/districts/toml_format.py). Secrets the file names by environment variable "
+        "(password_env, private_key_env, private_key_file, passphrase_env) are read now and stored "
+        "encrypted; the variables are not needed afterwards.",
     )
     imp.add_argument("file", nargs="?", type=Path, help="default: $ETL_PROJECT_DISTRICTS")
     imp.add_argument("--replace", action="store_true", help="overwrite districts that are already registered")
