@@ -227,41 +227,30 @@ class _Dialect:
     """The words that differ between PostgreSQL (schema ``lms``, partitioned tables) and SQLite."""
 
     pg: bool
+    p: str  # table prefix
+    ts: str
+    now: str
+    json: str
+    serial: str
+    ident: str  # ids are opaque: compared byte by byte (COLLATE "C", as DuckDB does), so keys index cheaply
+    by_district: str  # PostgreSQL: one partition per district (see PARTITIONED), each with its ENTITY_KEYS
 
-    @property
-    def p(self) -> str:
-        return "lms." if self.pg else ""
 
-    @property
-    def ts(self) -> str:
-        return "TIMESTAMPTZ" if self.pg else "TEXT"
-
-    @property
-    def now(self) -> str:
-        return "now()" if self.pg else "CURRENT_TIMESTAMP"
-
-    @property
-    def json(self) -> str:
-        return "JSON" if self.pg else "TEXT"
-
-    @property
-    def serial(self) -> str:
-        return "BIGSERIAL PRIMARY KEY" if self.pg else "INTEGER PRIMARY KEY AUTOINCREMENT"
-
-    @property
-    def ident(self) -> str:
-        # Ids are opaque: compared byte by byte (COLLATE "C", as DuckDB does), so keys sort and index cheaply.
-        return 'TEXT COLLATE "C"' if self.pg else "TEXT"
-
-    @property
-    def by_district(self) -> str:
-        # PostgreSQL: one partition per district (see PARTITIONED), each with its own keys (ENTITY_KEYS).
-        return " PARTITION BY LIST (district)" if self.pg else ""
+_DIALECTS = {
+    "postgres": _Dialect(
+        pg=True, p="lms.", ts="TIMESTAMPTZ", now="now()", json="JSON", serial="BIGSERIAL PRIMARY KEY",
+        ident='TEXT COLLATE "C"', by_district=" PARTITION BY LIST (district)",
+    ),
+    "sqlite": _Dialect(
+        pg=False, p="", ts="TEXT", now="CURRENT_TIMESTAMP", json="TEXT",
+        serial="INTEGER PRIMARY KEY AUTOINCREMENT", ident="TEXT", by_district="",
+    ),
+}  # fmt: skip
 
 
 def ddl(dialect: str) -> list[str]:
     """CREATE statements (idempotent) for ``postgres`` (schema ``lms``) or ``sqlite``."""
-    d = _Dialect(dialect == "postgres")
+    d = _DIALECTS["postgres" if dialect == "postgres" else "sqlite"]
     return [*_prelude(d), *_entity_tables(d), *_sync_runs(d), *_ledger_tables(d)]
 
 
