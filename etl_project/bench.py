@@ -99,6 +99,68 @@ def bare_duckdb_load(drop: Path, database: Path, memory_limit: str) -> int:
     return rows
 
 
+def _fetch_over_sftp(work: Path, fetched_dir: Path, times: dict[str, float]):
+    """The generated drop fetched from a loopback OpenSSH sshd (timed as ``fetch_s``): files, source info."""
+    from etl_project.devservers.sshd import start_sshd
+    from etl_project.districts import District, SftpSource
+    from etl_project.sources import open_source
+
+    with start_sshd(str(work / "sshd")) as server:
+        district = District(
+            id=BENCH_DISTRICT,
+            name="Bench",
+            source=SftpSource(
+                host=server.host,
+                port=server.port,
+                username=server.username,
+                remote_dir=str(work / "outbox"),
+                host_key=server.host_key_line,
+                private_key_file=server.client_key_path,
+            ),
+        )
+        fetched_dir.mkdir()
+        with timed(times, "fetch_s"), open_source(district) as source:
+            listing = source.find_drop(BENCH_NIGHT, settle_seconds=0)
+            return source.fetch(listing, fetched_dir), source.info
+
+
+def _floor_and_normalize(
+    work: Path,
+    drop: Path,
+    snapshot_dir: Path,
+    provenance: dict,
+    memory_limit: str,
+    repeat: int,
+    progress: Callable[[str], None],
+    result: BenchResult,
+    times: dict[str, float],
+):
+    """The floor (a bare DuckDB load) and our normalize + validate, alternately ``repeat`` times, the best
+    of each kept in ``times``; the last load's report."""
+    from etl_project.oneroster.load import load_drop
+
+    floors, normalizes = [], []
+    for attempt in range(1, repeat + 1):
+        progress(f"floor: bare DuckDB load of the same CSVs (run {attempt}/{repeat}) ...")
+        with timed(times, "bare_duckdb_s"):
+            result.rows = bare_duckdb_load(drop, work / "bare.duckdb", memory_limit)
+        (work / "bare.duckdb").unlink()
+        floors.append(times["bare_duckdb_s"])
+
+        progress(f"normalize + validate into the district's DuckDB (run {attempt}/{repeat}) ...")
+        warehouse = WarehouseResource(root=str(work / f"warehouse{attempt}"), memory_limit=memory_limit)
+        with timed(times, "normalize_s"), warehouse.connect(BENCH_DISTRICT) as conn:
+            report = load_drop(
+                conn, snapshot_dir, district=BENCH_DISTRICT, date=BENCH_NIGHT, provenance=provenance
+            )
+        warehouse.offboard(BENCH_DISTRICT)
+        normalizes.append(times["normalize_s"])
+    times["bare_duckdb_s"], times["normalize_s"] = min(floors), min(normalizes)
+    if repeat > 1:
+        result.extra.update({"repeat": repeat, "bare_duckdb_runs_s": floors, "normalize_runs_s": normalizes})
+    return report
+
+
 def run_bench(
     students: int,
     *,
@@ -111,10 +173,7 @@ def run_bench(
     """Measure each stage; with ``repeat`` > 1 the floor and normalize run alternately that many times and the
     best of each is kept (on a shared machine the best run is the least disturbed one)."""
     from etl_project.archive import ArchiveResource
-    from etl_project.devservers.sshd import start_sshd
-    from etl_project.districts import District, SftpSource
-    from etl_project.oneroster.load import FileProvenance, load_drop
-    from etl_project.sources import open_source
+    from etl_project.oneroster.load import FileProvenance
 
     work = Path(workdir or tempfile.mkdtemp(prefix="etl-bench-"))
     result = BenchResult(students=students)
@@ -126,25 +185,8 @@ def run_bench(
         result.bytes = sum(p.stat().st_size for p in drop.iterdir())
 
         progress("fetch over SFTP on loopback (OpenSSH sshd) ...")
-        with start_sshd(str(work / "sshd")) as server:
-            district = District(
-                id=BENCH_DISTRICT,
-                name="Bench",
-                source=SftpSource(
-                    host=server.host,
-                    port=server.port,
-                    username=server.username,
-                    remote_dir=str(work / "outbox"),
-                    host_key=server.host_key_line,
-                    private_key_file=server.client_key_path,
-                ),
-            )
-            fetched_dir = work / "fetched"
-            fetched_dir.mkdir()
-            with timed(times, "fetch_s"), open_source(district) as source:
-                listing = source.find_drop(BENCH_NIGHT, settle_seconds=0)
-                fetched = source.fetch(listing, fetched_dir)
-                info = source.info
+        fetched_dir = work / "fetched"
+        fetched, info = _fetch_over_sftp(work, fetched_dir, times)
 
         progress("archive (local archive folder) ...")
         archive = ArchiveResource(url=str(work / "archive")).open()
@@ -155,27 +197,9 @@ def run_bench(
         snapshot_dir = work / "snapshot"
         snapshot = archive.download_snapshot(BENCH_DISTRICT, BENCH_NIGHT, snapshot_dir)
         provenance = {f.name: FileProvenance(f.size, f.sha256, f.uri, f.version_id) for f in snapshot.files}
-        floors, normalizes = [], []
-        for attempt in range(1, repeat + 1):
-            progress(f"floor: bare DuckDB load of the same CSVs (run {attempt}/{repeat}) ...")
-            with timed(times, "bare_duckdb_s"):
-                result.rows = bare_duckdb_load(drop, work / "bare.duckdb", memory_limit)
-            (work / "bare.duckdb").unlink()
-            floors.append(times["bare_duckdb_s"])
-
-            progress(f"normalize + validate into the district's DuckDB (run {attempt}/{repeat}) ...")
-            warehouse = WarehouseResource(root=str(work / f"warehouse{attempt}"), memory_limit=memory_limit)
-            with timed(times, "normalize_s"), warehouse.connect(BENCH_DISTRICT) as conn:
-                report = load_drop(
-                    conn, snapshot_dir, district=BENCH_DISTRICT, date=BENCH_NIGHT, provenance=provenance
-                )
-            warehouse.offboard(BENCH_DISTRICT)
-            normalizes.append(times["normalize_s"])
-        times["bare_duckdb_s"], times["normalize_s"] = min(floors), min(normalizes)
-        if repeat > 1:
-            result.extra.update(
-                {"repeat": repeat, "bare_duckdb_runs_s": floors, "normalize_runs_s": normalizes}
-            )
+        report = _floor_and_normalize(
+            work, drop, snapshot_dir, provenance, memory_limit, repeat, progress, result, times
+        )
         result.extra["accepted"] = sum(f.accepted for f in report.files.values())
         result.extra["rejected"] = sum(f.rejected for f in report.files.values())
     finally:
@@ -278,68 +302,101 @@ def run_lms_bench(
     """First load of N students into a throwaway PostgreSQL, then day 2; against a bare COPY floor. With
     ``repeat`` > 1 the three are measured that many times, each attempt on a fresh database, and the best of
     each is kept (on a shared machine the best run is the least disturbed one)."""
-    import psycopg
-
-    from etl_project.archive.base import sha256_of
-    from etl_project.archive.local import file_uri, version_id_for
-    from etl_project.devservers.postgres import start_postgres
-    from etl_project.lms import open_backend
-    from etl_project.oneroster.load import FileProvenance, load_drop
-
     work = Path(workdir or tempfile.mkdtemp(prefix="etl-bench-lms-"))
     result = BenchResult(students=students)
     nights = {1: BENCH_NIGHT, 2: "2026-11-28"}
-    floors: list[Spent] = []
-    firsts: list[tuple[LoadResult, Spent]] = []
-    seconds: list[tuple[LoadResult, Spent]] = []
     try:
         warehouse = WarehouseResource(root=str(work / "warehouse"), memory_limit=memory_limit)
-        for day, night in nights.items():
-            drop = work / f"day{day}"
-            progress(f"generating day {day}: {students} students (not measured) ...")
-            generate_in_child(drop, students, day=day, seed=seed)
-            # Provenance as the local archive records it, so ledger rows are as wide as in production.
-            provenance = {}
-            for path in drop.iterdir():
-                size, sha256 = sha256_of(path)
-                provenance[path.name] = FileProvenance(size, sha256, file_uri(path), version_id_for(sha256))
-            progress(f"normalize day {day} into DuckDB ...")
-            started = time.perf_counter()
-            with warehouse.connect(BENCH_DISTRICT) as conn:
-                load_drop(conn, drop, district=BENCH_DISTRICT, date=night, provenance=provenance)
-            if day == 1:
-                result.normalize_s = round(time.perf_counter() - started, 3)
-                result.bytes = sum(p.stat().st_size for p in drop.iterdir())
-            shutil.rmtree(drop)
-        with start_postgres() as server:  # its own folder: the postgres OS user must reach it
-            for attempt in range(1, repeat + 1):
-                url = server.create_database(f"lms{attempt}")
-                backend = open_backend(url)
-                with warehouse.connect(BENCH_DISTRICT) as duck:
-                    progress(
-                        f"floor: bare COPY of the rows into unindexed tables (run {attempt}/{repeat}) ..."
-                    )
-                    floor, rows = copy_floor(duck, server, url, nights[1], work)
-                    floors.append(floor)
-                    progress(
-                        f"first load into the LMS (change set + one transaction) (run {attempt}/{repeat}) ..."
-                    )
-                    firsts.append(timed_load(duck, backend, server, nights[1], f"bench-1-{attempt}"))
-                    progress(f"day 2 into the LMS (run {attempt}/{repeat}) ...")
-                    seconds.append(timed_load(duck, backend, server, nights[2], f"bench-2-{attempt}"))
-                with psycopg.connect(
-                    server.url(), autocommit=True
-                ) as admin:  # free the disk for the next run
-                    admin.execute(f'DROP DATABASE "lms{attempt}"')
+        _normalize_nights(warehouse, work, nights, seed, progress, result)
+        attempts = _load_attempts(warehouse, work, nights, repeat, progress, result)
     finally:
         if workdir is None:
             shutil.rmtree(work, ignore_errors=True)
-    # The best of each, with its own phases and counts.
+    _lms_figures(result, *attempts)
+    result.peak_rss_mb = round(peak_rss_mb(), 1)
+    return result
+
+
+def _normalize_nights(
+    warehouse: WarehouseResource,
+    work: Path,
+    nights: dict[int, str],
+    seed: int,
+    progress: Callable[[str], None],
+    result: BenchResult,
+) -> None:
+    """Generate and normalize each night into the district's DuckDB (day 1's normalize is timed)."""
+    from etl_project.archive.base import sha256_of
+    from etl_project.archive.local import file_uri, version_id_for
+    from etl_project.oneroster.load import FileProvenance, load_drop
+
+    for day, night in nights.items():
+        drop = work / f"day{day}"
+        progress(f"generating day {day}: {result.students} students (not measured) ...")
+        generate_in_child(drop, result.students, day=day, seed=seed)
+        # Provenance as the local archive records it, so ledger rows are as wide as in production.
+        provenance = {}
+        for path in drop.iterdir():
+            size, sha256 = sha256_of(path)
+            provenance[path.name] = FileProvenance(size, sha256, file_uri(path), version_id_for(sha256))
+        progress(f"normalize day {day} into DuckDB ...")
+        started = time.perf_counter()
+        with warehouse.connect(BENCH_DISTRICT) as conn:
+            load_drop(conn, drop, district=BENCH_DISTRICT, date=night, provenance=provenance)
+        if day == 1:
+            result.normalize_s = round(time.perf_counter() - started, 3)
+            result.bytes = sum(p.stat().st_size for p in drop.iterdir())
+        shutil.rmtree(drop)
+
+
+def _load_attempts(
+    warehouse: WarehouseResource,
+    work: Path,
+    nights: dict[int, str],
+    repeat: int,
+    progress: Callable[[str], None],
+    result: BenchResult,
+) -> tuple[list[Spent], list[tuple[LoadResult, Spent]], list[tuple[LoadResult, Spent]]]:
+    """Per attempt, on a fresh database: the COPY floor, the first load and day 2."""
+    import psycopg
+
+    from etl_project.devservers.postgres import start_postgres
+    from etl_project.lms import open_backend
+
+    floors: list[Spent] = []
+    firsts: list[tuple[LoadResult, Spent]] = []
+    seconds: list[tuple[LoadResult, Spent]] = []
+    with start_postgres() as server:  # its own folder: the postgres OS user must reach it
+        for attempt in range(1, repeat + 1):
+            url = server.create_database(f"lms{attempt}")
+            backend = open_backend(url)
+            with warehouse.connect(BENCH_DISTRICT) as duck:
+                progress(f"floor: bare COPY of the rows into unindexed tables (run {attempt}/{repeat}) ...")
+                floor, result.rows = copy_floor(duck, server, url, nights[1], work)
+                floors.append(floor)
+                progress(
+                    f"first load into the LMS (change set + one transaction) (run {attempt}/{repeat}) ..."
+                )
+                firsts.append(timed_load(duck, backend, server, nights[1], f"bench-1-{attempt}"))
+                progress(f"day 2 into the LMS (run {attempt}/{repeat}) ...")
+                seconds.append(timed_load(duck, backend, server, nights[2], f"bench-2-{attempt}"))
+            with psycopg.connect(server.url(), autocommit=True) as admin:  # free the disk for the next run
+                admin.execute(f'DROP DATABASE "lms{attempt}"')
+    return floors, firsts, seconds
+
+
+def _lms_figures(
+    result: BenchResult,
+    floors: list[Spent],
+    firsts: list[tuple[LoadResult, Spent]],
+    seconds: list[tuple[LoadResult, Spent]],
+) -> None:
+    """The best of each, with its own phases and counts, into ``result.extra``."""
+    repeat = len(floors)
     floor = min(floors, key=lambda spent: spent.wall)
     first, first_spent = min(firsts, key=lambda run: run[1].wall)
     second, day2_spent = min(seconds, key=lambda run: run[1].wall)
     floor_s, first_s, day2_s = (round(s.wall, 3) for s in (floor, first_spent, day2_spent))
-    result.rows = rows
     result.extra.update(
         {
             "first_load_s": first_s,
@@ -382,8 +439,6 @@ def run_lms_bench(
                 "day2_runs_s": [round(s.wall, 3) for _, s in seconds],
             }
         )
-    result.peak_rss_mb = round(peak_rss_mb(), 1)
-    return result
 
 
 def timed_load(

@@ -314,6 +314,18 @@ def _grade_code(g: int) -> str:
     return "KG" if g == 0 else f"{g:02d}"
 
 
+_PERSON = """
+            CASE WHEN {female} THEN fe.name ELSE ma.name END AS givenName, fa.name AS familyName,
+            lower(regexp_replace(strip_accents(CASE WHEN {female} THEN fe.name ELSE ma.name END),
+                '[^A-Za-z]', '',
+                  'g')) AS given_clean,
+            lower(regexp_replace(strip_accents(fa.name), '[^A-Za-z]', '', 'g')) AS family_clean"""
+_NAMES_JOIN = """
+            LEFT JOIN female fe ON fe.idx = {hg} % {nf}
+            LEFT JOIN male ma ON ma.idx = {hg} % {nm}
+            JOIN family fa ON fa.idx = {fam}"""
+
+
 class _Generator:
     """Builds the district in temp tables of one DuckDB connection, then COPYs each file out."""
 
@@ -335,7 +347,17 @@ class _Generator:
 
     # -- structure (from the day-1 population) -------------------------------------------------------------
     def build(self) -> dict[str, int]:
-        n, q = self.n, self.q
+        """The day-1 district, then each night's churn up to ``day``; the last night's churn counts."""
+        self._stage_names_and_catalog()
+        self._stage_schools()
+        self._stage_students_and_classes()
+        churn: dict[str, int] = {}
+        for night in range(2, self.day + 1):
+            churn = self._apply_night(night)
+        return churn
+
+    def _stage_names_and_catalog(self) -> None:
+        q = self.q
         q(f"CREATE TEMP TABLE female AS SELECT unnest({_sql_list(FEMALE_GIVEN_NAMES)}) AS name, "
           f"generate_subscripts({_sql_list(FEMALE_GIVEN_NAMES)}, 1) - 1 AS idx")  # fmt: skip
         q(f"CREATE TEMP TABLE male AS SELECT unnest({_sql_list(MALE_GIVEN_NAMES)}) AS name, "
@@ -357,6 +379,10 @@ class _Generator:
                     (row_number() OVER (PARTITION BY g.grade, c.slot ORDER BY c.code) - 1)::INTEGER AS opt,
                     (count(*) OVER (PARTITION BY g.grade, c.slot))::INTEGER AS n_opts
              FROM range(13) g(grade) JOIN catalog c ON g.grade BETWEEN c.lo AND c.hi""")
+
+    def _stage_schools(self) -> None:
+        """Enough schools per band for STUDENTS_PER_SCHOOL; ``band_sql`` assigns a student's school."""
+        n, q = self.n, self.q
         bands = {_E: 6, _M: 3, _H: 4}
         counts = {b: max(1, round(n * k / 13 / STUDENTS_PER_SCHOOL)) for b, k in bands.items()}
         self.n_schools = counts
@@ -378,13 +404,15 @@ class _Generator:
         q("CREATE TEMP TABLE schools(school_no INTEGER, band VARCHAR, band_idx INTEGER, name VARCHAR)")
         for chunk in range(0, len(school_rows), 5000):
             q(f"INSERT INTO schools VALUES {_values(school_rows[chunk : chunk + 5000])}")
+
+    def _stage_students_and_classes(self) -> None:
+        n, q = self.n, self.q
         # People: everyone who is ever a student up to `day`; churn only updates columns.
         q(f"""CREATE TEMP TABLE students AS
               SELECT i, 1 AS joined, NULL::INTEGER AS left_night, NULL::INTEGER AS renamed,
                      (hash({{seed}}, 'family', i) % {len(FAMILY_NAMES)})::INTEGER AS family_idx
               FROM range({n}) r(i)""")
         self.next_id = n
-        churn: dict[str, int] = {}
         # Sizing from day 1: each (school, course, term) gets enough sections of SECTION_SIZE.
         q(f"CREATE TEMP TABLE base_plan AS {self._plan_sql('SELECT i FROM students', shifted=False)}")
         q(f"""CREATE TEMP TABLE sections AS
@@ -417,9 +445,6 @@ class _Generator:
              WHERE classes.class_no = r.class_no""")
         q("DROP TABLE base_plan")
         q("CREATE TEMP TABLE shifts(i BIGINT, slot INTEGER, night INTEGER)")
-        for night in range(2, self.day + 1):
-            churn = self._apply_night(night)
-        return churn
 
     def _student_attrs(self, source: str) -> str:
         """Per-student attributes derived from the id alone (so new students get them the same way)."""
@@ -528,8 +553,19 @@ class _Generator:
         return int(self.c.execute(sql.replace("{seed}", str(self.seed))).fetchone()[0])
 
     def write(self, folder: Path) -> dict[str, int]:
+        """Every file of the night into ``folder``; rows written per file, in the files' order."""
+        self._stage_people()
+        rows = self._write_orgs_and_sessions(folder)
+        rows.update(self._write_courses_and_classes(folder))
+        self._stage_staff_users()
+        rows["users.csv"] = self._write_users(folder)
+        rows["enrollments.csv"] = self._write_enrollments(folder)
+        rows["demographics.csv"] = self._write_demographics(folder)
+        return rows
+
+    def _stage_people(self) -> None:
+        """``people``: the students enrolled on the night, with their name hashes; ``plan``: their courses."""
         q, day = self.q, self.day
-        night = f"DATE '{FIRST_NIGHT.isoformat()}' + ({{n}} - 1)::INTEGER"
         q(f"""CREATE TEMP TABLE people AS
               SELECT s.*, a.grade, a.school_no,
                      hash({{seed}}, 'sex', s.i) % 2 = 0 AS female,
@@ -539,6 +575,8 @@ class _Generator:
               FROM students s JOIN ({self._student_attrs("SELECT i FROM students")}) a USING (i)
               WHERE s.joined <= {day} AND (s.left_night IS NULL OR s.left_night > {day})""")
         q(f"CREATE TEMP TABLE plan AS {self._plan_sql('SELECT i FROM people')}")
+
+    def _write_orgs_and_sessions(self, folder: Path) -> dict[str, int]:
         rows: dict[str, int] = {}
         district = "dst-0001"
         rows["orgs.csv"] = self._copy(folder, "orgs.csv", f"""
@@ -558,6 +596,11 @@ class _Generator:
                    endDate::DATE AS endDate, parentSourcedId, schoolYear
             FROM (VALUES {_values(sessions)}) v(sourcedId, title, type, startDate, endDate, parentSourcedId,
                                                 schoolYear)""")  # fmt: skip
+        return rows
+
+    def _write_courses_and_classes(self, folder: Path) -> dict[str, int]:
+        q = self.q
+        rows: dict[str, int] = {}
         q("""CREATE TEMP TABLE courses AS
              SELECT s.school_no, c.*, row_number() OVER (ORDER BY s.school_no, c.slot, c.code)
                  ::INTEGER AS course_no
@@ -590,24 +633,18 @@ class _Generator:
             FROM classes c JOIN courses co USING (school_no, code) JOIN terms t USING (term)
             ORDER BY c.class_no""",
         )
-        # Staff: teachers per school, a principal per school and three district administrators.
+        return rows
+
+    def _stage_staff_users(self) -> None:
+        """``staff_users``: teachers per school, a principal per school and three district administrators."""
+        q = self.q
         q("""CREATE TEMP TABLE staff AS
              SELECT st.teacher_offset + r.idx + 1 AS teacher_no, st.school_no, r.idx, st.n_teachers,
                     s.band, s.band_idx
              FROM school_staff st JOIN schools s USING (school_no), range(st.n_teachers) r(idx)""")
         max_e = self.n_schools[_E]
-        person = """
-            CASE WHEN {female} THEN fe.name ELSE ma.name END AS givenName, fa.name AS familyName,
-            lower(regexp_replace(strip_accents(CASE WHEN {female} THEN fe.name ELSE ma.name END),
-                '[^A-Za-z]', '',
-                  'g')) AS given_clean,
-            lower(regexp_replace(strip_accents(fa.name), '[^A-Za-z]', '', 'g')) AS family_clean"""
-        names_join = """
-            LEFT JOIN female fe ON fe.idx = {hg} % {nf}
-            LEFT JOIN male ma ON ma.idx = {hg} % {nm}
-            JOIN family fa ON fa.idx = {fam}"""
         nf, nm, nfam = len(FEMALE_GIVEN_NAMES), len(MALE_GIVEN_NAMES), len(FAMILY_NAMES)
-        staff_names = names_join.format(
+        staff_names = _NAMES_JOIN.format(
             hg="hash({seed}, 'staff-given', k)",
             nf=nf,
             nm=nm,
@@ -629,9 +666,12 @@ class _Generator:
                   UNION ALL
                   SELECT 0, d, 'administrator', printf('adm-d%02d', d), 'dst-0001', printf('AD%02d', d)
                   FROM range(1, 4) r(d))
-              SELECT sa.*, {person.format(female="hash({seed}, 'staff-sex', k) % 2 = 0")}
+              SELECT sa.*, {_PERSON.format(female="hash({seed}, 'staff-sex', k) % 2 = 0")}
               FROM staff_all sa {staff_names}""")
-        student_names = names_join.format(hg="p.hg", nf=nf, nm=nm, fam="p.family_idx")
+
+    def _write_users(self, folder: Path) -> int:
+        nf, nm = len(FEMALE_GIVEN_NAMES), len(MALE_GIVEN_NAMES)
+        student_names = _NAMES_JOIN.format(hg="p.hg", nf=nf, nm=nm, fam="p.family_idx")
         users_sql = f"""
             SELECT sid AS sourcedId, NULL AS status, NULL AS dateLastModified, 'true' AS enabledUser,
                    orgs AS orgSourcedIds, role,
@@ -655,17 +695,17 @@ class _Generator:
                    given_clean || '.' || family_clean || (100001 + p.i) || '@{self.student_domain}',
                    NULL, NULL, NULL,
                    CASE WHEN p.grade = 0 THEN 'KG' ELSE printf('%02d', p.grade) END, NULL, 2, p.i
-            FROM (SELECT p.*, {person.format(female="p.female")} FROM people p {student_names}) p
+            FROM (SELECT p.*, {_PERSON.format(female="p.female")} FROM people p {student_names}) p
             LEFT JOIN female mf ON mf.idx = p.hm % {nf}
             LEFT JOIN male mm ON mm.idx = p.hm % {nm}"""
         cols = ", ".join(f'"{c}"' for c in HEADERS["users.csv"])
-        rows["users.csv"] = self._copy(
-            folder, "users.csv", f"SELECT {cols} FROM ({users_sql}) ORDER BY _kind, _k"
-        )
-        begin = night.replace("{n}", "{col}")
+        return self._copy(folder, "users.csv", f"SELECT {cols} FROM ({users_sql}) ORDER BY _kind, _k")
+
+    def _write_enrollments(self, folder: Path) -> int:
+        begin = f"DATE '{FIRST_NIGHT.isoformat()}' + ({{col}} - 1)::INTEGER"
         # A new student or a changed schedule starts on the night it happened, not at the start of term.
         since = "greatest(pe.joined, CASE WHEN p.n_shift > 0 THEN p.shift_night ELSE 1 END)"
-        rows["enrollments.csv"] = self._copy(folder, "enrollments.csv", f"""
+        return self._copy(folder, "enrollments.csv", f"""
             SELECT sourcedId, NULL AS status, NULL AS dateLastModified, classSourcedId, schoolSourcedId,
                    userSourcedId, role, "primary", beginDate, endDate
             FROM (
@@ -699,7 +739,9 @@ class _Generator:
                          SELECT (c.teacher_idx + 1) % st.n_teachers, false
                          WHERE st.n_teachers > 1 AND hash({{seed}}, 'co-teacher', c.class_no) % 20 = 0) x
             ) ORDER BY _k, _a, _b DESC""")  # fmt: skip
-        rows["demographics.csv"] = self._copy(folder, "demographics.csv", f"""
+
+    def _write_demographics(self, folder: Path) -> int:
+        return self._copy(folder, "demographics.csv", f"""
             WITH d AS (
                 SELECT p.i, p.grade, p.female, hash({{seed}}, 'race', p.i) % 1000 AS race,
                        (hash({{seed}}, 'born', p.i) >> 1)::BIGINT AS hb,
@@ -730,7 +772,6 @@ class _Generator:
                    CASE WHEN res < 92 THEN '01652' WHEN res < 97 THEN '01653' ELSE '01654' END
                        AS publicSchoolResidenceStatus
             FROM d ORDER BY i""")  # fmt: skip
-        return rows
 
 
 def _write_manifest(folder: Path) -> None:

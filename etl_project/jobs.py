@@ -1,13 +1,13 @@
 """Jobs over the district × night partitions (one partitions definition per job).
 
-Every job carries the night-state hooks (etl_project/assets/night_state.py): whatever launches a run (the
+Every job carries the night-state hooks (etl_project/assets/night_hooks.py): whatever launches a run (the
 CLI in-process, the daemon, a sensor), the registry records its night as running, then failed or missing
 when a step fails (held, blocked, applied and released are recorded by the steps themselves)."""
 
 from dagster import AssetSelection, define_asset_job
 
 from etl_project.assets.keys import DROP, SNAPSHOT
-from etl_project.assets.night_state import NIGHT_HOOKS
+from etl_project.assets.night_hooks import NIGHT_HOOKS
 from etl_project.automation.source_health import CHECK_KEY as SOURCE_REACHABLE
 
 nightly_sync = define_asset_job(

@@ -13,7 +13,7 @@ from dagster import EnvVar
 
 from etl_project.alerts.resource import build_alerts_resource
 from etl_project.archive import ArchiveResource
-from etl_project.districts import DistrictsResource
+from etl_project.districts.resource import DistrictsResource
 from etl_project.files import private_umask
 from etl_project.lms.resource import LmsResource
 from etl_project.settings import Settings

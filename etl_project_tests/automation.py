@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
-from dagster import Definitions
+from dagster import DagsterInstance, DagsterRun, DagsterRunStatus, Definitions
 
-from etl_project.districts import District, DistrictsResource, LocalSource, to_toml
+from etl_project.districts import District, LocalSource, to_toml
+from etl_project.districts.resource import DistrictsResource
 from etl_project.resources import build_resources
 from etl_project.settings import Settings
 from etl_project_tests.oneroster_drops import write_drop as write_oneroster_drop  # noqa: F401 (re-export)
@@ -40,6 +42,13 @@ def write_districts(home: Path, districts: Iterable[District]) -> DistrictsResou
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(to_toml({d.id: d for d in districts}))
     return DistrictsResource(path=str(path))
+
+
+def record_run(
+    instance: DagsterInstance, job_name: str, status: DagsterRunStatus, tags: dict[str, str]
+) -> None:
+    """A run of ``job_name`` in ``status`` in the instance's run storage, as the daemon records one."""
+    instance.add_run(DagsterRun(job_name=job_name, run_id=str(uuid.uuid4()), status=status, tags=tags))
 
 
 def make_defs(home: Path) -> Definitions:

@@ -12,7 +12,7 @@ from etl_project.assets.ingest import fetch_and_archive_drop
 from etl_project.assets.lms import lms_change_plan, lms_entities
 from etl_project.assets.oneroster import oneroster_tables
 from etl_project.assets.reports import district_sync_report
-from etl_project.districts import DistrictsResource
+from etl_project.districts.resource import DistrictsResource
 from etl_project.generate import GeneratedDrop, generate_drop
 from etl_project.lms.resource import LmsResource
 from etl_project.partitions import DISTRICTS_PARTITION, DistrictNight

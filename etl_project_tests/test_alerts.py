@@ -15,6 +15,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from dagster import (
+    AssetCheckEvaluation,
     DagsterEventType,
     DagsterInstance,
     build_run_status_sensor_context,
@@ -24,7 +25,8 @@ from dagster import (
 
 from etl_project.alerts import Alert, AlertsResource, NotifyError, SmtpNotifier, WebhookNotifier
 from etl_project.alerts.sensors import missing_drop_alert_sensor, sync_failure_alert_sensor
-from etl_project.automation.freshness import build_missing_drop_sensor
+from etl_project.assets.keys import SNAPSHOT
+from etl_project.automation.freshness import CHECK_NAME, build_missing_drop_sensor
 from etl_project.generate import generate_drop
 from etl_project.partitions import DISTRICTS_PARTITION, DistrictNight
 from etl_project.reports.serve import district_token
@@ -250,6 +252,12 @@ def test_missing_drop_alerts_once(tmp_path, instance, webhook, registry_home):
         build_sensor_context(instance=instance, resources={"districts": districts})
     ).asset_events:
         instance.report_runless_asset_event(event)  # what the daemon does with the sensor's result
+    # a passing run-less evaluation (another night's drop was on time) is no alert
+    instance.report_runless_asset_event(
+        AssetCheckEvaluation(
+            asset_key=SNAPSHOT, check_name=CHECK_NAME, passed=True, partition="2026-11-26|lincoln"
+        )
+    )
 
     alerts = AlertsResource(webhook_url=webhook.url, home=str(tmp_path / "home"))
     resources = {"alerts": alerts, "districts": districts}

@@ -11,7 +11,6 @@ from dagster import (
     SensorResult,
     build_sensor_context,
 )
-from dagster._core.test_utils import create_run_for_test
 
 from etl_project.assets.keys import SNAPSHOT
 from etl_project.automation.freshness import CHECK_KEY, CHECK_NAME, build_missing_drop_sensor
@@ -22,6 +21,7 @@ from etl_project_tests.automation import (
     TickLog,
     local_district,
     make_defs,
+    record_run,
     registry_home,
     write_districts,
     write_oneroster_drop,
@@ -116,10 +116,10 @@ def test_a_drop_the_sensor_has_seen_counts_as_arrived_and_each_district_has_its_
     kolkata = local_district("kolkata", tmp_path / "kolkata", timezone="Asia/Kolkata", expected_by_hour=11)
     districts = write_districts(tmp_path, [berlin, sydney, kolkata])
     instance.add_dynamic_partitions(DISTRICTS_PARTITION, ["berlin", "sydney", "kolkata"])
-    create_run_for_test(
+    record_run(
         instance,
-        job_name="nightly_sync",
-        status=DagsterRunStatus.STARTED,
+        "nightly_sync",
+        DagsterRunStatus.STARTED,
         tags={"dagster/partition": "2026-11-27|berlin", TRIGGER_TAG: "new_drop"},
     )
     # 2026-11-28 04:30 UTC: Berlin 05:30 (drop seen by the sensor, its run still going), Sydney 15:30 (missing

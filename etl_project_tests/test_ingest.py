@@ -16,7 +16,8 @@ from dagster import DagsterEventType, Definitions, instance_for_test, materializ
 from etl_project.archive import ArchiveResource
 from etl_project.assets.ingest import fetch_and_archive_drop
 from etl_project.assets.oneroster import oneroster_tables
-from etl_project.districts import District, DistrictsResource, LocalSource, to_toml
+from etl_project.districts import District, LocalSource, to_toml
+from etl_project.districts.resource import DistrictsResource
 from etl_project.generate import generate_drop
 from etl_project.partitions import DistrictNight
 from etl_project.registry import Registry

@@ -28,7 +28,7 @@ from etl_project.assets.reports import SYNC_REPORT, district_sync_report
 from etl_project.automation.source_health import source_reachable
 from etl_project.checks.definitions import quality_checks
 from etl_project.cli.main import main
-from etl_project.districts import DistrictsResource
+from etl_project.districts.resource import DistrictsResource
 from etl_project.generate import generate_drop
 from etl_project.jobs import nightly_sync
 from etl_project.lms.resource import LmsResource

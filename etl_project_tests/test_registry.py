@@ -11,7 +11,8 @@ from dagster import DagsterInstance, materialize
 
 from etl_project.archive import ArchiveResource
 from etl_project.assets.ingest import fetch_and_archive_drop
-from etl_project.districts import District, DistrictConfigError, DistrictsResource, LocalSource, SftpSource
+from etl_project.districts import District, DistrictConfigError, LocalSource, SftpSource
+from etl_project.districts.resource import DistrictsResource
 from etl_project.generate import generate_drop
 from etl_project.partitions import DISTRICTS_PARTITION
 from etl_project.registry import (

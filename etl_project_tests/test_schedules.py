@@ -6,12 +6,17 @@ import datetime as dt
 
 import pytest
 from dagster import DagsterRunStatus, SkipReason, build_schedule_context
-from dagster._core.test_utils import create_run_for_test
 
 from etl_project.automation.schedules import nightly_sync_schedule
 from etl_project.automation.sync_status import TRIGGER_TAG
 from etl_project.partitions import DISTRICTS_PARTITION
-from etl_project_tests.automation import local_district, make_defs, write_districts, write_oneroster_drop
+from etl_project_tests.automation import (
+    local_district,
+    make_defs,
+    record_run,
+    write_districts,
+    write_oneroster_drop,
+)
 
 UTC = dt.UTC
 
@@ -87,10 +92,10 @@ def test_already_synced_or_requested_nights_and_disabled_or_unregistered_distric
         )
     )
     assert result.success
-    create_run_for_test(
+    record_run(
         instance,
-        job_name="nightly_sync",
-        status=DagsterRunStatus.STARTED,
+        "nightly_sync",
+        DagsterRunStatus.STARTED,
         tags={"dagster/partition": "2026-11-27|sydney", TRIGGER_TAG: "new_drop"},
     )
     assert evaluate(instance, setup, when) == {"chicago": "2026-11-27", "kolkata": "2026-11-27"}

@@ -28,7 +28,8 @@ from etl_project.archive import ArchiveResource
 from etl_project.assets.ingest import fetch_and_archive_drop
 from etl_project.assets.oneroster import oneroster_tables
 from etl_project.automation.stale_runs import stale_run_sweeper
-from etl_project.districts import District, DistrictsResource, LocalSource
+from etl_project.districts import District, LocalSource
+from etl_project.districts.resource import DistrictsResource
 from etl_project.generate import generate_drop
 from etl_project.jobs import nightly_sync
 from etl_project.owner import Owner, this_host

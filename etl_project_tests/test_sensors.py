@@ -15,7 +15,8 @@ from dagster import AssetKey, DagsterInstance, SensorResult, build_sensor_contex
 
 from etl_project.automation.sensors import build_new_drop_sensor, load_cursor
 from etl_project.automation.sync_status import TRIGGER_TAG
-from etl_project.districts import District, DistrictsResource, SftpSource
+from etl_project.districts import District, SftpSource
+from etl_project.districts.resource import DistrictsResource
 from etl_project.partitions import DISTRICTS_PARTITION
 from etl_project.registry import Registry, registry_url
 from etl_project.registry.nights import NightState, NightStates

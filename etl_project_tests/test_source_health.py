@@ -20,7 +20,7 @@ from etl_project.automation.district_status import next_night
 from etl_project.automation.sensors import build_new_drop_sensor
 from etl_project.automation.source_health import CHECK_KEY, CHECK_NAME, source_reachable
 from etl_project.cli.main import main
-from etl_project.districts import DistrictsResource
+from etl_project.districts.resource import DistrictsResource
 from etl_project.registry import Registry, new_key, registry_url
 from etl_project.registry.nights import NightRecord, NightState, NightStates
 from etl_project_tests.automation import local_district, night

@@ -458,7 +458,7 @@ def _materialize_rest_night(server, tmp_path, monkeypatch, instance, secret: str
     from etl_project.archive import ArchiveResource
     from etl_project.assets.ingest import fetch_and_archive_drop
     from etl_project.assets.oneroster import oneroster_tables
-    from etl_project.districts import DistrictsResource
+    from etl_project.districts.resource import DistrictsResource
     from etl_project.partitions import DISTRICTS_PARTITION, DistrictNight
     from etl_project.warehouse import WarehouseResource
 

@@ -35,14 +35,13 @@ from dagster import (
     run_status_sensor,
     sensor,
 )
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from etl_project.alerts.base import Alert, send_all
 from etl_project.alerts.resource import AlertsResource
 from etl_project.archive import ArchiveResource
 from etl_project.assets.lms import CHANGE_PLAN, CHECK_NAME
 from etl_project.automation.freshness import CHECK_KEY as DROP_CHECK_KEY
-from etl_project.districts import DistrictsResource
+from etl_project.districts.resource import DistrictsResource
 from etl_project.jobs import load_lms, nightly_sync, replay_from_archive
 from etl_project.lms.resource import LmsResource
 from etl_project.partitions import DistrictNight
@@ -260,11 +259,7 @@ def new_missing_drops(instance: DagsterInstance, after_id: int, now: dt.datetime
         if len(page) < 100 or len(fresh) < len(page):
             break
         cursor = page[-1].id
-    out = [
-        r
-        for r in found
-        if not r.run_id and r.status == AssetCheckExecutionRecordStatus.FAILED and r.partition
-    ]
+    out = [r for r in found if not r.run_id and r.partition and r.evaluation and not r.evaluation.passed]
     if after_id == 0:
         out = [r for r in out if now.timestamp() - r.create_timestamp <= FIRST_LOOKBACK.total_seconds()]
     return sorted(out, key=lambda r: r.id)

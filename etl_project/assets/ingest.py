@@ -27,7 +27,8 @@ from pydantic import Field
 
 from etl_project.archive import ArchiveResource
 from etl_project.assets.keys import DROP, OWNERS, SNAPSHOT
-from etl_project.districts import DistrictConfigError, DistrictsResource, MissingSecret
+from etl_project.districts import DistrictConfigError, MissingSecret
+from etl_project.districts.resource import DistrictsResource
 from etl_project.partitions import DistrictNight, district_nights
 from etl_project.progress import log_progress
 from etl_project.registry import SecretKeyError
@@ -198,56 +199,60 @@ def fetch_and_archive_drop(
             raise Failure(description=f"{exc} (not retried: permanent)", allow_retries=False) from None
         raise
 
-    yield MaterializeResult(
-        asset_key=DROP,
-        metadata={
-            "source_kind": info.kind,
-            "source_host": info.host or "",
-            "source_path": listing.location,
-            "drop_kind": listing.kind,
-            "fingerprint": listing.fingerprint,
-            "file_count": len(fetched),
-            "bytes": sum(f.size for f in fetched),
-            "files": MetadataValue.table(
-                [
-                    TableRecord(
-                        {
-                            "file": f.name,
-                            "size": f.size,
-                            "sha256": f.sha256,
-                            "source_path": f.source_path,
-                            "source_mtime": str(f.source_mtime),
-                        }
-                    )
-                    for f in fetched
-                ],
-                schema=_FILES_SCHEMA,
-            ),
-            "fetch_seconds": round(fetch_s, 3),
-        },
-    )
-    yield MaterializeResult(
-        asset_key=SNAPSHOT,
-        metadata={
-            "dagster/uri": snapshot.manifest_uri,
-            "manifest_version_id": snapshot.manifest_version_id or "",
-            "file_count": len(snapshot.files),
-            "bytes": sum(f.size for f in snapshot.files),
-            "files": MetadataValue.table(
-                [
-                    TableRecord(
-                        {
-                            "file": f.name,
-                            "size": f.size,
-                            "sha256": f.sha256,
-                            "uri": f.uri,
-                            "version_id": f.version_id or "",
-                        }
-                    )
-                    for f in snapshot.files
-                ],
-                schema=_ARCHIVE_SCHEMA,
-            ),
-            "archive_seconds": round(archive_s, 3),
-        },
-    )
+    yield MaterializeResult(asset_key=DROP, metadata=_drop_metadata(info, listing, fetched, fetch_s))
+    yield MaterializeResult(asset_key=SNAPSHOT, metadata=_snapshot_metadata(snapshot, archive_s))
+
+
+def _drop_metadata(info, listing, fetched: list, fetch_s: float) -> dict[str, object]:
+    """The fetched drop: where it came from, its files with their sizes, hashes and source times."""
+    return {
+        "source_kind": info.kind,
+        "source_host": info.host or "",
+        "source_path": listing.location,
+        "drop_kind": listing.kind,
+        "fingerprint": listing.fingerprint,
+        "file_count": len(fetched),
+        "bytes": sum(f.size for f in fetched),
+        "files": MetadataValue.table(
+            [
+                TableRecord(
+                    {
+                        "file": f.name,
+                        "size": f.size,
+                        "sha256": f.sha256,
+                        "source_path": f.source_path,
+                        "source_mtime": str(f.source_mtime),
+                    }
+                )
+                for f in fetched
+            ],
+            schema=_FILES_SCHEMA,
+        ),
+        "fetch_seconds": round(fetch_s, 3),
+    }
+
+
+def _snapshot_metadata(snapshot, archive_s: float) -> dict[str, object]:
+    """The archived snapshot: its manifest's URI and version, its files with their URIs and versions."""
+    return {
+        "dagster/uri": snapshot.manifest_uri,
+        "manifest_version_id": snapshot.manifest_version_id or "",
+        "file_count": len(snapshot.files),
+        "bytes": sum(f.size for f in snapshot.files),
+        "files": MetadataValue.table(
+            [
+                TableRecord(
+                    {
+                        "file": f.name,
+                        "size": f.size,
+                        "sha256": f.sha256,
+                        "uri": f.uri,
+                        "version_id": f.version_id or "",
+                    }
+                )
+                for f in snapshot.files
+            ],
+            schema=_ARCHIVE_SCHEMA,
+        ),
+        "archive_seconds": round(archive_s, 3),
+    }

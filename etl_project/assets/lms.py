@@ -33,7 +33,7 @@ from pydantic import Field
 
 from etl_project.assets.keys import OWNERS, oneroster
 from etl_project.assets.night_state import record_night
-from etl_project.districts import DistrictsResource
+from etl_project.districts.resource import DistrictsResource
 from etl_project.lms import Release, Thresholds, load_night, plan_night
 from etl_project.lms.mapping import column_lineage
 from etl_project.lms.resource import LmsResource

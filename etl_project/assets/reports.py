@@ -3,7 +3,7 @@
 Produced after the LMS load (it reports what was applied), stored in the archive beside the night's snapshot
 with the rejected rows as CSV and the district's 30-night history page. Every page says the night's state
 from the registry (etl_project/registry/nights.py). A held, blocked, failed or missing night skips this
-asset in its run; the jobs' failure hook (etl_project/assets/night_state.py) then publishes the report with
+asset in its run; the jobs' failure hook (etl_project/assets/night_hooks.py) then publishes the report with
 :func:`publish_state_report` and records it as a materialization of this asset carrying the state.
 """
 
@@ -22,7 +22,7 @@ from dagster import (
 from etl_project.archive import ArchiveResource
 from etl_project.assets.keys import OWNERS, oneroster
 from etl_project.assets.lms import lms_key
-from etl_project.districts import DistrictsResource
+from etl_project.districts.resource import DistrictsResource
 from etl_project.lms.resource import LmsResource
 from etl_project.lms.schema import ENTITIES
 from etl_project.partitions import DistrictNight, district_nights

@@ -48,7 +48,8 @@ from dagster import (
 from etl_project.assets.keys import SNAPSHOT
 from etl_project.automation.nights import due_at, due_night, format_lateness
 from etl_project.automation.sync_status import night_states_for, night_status
-from etl_project.districts import District, DistrictsResource
+from etl_project.districts import District
+from etl_project.districts.resource import DistrictsResource
 from etl_project.partitions import DISTRICTS_PARTITION, DistrictNight, district_nights
 from etl_project.registry.nights import NightState, NightStates
 

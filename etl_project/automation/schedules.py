@@ -21,7 +21,7 @@ from dagster import DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext
 
 from etl_project.automation.nights import due_night
 from etl_project.automation.sync_status import TRIGGER_TAG, night_status
-from etl_project.districts import DistrictsResource
+from etl_project.districts.resource import DistrictsResource
 from etl_project.jobs import nightly_sync
 from etl_project.partitions import DISTRICTS_PARTITION, DistrictNight
 

@@ -58,7 +58,8 @@ from dagster import (
 from etl_project.automation.nights import is_recent, night_of_listing
 from etl_project.automation.source_health import Health, health_events
 from etl_project.automation.sync_status import FINGERPRINT_TAG, TRIGGER_TAG, already_synced, night_states_for
-from etl_project.districts import District, DistrictsResource
+from etl_project.districts import District
+from etl_project.districts.resource import DistrictsResource
 from etl_project.jobs import nightly_sync
 from etl_project.partitions import DISTRICTS_PARTITION, DistrictNight, districts_partitions
 from etl_project.registry import SECRET_KEY_ENV, SecretKeyError

@@ -34,7 +34,7 @@ from dagster import (
 
 from etl_project.assets.keys import DROP
 from etl_project.automation.sync_status import night_states_for
-from etl_project.districts import DistrictsResource
+from etl_project.districts.resource import DistrictsResource
 
 CHECK_NAME = "source_reachable"
 CHECK_KEY = AssetCheckKey(DROP, CHECK_NAME)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from dagster import AssetRecordsFilter, DagsterInstance, RunsFilter
 
 from etl_project.assets.keys import DROP, SNAPSHOT
-from etl_project.districts import DistrictsResource
+from etl_project.districts.resource import DistrictsResource
 from etl_project.partitions import DistrictNight
 from etl_project.registry.nights import NightState, NightStates
 

@@ -31,7 +31,7 @@ from etl_project.assets.lms import lms_key
 from etl_project.assets.night_state import record_night
 from etl_project.checks import lms_rules, rules
 from etl_project.checks.rules import Finding, QualityThresholds
-from etl_project.districts import DistrictsResource
+from etl_project.districts.resource import DistrictsResource
 from etl_project.lms.resource import LmsResource
 from etl_project.lms.schema import ENTITIES
 from etl_project.oneroster.spec import SPECS

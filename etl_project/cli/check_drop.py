@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from etl_project.cli.main import CommandError
+from etl_project.cli.errors import CommandError
 
 SHOWN_PER_FILE = 20
 

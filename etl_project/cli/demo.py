@@ -9,7 +9,7 @@ from pathlib import Path
 
 from dagster import DagsterInstance
 
-from etl_project.cli.main import CommandError
+from etl_project.cli.errors import CommandError
 from etl_project.cli.sync import format_outcome
 from etl_project.districts import District, DistrictConfigError, LocalSource
 from etl_project.instance import ensure_dagster_home

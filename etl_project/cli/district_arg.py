@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from etl_project.cli.main import CommandError
+from etl_project.cli.errors import CommandError
 
 DISTRICT_HELP = "the district's id, as registered (etl-project districts list)"
 

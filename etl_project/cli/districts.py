@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from etl_project.cli.district_arg import DISTRICT_HELP
-from etl_project.cli.main import CommandError
+from etl_project.cli.errors import CommandError
 from etl_project.scratch import scratch_dir
 
 # ``districts test`` exit codes (also in its --help)
@@ -37,7 +37,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "$ETL_PROJECT_HOME/registry.sqlite). Credentials are encrypted with ETL_PROJECT_SECRET_KEY.",
     )
     sub = parser.add_subparsers(dest="districts_command", metavar="ACTION", required=True)
+    _register_add(sub)
+    _register_update(sub)
+    _register_test(sub)
+    _register_list_show_enable(sub)
+    _register_remove_import(sub)
+    _register_keys(sub)
 
+
+def _register_add(sub: argparse._SubParsersAction) -> None:
     add = sub.add_parser(
         "add",
         help="register a district (SFTP, local folder or OneRoster REST)",
@@ -68,6 +76,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add.add_argument("--replace", action="store_true", help="overwrite an existing district with this id")
     add.set_defaults(func=run_add)
 
+
+def _register_update(sub: argparse._SubParsersAction) -> None:
     upd = sub.add_parser(
         "update",
         help="change a district's settings or credentials (e.g. a new SFTP password)",
@@ -87,6 +97,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     upd.set_defaults(func=run_update)
 
+
+def _register_test(sub: argparse._SubParsersAction) -> None:
     test = sub.add_parser(
         "test",
         help="is my setup right? log in, pin the host key, list drops, check the newest drop",
@@ -106,6 +118,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     test.add_argument("--json", action="store_true", help="print the drop report as JSON")
     test.set_defaults(func=run_test)
 
+
+def _register_list_show_enable(sub: argparse._SubParsersAction) -> None:
     lst = sub.add_parser(
         "list",
         help="list registered districts",
@@ -132,6 +146,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         _district_arguments(p)
         p.set_defaults(func=run_enable, enabled=enabled)
 
+
+def _register_remove_import(sub: argparse._SubParsersAction) -> None:
     rm = sub.add_parser(
         "remove",
         help="unregister a district and delete its warehouse data (archive only with --archive)",
@@ -146,14 +162,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     imp = sub.add_parser(
         "import",
         help="import districts from a TOML districts file",
-        description="Imports every district of a TOML districts file (format: etl_project/districts.py). "
-        "Secrets the file names by environment variable (password_env, private_key_env, private_key_file, "
-        "passphrase_env) are read now and stored encrypted; the variables are not needed afterwards.",
+        description="Imports every district of a TOML districts file "
+        "(format: etl_project/districts/toml_format.py). Secrets the file names by environment variable "
+        "(password_env, private_key_env, private_key_file, passphrase_env) are read now and stored "
+        "encrypted; the variables are not needed afterwards.",
     )
     imp.add_argument("file", nargs="?", type=Path, help="default: $ETL_PROJECT_DISTRICTS")
     imp.add_argument("--replace", action="store_true", help="overwrite districts that are already registered")
     imp.set_defaults(func=run_import)
 
+
+def _register_keys(sub: argparse._SubParsersAction) -> None:
     key = sub.add_parser(
         "new-key",
         help="print a new random ETL_PROJECT_SECRET_KEY",
@@ -633,17 +652,7 @@ def _newest(drops):
 
 
 def _check_source(district, credentials, args: argparse.Namespace) -> int:
-    from etl_project.cli.check_drop import render
-    from etl_project.oneroster import check_drop
-    from etl_project.sources import (
-        DropNotFound,
-        HostKeyMismatch,
-        HostKeyRefused,
-        SourceAuthenticationFailed,
-        SourceConfigError,
-        SourceError,
-        open_source,
-    )
+    from etl_project.sources import SourceConfigError, SourceError, open_source
 
     try:
         source = open_source(district, credentials)
@@ -652,48 +661,10 @@ def _check_source(district, credentials, args: argparse.Namespace) -> int:
     with source:
         try:
             drops = source.list_drops()
-        except HostKeyMismatch as exc:
-            print(
-                f"\n!!! HOST KEY CHANGED: REFUSED !!!\n{exc}\n"
-                "This can mean someone is intercepting the connection, or the district rebuilt its server.\n"
-                "Do not continue until the district confirms the new fingerprint (by phone, not by e-mail);\n"
-                f"then: etl-project districts update {district.id} --forget-host-key && "
-                f"etl-project districts test {district.id}",
-                file=sys.stderr,
-            )
-            return EXIT_CONNECT
-        except HostKeyRefused as exc:
-            print(f"\nREFUSED: {exc}", file=sys.stderr)
-            return EXIT_CONNECT
-        except SourceAuthenticationFailed as exc:
-            print(
-                f"Login FAILED: {exc}. Check the user name and credentials with the district.",
-                file=sys.stderr,
-            )
-            return EXIT_CONNECT
-        except SourceConfigError as exc:
-            raise CommandError(str(exc)) from None
-        except DropNotFound as exc:
-            print(f"Login: OK\nDrop folder: NOT FOUND: {exc}", file=sys.stderr)
-            return EXIT_NO_DROP
         except SourceError as exc:
-            print(f"Cannot connect: {exc}", file=sys.stderr)
-            return EXIT_CONNECT
-        if getattr(district.source, "kind", "") != "local":
-            print("Login: OK")
-        print(f"Drop folder {source.info.path}: {len(drops)} complete drop(s)")
-        for d in drops:
-            label = d.night if d.dated else "current"
-            print(
-                f"  {label:<10}  {d.kind:<6}  {d.location}  {len(d.files)} file(s), {d.total_bytes:,} bytes"
-            )
-        newest = _newest(drops)
+            return _listing_failed(exc, district)
+        newest = _print_drops(district, source, drops)
         if newest is None:
-            print(
-                "No complete drop yet: a drop needs manifest.csv and every file it lists, in a dated folder "
-                "(2026-11-28/), a dated zip, or the folder itself. Nothing to check.",
-                file=sys.stderr,
-            )
             return EXIT_NO_DROP
         with scratch_dir(f"districts-test-{district.id}") as scratch:
             try:
@@ -701,14 +672,7 @@ def _check_source(district, credentials, args: argparse.Namespace) -> int:
             except SourceError as exc:
                 print(f"Download of {newest.location} FAILED: {exc}", file=sys.stderr)
                 return EXIT_CONNECT
-            target = Path(fetched[0].local_path) if newest.kind == "zip" else Path(scratch)
-            print(f"\nNewest drop: {newest.location} (downloaded {len(fetched)} file(s), checking ...)\n")
-            report = check_drop(target)
-            if args.json:
-                print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
-            else:
-                print(render(Path(newest.location), report))
-    code = report.exit_code()
+            code = _check_newest(newest, fetched, Path(scratch), args)
     verdict = {
         EXIT_OK: "Setup OK: we can log in, and the newest drop loads cleanly.",
         EXIT_ROWS: "Setup works, but the newest drop has rejected rows or files (listed above).",
@@ -716,3 +680,69 @@ def _check_source(district, credentials, args: argparse.Namespace) -> int:
     }[code]
     print(f"\n{verdict}")
     return code
+
+
+def _listing_failed(exc: Exception, district) -> int:
+    """Say why the drops could not be listed; the exit code (a configuration error is a CommandError)."""
+    from etl_project.sources import (
+        DropNotFound,
+        HostKeyMismatch,
+        HostKeyRefused,
+        SourceAuthenticationFailed,
+        SourceConfigError,
+    )
+
+    if isinstance(exc, HostKeyMismatch):
+        print(
+            f"\n!!! HOST KEY CHANGED: REFUSED !!!\n{exc}\n"
+            "This can mean someone is intercepting the connection, or the district rebuilt its server.\n"
+            "Do not continue until the district confirms the new fingerprint (by phone, not by e-mail);\n"
+            f"then: etl-project districts update {district.id} --forget-host-key && "
+            f"etl-project districts test {district.id}",
+            file=sys.stderr,
+        )
+    elif isinstance(exc, HostKeyRefused):
+        print(f"\nREFUSED: {exc}", file=sys.stderr)
+    elif isinstance(exc, SourceAuthenticationFailed):
+        print(f"Login FAILED: {exc}. Check the user name and credentials with the district.", file=sys.stderr)
+    elif isinstance(exc, SourceConfigError):
+        raise CommandError(str(exc)) from None
+    elif isinstance(exc, DropNotFound):
+        print(f"Login: OK\nDrop folder: NOT FOUND: {exc}", file=sys.stderr)
+        return EXIT_NO_DROP
+    else:
+        print(f"Cannot connect: {exc}", file=sys.stderr)
+    return EXIT_CONNECT
+
+
+def _print_drops(district, source, drops: list):
+    """List the complete drops; the newest, or None (said on stderr) when there is none."""
+    if getattr(district.source, "kind", "") != "local":
+        print("Login: OK")
+    print(f"Drop folder {source.info.path}: {len(drops)} complete drop(s)")
+    for d in drops:
+        label = d.night if d.dated else "current"
+        print(f"  {label:<10}  {d.kind:<6}  {d.location}  {len(d.files)} file(s), {d.total_bytes:,} bytes")
+    newest = _newest(drops)
+    if newest is None:
+        print(
+            "No complete drop yet: a drop needs manifest.csv and every file it lists, in a dated folder "
+            "(2026-11-28/), a dated zip, or the folder itself. Nothing to check.",
+            file=sys.stderr,
+        )
+    return newest
+
+
+def _check_newest(newest, fetched: list, scratch: Path, args: argparse.Namespace) -> int:
+    """Validate the downloaded newest drop as the nightly load would and print the report; its exit code."""
+    from etl_project.cli.check_drop import render
+    from etl_project.oneroster import check_drop
+
+    target = Path(fetched[0].local_path) if newest.kind == "zip" else scratch
+    print(f"\nNewest drop: {newest.location} (downloaded {len(fetched)} file(s), checking ...)\n")
+    report = check_drop(target)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+    else:
+        print(render(Path(newest.location), report))
+    return report.exit_code()

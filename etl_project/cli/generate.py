@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from etl_project.cli.main import CommandError
+from etl_project.cli.errors import CommandError
 
 EPILOG = """\
 examples:

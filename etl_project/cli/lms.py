@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from etl_project.cli.district_arg import add_district_option, known_district
-from etl_project.cli.main import CommandError
+from etl_project.cli.errors import CommandError
 
 OPS = ("created", "updated", "deactivated", "reactivated", "unchanged", "held")
 
@@ -148,8 +148,8 @@ def _night_records(district: str) -> dict[str, Any]:
 
 
 def _kept_out(settings, district: str, entity: str, sourced_id: str) -> list[dict[str, Any]]:
-    from etl_project.lms.history import kept_out
     from etl_project.reports.build import has_tables
+    from etl_project.reports.kept_out import kept_out
     from etl_project.warehouse import WarehouseResource
 
     warehouse = WarehouseResource(root=settings.warehouse_dir)

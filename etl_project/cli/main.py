@@ -3,35 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import importlib.metadata
 import logging
 import os
 import sys
 
+from etl_project.cli import bench, check_drop, demo, districts, generate, lms, offboard, report, status, sync
+from etl_project.cli.errors import CommandError
 from etl_project.files import private_umask
 
 # One module per command (or group of commands); each adds its sub-parser and sets ``func``.
-COMMAND_MODULES = [
-    "etl_project.cli.check_drop",
-    "etl_project.cli.sync",
-    "etl_project.cli.demo",
-    "etl_project.cli.offboard",
-    "etl_project.cli.bench",
-    "etl_project.cli.generate",
-    "etl_project.cli.lms",
-    "etl_project.cli.districts",
-    "etl_project.cli.report",
-    "etl_project.cli.status",
-]
-
-
-class CommandError(Exception):
-    """An expected failure: printed as one clear line, never as a traceback."""
-
-    def __init__(self, message: str, exit_code: int = 2):
-        super().__init__(message)
-        self.exit_code = exit_code
+COMMAND_MODULES = [check_drop, sync, demo, offboard, bench, generate, lms, districts, report, status]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,8 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the version and exit",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(subparsers)
+    for module in COMMAND_MODULES:
+        module.register(subparsers)
     return parser
 
 
@@ -86,7 +68,4 @@ def merge_district_alias(parser: argparse.ArgumentParser, args: argparse.Namespa
 
 
 if __name__ == "__main__":
-    # Run through the package module so CommandError is the same class the commands raise.
-    from etl_project.cli.main import main as _main
-
-    sys.exit(_main())
+    sys.exit(main())

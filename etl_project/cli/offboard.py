@@ -8,7 +8,7 @@ import sys
 from dagster import DagsterInstance
 
 from etl_project.cli.district_arg import add_district_option
-from etl_project.cli.main import CommandError
+from etl_project.cli.errors import CommandError
 from etl_project.instance import ensure_dagster_home
 from etl_project.partitions import DISTRICTS_PARTITION, validate_district_id
 from etl_project.settings import Settings

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from etl_project.cli.district_arg import add_district_option, known_district
-from etl_project.cli.main import CommandError
+from etl_project.cli.errors import CommandError
 from etl_project.files import private_dir
 from etl_project.partitions import InvalidDistrictId, validate_district_id, validate_night
 from etl_project.settings import Settings

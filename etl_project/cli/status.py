@@ -6,7 +6,7 @@ import argparse
 import datetime as dt
 import json
 
-from etl_project.cli.main import CommandError
+from etl_project.cli.errors import CommandError
 
 EPILOG = """\
 exit status:

@@ -7,7 +7,7 @@ import argparse
 from dagster import DagsterInstance
 
 from etl_project.cli.district_arg import add_district_option, known_district
-from etl_project.cli.main import CommandError
+from etl_project.cli.errors import CommandError
 from etl_project.instance import ensure_dagster_home
 from etl_project.partitions import DistrictNight, validate_partition_night
 from etl_project.settings import Settings

@@ -1,7 +1,8 @@
 """Loading each night's roster into the LMS: schema, mapping, change sets, thresholds, backends, ledger."""
 
-from etl_project.lms.backend import LmsBackend, LmsConfigError, mask_url, open_backend
+from etl_project.lms.backend import LmsBackend, LmsConfigError, mask_url
 from etl_project.lms.changeset import ChangeSet, EntityChanges, build_changeset
+from etl_project.lms.connect import open_backend
 from etl_project.lms.load import LoadResult, Plan, Release, load_night, plan_night
 from etl_project.lms.thresholds import ThresholdConfigError, Thresholds, Verdict
 

@@ -1,7 +1,7 @@
 """The LMS database behind one interface: PostgreSQL (production) or an embedded SQLite file.
 
-``LMS_URL`` chooses: ``postgresql://user:pass@host:port/db`` or ``sqlite:///path/to/lms.sqlite``. A URL may
-hold a password: only :func:`mask_url` forms are ever printed or put in metadata.
+``LMS_URL`` chooses which (etl_project/lms/connect.py). A URL may hold a password: only :func:`mask_url`
+forms are ever printed or put in metadata.
 
 A :class:`LmsSession` is one transaction on one district. Writing sessions hold the district's lock for the
 whole transaction (PostgreSQL: a transaction-scoped advisory lock, so two runs of one district serialize
@@ -130,17 +130,3 @@ class LmsBackend(ABC):
     @abstractmethod
     @contextlib.contextmanager
     def session(self, district: str, *, write: bool = True) -> Iterator[LmsSession]: ...
-
-
-def open_backend(url: str) -> LmsBackend:
-    if url.startswith(("postgresql://", "postgres://")):
-        from etl_project.lms.postgres import PostgresBackend
-
-        return PostgresBackend(url)
-    if url.startswith("sqlite:///"):
-        from etl_project.lms.sqlite import SqliteBackend
-
-        return SqliteBackend(url)
-    raise LmsConfigError(
-        f"LMS_URL {mask_url(url)!r} is not supported: use postgresql://... or sqlite:///path/to/lms.sqlite"
-    )

@@ -323,22 +323,32 @@ def _compare(
 ) -> dict[str, int]:
     """Every record's operation, the night's rows against the LMS's (``cur``), into :func:`chg`; returns the
     counts."""
+    name = e.name
+    _classify(duck, e, mode, cur)
+    new, vals = f"_lms_new_{name}", f"_lms_vals_{name}"
+    _mapped_again(
+        duck, e, date, new,
+        f"SELECT sourced_id FROM _lms_j_{name} WHERE op IN ('created', 'updated', 'reactivated')",
+    )  # fmt: skip
+    _unchanged_when_equal(duck, lms, e, scratch, new, vals)
+    counts = dict.fromkeys(COUNTED, 0)
+    for op_name, n in duck.execute(f"SELECT op, count(*) FROM _lms_j_{name} GROUP BY op").fetchall():
+        counts[op_name] = n
+    _changes_to_write(duck, e, new, vals)
+    for table in (f"_lms_j_{name}", new, vals):
+        duck.execute(f"DROP TABLE {table}")
+    return counts
+
+
+def _classify(duck: duckdb.DuckDBPyConnection, e: Entity, mode: str, cur: str) -> None:
+    """Every record's operation into ``_lms_j_<entity>`` (narrow: counted, then only the rows to write get
+    their values, mapped again).
+
+    Rows are compared through the hash of their fields (the LMS keeps it in row_hash), so only narrow rows
+    come back from the LMS and are joined; full values are fetched just for the rows whose hash differs
+    (or was cleared by an edit made in the LMS). A changed row is missed only if its new fields hash
+    exactly like its old ones (odds 2^-63 per change)."""
     name, src = e.name, src_table(e.name)
-    fields = e.field_names
-    # Rows are compared through the hash of their fields (the LMS keeps it in row_hash), so only narrow rows
-    # come back from the LMS and are joined; full values are fetched just for the rows whose hash differs
-    # (or was cleared by an edit made in the LMS). A changed row is missed only if its new fields hash
-    # exactly like its old ones (odds 2^-63 per change).
-    diff = "s.h IS DISTINCT FROM c.row_hash"
-    pairs = ", ".join(f"struct_pack(k := '{f}', b := to_json(c.{f}), a := to_json(s.{f}))" for f in fields)
-    field_changes = (
-        f"map_from_entries(list_transform(list_filter([{pairs}], lambda x: x.b IS DISTINCT FROM x.a), "
-        f"lambda x: struct_pack(k := x.k, v := struct_pack(before := x.b, after := x.a))))"
-    )
-    active_change = (
-        "map_from_entries([struct_pack(k := 'active', "
-        "v := struct_pack(before := to_json({b}), after := to_json({a})))])"
-    )
     op = f"""CASE
         WHEN h.sourced_id IS NOT NULL THEN 'held'
         WHEN s.sourced_id IS NULL
@@ -346,9 +356,8 @@ def _compare(
         WHEN c.id IS NULL THEN CASE WHEN s.desired_active THEN 'created' ELSE 'unchanged' END
         WHEN NOT s.desired_active THEN CASE WHEN c.active THEN 'deactivated' ELSE 'unchanged' END
         WHEN NOT c.active THEN 'reactivated'
-        WHEN {diff} THEN 'updated'
+        WHEN s.h IS DISTINCT FROM c.row_hash THEN 'updated'
         ELSE 'unchanged' END"""
-    # Every record's operation (narrow: counted, then only the rows to write get their values, mapped again).
     duck.execute(
         f"""CREATE OR REPLACE TEMP TABLE _lms_j_{name} AS
         SELECT coalesce(s.sourced_id, c.sourced_id) AS sourced_id, c.id AS lms_id, {op} AS op, s.line
@@ -357,14 +366,14 @@ def _compare(
         LEFT JOIN {held_table(name)} h ON h.sourced_id = coalesce(s.sourced_id, c.sourced_id)"""
     )
     duck.execute(f"DROP TABLE {src}")
-    new = f"_lms_new_{name}"
-    _mapped_again(
-        duck, e, date, new,
-        f"SELECT sourced_id FROM _lms_j_{name} WHERE op IN ('created', 'updated', 'reactivated')",
-    )  # fmt: skip
-    # The current values of the rows that may change (before-values), then rows whose fields are in fact
-    # equal (their stored hash was stale) are unchanged: only their row_hash is rewritten.
-    vals = f"_lms_vals_{name}"
+
+
+def _unchanged_when_equal(
+    duck: duckdb.DuckDBPyConnection, lms: CurrentRows, e: Entity, scratch: Path, new: str, vals: str
+) -> None:
+    """The current values of the rows that may change (before-values) into ``vals``; then rows whose fields
+    are in fact equal (their stored hash was stale) are unchanged: only their row_hash is rewritten."""
+    name, fields = e.name, e.field_names
     candidates = f"SELECT lms_id FROM _lms_j_{name} WHERE op IN ('updated', 'reactivated')"
     value_columns = {"id": "BIGINT", **{f.name: DUCKDB_TYPES[f.kind] for f in e.fields}}
     if duck.execute(f"SELECT count(*) FROM ({candidates})").fetchone()[0]:
@@ -383,12 +392,22 @@ def _compare(
         f"""UPDATE _lms_j_{name} SET op = 'unchanged'
         WHERE op = 'updated' AND lms_id IN (SELECT lms_id FROM {rehash_table(name)})"""
     )
-    counts = dict.fromkeys(COUNTED, 0)
-    for op_name, n in duck.execute(f"SELECT op, count(*) FROM _lms_j_{name} GROUP BY op").fetchall():
-        counts[op_name] = n
-    # The rows to write, ranked on narrow rows (new ids and ledger ids), then joined with their values and
-    # changes (before -> after; a created row's changes are its after-values: see changes_sql). Provenance is
-    # per file: see EntityChanges.
+
+
+def _changes_to_write(duck: duckdb.DuckDBPyConnection, e: Entity, new: str, vals: str) -> None:
+    """The rows to write into :func:`chg`, ranked on narrow rows (new ids and ledger ids), then joined with
+    their values and changes (before -> after; a created row's changes are its after-values: see
+    changes_sql). Provenance is per file: see EntityChanges."""
+    name, fields = e.name, e.field_names
+    pairs = ", ".join(f"struct_pack(k := '{f}', b := to_json(c.{f}), a := to_json(s.{f}))" for f in fields)
+    field_changes = (
+        f"map_from_entries(list_transform(list_filter([{pairs}], lambda x: x.b IS DISTINCT FROM x.a), "
+        f"lambda x: struct_pack(k := x.k, v := struct_pack(before := x.b, after := x.a))))"
+    )
+    active_change = (
+        "map_from_entries([struct_pack(k := 'active', "
+        "v := struct_pack(before := to_json({b}), after := to_json({a})))])"
+    )
     duck.execute(
         f"""CREATE OR REPLACE TEMP TABLE _lms_k_{name} AS
         {ranked(f"SELECT sourced_id, lms_id, op, line FROM _lms_j_{name} WHERE op IN {OPERATIONS}")}"""
@@ -407,10 +426,6 @@ def _compare(
         LEFT JOIN {new} s ON s.sourced_id = n.sourced_id"""
     )
     duck.execute(f"DROP TABLE _lms_k_{name}")
-    duck.execute(f"DROP TABLE _lms_j_{name}")
-    duck.execute(f"DROP TABLE {new}")
-    duck.execute(f"DROP TABLE {vals}")
-    return counts
 
 
 def _held(duck: duckdb.DuckDBPyConnection, e: Entity, date: str, file: str | None) -> None:

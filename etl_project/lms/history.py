@@ -1,6 +1,5 @@
-"""Reading the ledger back: one record's history (trace), why a record was kept out of the LMS
-(:func:`kept_out`) and one line per night (history), the registry's night states merged in
-(:func:`night_history`)."""
+"""Reading the ledger back: one record's history (trace) and one line per night (history), the registry's
+night states merged in (:func:`night_history`). Why a record was kept out: etl_project/reports/kept_out.py."""
 
 from __future__ import annotations
 
@@ -9,11 +8,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import duckdb
-
 from etl_project.lms.backend import LmsBackend
 from etl_project.lms.schema import entity as entity_def
-from etl_project.oneroster.spec import SPECS
 from etl_project.registry.nights import NightRecord
 
 
@@ -103,28 +99,4 @@ def night_history(ledger: list[dict[str, Any]], records: Mapping[str, NightRecor
         if night["state"] not in _LMS_LOADED:
             night["counts"] = {}
         out.append(night)
-    return out
-
-
-def kept_out(conn: duckdb.DuckDBPyConnection, entity: str, sourced_id: str) -> list[dict[str, Any]]:
-    """Why the record was kept out of the LMS: its rejects (file, line, column, code, reason, fix) in the
-    newest night that rejected it, or the whole-file reject of its file on a newer night."""
-    from etl_project.reports.hints import hint_for  # reports read this module: imported when used
-
-    files = [s.file for s in SPECS if s.table == entity_def(entity).source]
-    marks = ", ".join("?" for _ in files)
-    rows = conn.execute(
-        f"""WITH mine AS (
-                SELECT _date, file, line, "column", code, message FROM oneroster.rejects
-                WHERE file IN ({marks}) AND ("sourcedId" = ? OR line IS NULL))
-            SELECT _date, file, line, "column", code, message FROM mine
-            WHERE _date = (SELECT max(_date) FROM mine)
-            ORDER BY line NULLS FIRST, "column\"""",
-        [*files, sourced_id],
-    ).fetchall()
-    out = []
-    for date, file, line, column, code, message in rows:
-        hint = hint_for(code, column, message)
-        out.append({"date": _text(date), "file": file, "line": line, "column": column, "code": code,
-                    "message": message, "reason": hint.reason, "fix": hint.fix})  # fmt: skip
     return out

@@ -209,10 +209,29 @@ def _write(
     result: LoadResult,
 ) -> None:
     """Write the change set's operations ``ops``: ledger, then entities."""
-    district = changes.district
     writing = f"op IN ({', '.join(lit(op) for op in ops)})"  # not the operations held tonight
+    written, span = _spans(duck, writing)
+    result.written = {name: {op: ops_.get(op, 0) for op in OPERATIONS} for name, ops_ in written.items()}
+    # Ids in blocks for the night: each entity's ledger ids and new LMS ids at their k / created_k offsets.
+    next_id = session.reserve("lms_ids", sum(created for _, created in span.values()))
+    lms_id: dict[str, str] = {}  # per entity: the SQL of a written row's LMS id
+    for e in ENTITIES:
+        lms_id[e.name] = f"coalesce(lms_id, {next_id - 1} + created_k)"
+        next_id += span[e.name][1]
+    started = time.perf_counter()
+    _write_ledger(session, duck, changes, result, writing, written, span, lms_id)
+    result.durations["ledger_s"] = round(time.perf_counter() - started, 3)
+    started = time.perf_counter()
+    _write_entities(session, duck, changes.district, written, lms_id)
+    result.durations["entities_s"] = round(time.perf_counter() - started, 3)
+
+
+def _spans(
+    duck: duckdb.DuckDBPyConnection, writing: str
+) -> tuple[dict[str, dict[str, int]], dict[str, tuple[int, int]]]:
+    """Rows written per entity and operation, and how many ledger ids and new LMS ids each entity's rows
+    need: their highest k and created_k."""
     written: dict[str, dict[str, int]] = {}
-    # How many ledger ids and new LMS ids each entity's rows need: their highest k and created_k.
     span: dict[str, tuple[int, int]] = {}
     for e in ENTITIES:
         rows = duck.execute(
@@ -220,22 +239,23 @@ def _write(
         ).fetchall()
         written[e.name] = {op: n for op, n, _, _ in rows}
         span[e.name] = (max((k for *_, k, _ in rows), default=0), max((c or 0 for *_, c in rows), default=0))
-    result.written = {name: {op: ops_.get(op, 0) for op in OPERATIONS} for name, ops_ in written.items()}
-    # Ids in blocks for the night: each entity's ledger ids and new LMS ids at their k / created_k offsets.
-    next_id = session.reserve("lms_ids", sum(created for _, created in span.values()))
-    first_id: dict[str, int] = {}
-    for e in ENTITIES:
-        first_id[e.name] = next_id
-        next_id += span[e.name][1]
+    return written, span
 
-    def lms_id(name: str) -> str:
-        return f"coalesce(lms_id, {first_id[name] - 1} + created_k)"
 
-    started = time.perf_counter()
-    # The ledger first: one change_sources row per entity file, then one narrow change_entries row per
-    # written record (ids in entity order, each at its k offset), from DuckDB. Handed to load_beside, so a
-    # backend can write a first load's millions of ledger rows on a second connection meanwhile.
-    total = sum(k for k, _ in span.values())
+def _write_ledger(
+    session: LmsSession,
+    duck: duckdb.DuckDBPyConnection,
+    changes: ChangeSet,
+    result: LoadResult,
+    writing: str,
+    written: dict[str, dict[str, int]],
+    span: dict[str, tuple[int, int]],
+    lms_id: dict[str, str],
+) -> None:
+    """The ledger first: one change_sources row per entity file, then one narrow change_entries row per
+    written record (ids in entity order, each at its k offset), from DuckDB. Handed to load_beside, so a
+    backend can write a first load's millions of ledger rows on a second connection meanwhile."""
+    district, total = lit(changes.district), sum(k for k, _ in span.values())
     first = session.reserve("ledger_ids", total)
     offset, selects = first, []
     for e in ENTITIES:
@@ -250,23 +270,30 @@ def _write(
              json.dumps(e.field_names)],
         )[0][0]  # fmt: skip
         selects.append(
-            f"""SELECT {offset - 1} + k, {lit(district)}, {int(source_id)}, sourced_id, {lms_id(e.name)}, op,
+            f"""SELECT {offset - 1} + k, {district}, {int(source_id)}, sourced_id, {lms_id[e.name]}, op,
                        line, {changes_sql(e, stored=True)}
                 FROM {chg(e.name)} WHERE {writing}"""
         )
         offset += span[e.name][0]
     session.load_beside(duck, selects, session.table("change_entries"), LEDGER_COLUMNS)
     result.ledger_first, result.ledger_last = first, first + total - 1
-    result.durations["ledger_s"] = round(time.perf_counter() - started, 3)
 
+
+def _write_entities(
+    session: LmsSession,
+    duck: duckdb.DuckDBPyConnection,
+    district: str,
+    written: dict[str, dict[str, int]],
+    lms_id: dict[str, str],
+) -> None:
+    """Parents first: creates, updates and reactivations; then children first: deactivations."""
     now = "CURRENT_TIMESTAMP"
-    started = time.perf_counter()
-    for e in ENTITIES:  # parents first: creates, updates and reactivations
+    for e in ENTITIES:
         table, fields = session.table(e.name), e.field_names
         if written[e.name].get("created"):
             session.load(
                 duck,
-                f"SELECT {lms_id(e.name)}, {lit(district)}, sourced_id, {', '.join(fields)}, true, row_hash "
+                f"SELECT {lms_id[e.name]}, {lit(district)}, sourced_id, {', '.join(fields)}, true, row_hash "
                 f"FROM {chg(e.name)} WHERE op = 'created'",
                 session.bulk_target(table),
                 ["id", "district", "sourced_id", *fields, "active", "row_hash"],
@@ -280,7 +307,7 @@ def _write(
                 [*fields, "row_hash"],
                 f"{sets}, active = true, row_hash = s.row_hash, deactivated_at = NULL, updated_at = {now}",
             )  # fmt: skip
-    for e in reversed(ENTITIES):  # children first: deactivations
+    for e in reversed(ENTITIES):
         if written[e.name].get("deactivated"):
             _update_by_id(
                 session, duck, district, session.table(e.name),
@@ -288,7 +315,6 @@ def _write(
                 [],
                 f"active = false, deactivated_at = {now}, updated_at = {now}",
             )  # fmt: skip
-    result.durations["entities_s"] = round(time.perf_counter() - started, 3)
 
 
 def _rehash(session: LmsSession, duck: duckdb.DuckDBPyConnection, district: str) -> None:

@@ -1,11 +1,12 @@
-"""The LMS database as a Dagster resource (``LMS_URL``; see etl_project/lms/backend.py)."""
+"""The LMS database as a Dagster resource (``LMS_URL``; see etl_project/lms/connect.py)."""
 
 from __future__ import annotations
 
 from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
 
-from etl_project.lms.backend import LmsBackend, mask_url, open_backend
+from etl_project.lms.backend import LmsBackend, mask_url
+from etl_project.lms.connect import open_backend
 
 
 class LmsResource(ConfigurableResource):

@@ -222,109 +222,138 @@ def partition_name(table: str, district: str) -> str:
     return f"{name[:46]}_{hashlib.sha256(district.encode()).hexdigest()[:16]}"
 
 
+@dataclass(frozen=True)
+class _Dialect:
+    """The words that differ between PostgreSQL (schema ``lms``, partitioned tables) and SQLite."""
+
+    pg: bool
+    p: str  # table prefix
+    ts: str
+    now: str
+    json: str
+    serial: str
+    ident: str  # ids are opaque: compared byte by byte (COLLATE "C", as DuckDB does), so keys index cheaply
+    by_district: str  # PostgreSQL: one partition per district (see PARTITIONED), each with its ENTITY_KEYS
+
+
+_DIALECTS = {
+    "postgres": _Dialect(
+        pg=True, p="lms.", ts="TIMESTAMPTZ", now="now()", json="JSON", serial="BIGSERIAL PRIMARY KEY",
+        ident='TEXT COLLATE "C"', by_district=" PARTITION BY LIST (district)",
+    ),
+    "sqlite": _Dialect(
+        pg=False, p="", ts="TEXT", now="CURRENT_TIMESTAMP", json="TEXT",
+        serial="INTEGER PRIMARY KEY AUTOINCREMENT", ident="TEXT", by_district="",
+    ),
+}  # fmt: skip
+
+
 def ddl(dialect: str) -> list[str]:
     """CREATE statements (idempotent) for ``postgres`` (schema ``lms``) or ``sqlite``."""
-    pg = dialect == "postgres"
-    types = _PG if pg else _SQLITE
-    p = "lms." if pg else ""
-    ts = "TIMESTAMPTZ" if pg else "TEXT"
-    now = "now()" if pg else "CURRENT_TIMESTAMP"
-    boolean = "BOOLEAN" if pg else "INTEGER"
-    json = "JSON" if pg else "TEXT"
-    statements = ["CREATE SCHEMA IF NOT EXISTS lms", f"CREATE SCHEMA IF NOT EXISTS {STAGING}"] if pg else []
-    if pg:
-        statements.append(
-            """CREATE OR REPLACE FUNCTION lms.clear_row_hash() RETURNS trigger LANGUAGE plpgsql AS
-    $$ BEGIN NEW.row_hash := NULL; RETURN NEW; END $$"""
-        )
-        statements.append("CREATE SEQUENCE IF NOT EXISTS lms.lms_ids")
-        statements.append("CREATE SEQUENCE IF NOT EXISTS lms.ledger_ids")
-    else:
-        statements.append(
-            "CREATE TABLE IF NOT EXISTS lms_sequences (name TEXT PRIMARY KEY, last BIGINT NOT NULL)"
-        )
-    # Ids are opaque: compared byte by byte (COLLATE "C", as DuckDB does), so keys sort and index cheaply.
-    ident = 'TEXT COLLATE "C"' if pg else "TEXT"
-    # PostgreSQL: one partition per district (see PARTITIONED), each with its own keys (ENTITY_KEYS).
-    keys = "" if pg else ",\n    PRIMARY KEY (id), UNIQUE (district, sourced_id)"
-    by_district = " PARTITION BY LIST (district)" if pg else ""
+    d = _DIALECTS["postgres" if dialect == "postgres" else "sqlite"]
+    return [*_prelude(d), *_entity_tables(d), *_sync_runs(d), *_ledger_tables(d)]
+
+
+def _prelude(d: _Dialect) -> list[str]:
+    """Schemas, the row-hash trigger function and the id sequences."""
+    if not d.pg:
+        return ["CREATE TABLE IF NOT EXISTS lms_sequences (name TEXT PRIMARY KEY, last BIGINT NOT NULL)"]
+    return [
+        "CREATE SCHEMA IF NOT EXISTS lms",
+        f"CREATE SCHEMA IF NOT EXISTS {STAGING}",
+        """CREATE OR REPLACE FUNCTION lms.clear_row_hash() RETURNS trigger LANGUAGE plpgsql AS
+    $$ BEGIN NEW.row_hash := NULL; RETURN NEW; END $$""",
+        "CREATE SEQUENCE IF NOT EXISTS lms.lms_ids",
+        "CREATE SEQUENCE IF NOT EXISTS lms.ledger_ids",
+    ]
+
+
+def _entity_tables(d: _Dialect) -> list[str]:
+    """One table per entity (with its edited-row trigger) and the ``id_map`` view over all of them."""
+    types = _PG if d.pg else _SQLITE
+    boolean = "BOOLEAN" if d.pg else "INTEGER"
+    keys = "" if d.pg else ",\n    PRIMARY KEY (id), UNIQUE (district, sourced_id)"
+    statements = []
     for e in ENTITIES:
         cols = ",\n    ".join(f"{f.name} {types[f.kind]}" for f in e.fields)
         statements.append(
-            f"""CREATE TABLE IF NOT EXISTS {p}{e.name} (
+            f"""CREATE TABLE IF NOT EXISTS {d.p}{e.name} (
     id BIGINT NOT NULL,
-    district {ident} NOT NULL,
-    sourced_id {ident} NOT NULL,
+    district {d.ident} NOT NULL,
+    sourced_id {d.ident} NOT NULL,
     {cols},
     active {boolean} NOT NULL,
     row_hash BIGINT,
-    deactivated_at {ts},
-    created_at {ts} NOT NULL DEFAULT {now if pg else "CURRENT_TIMESTAMP"},
-    updated_at {ts} NOT NULL DEFAULT {now if pg else "CURRENT_TIMESTAMP"}{keys}){by_district}"""
+    deactivated_at {d.ts},
+    created_at {d.ts} NOT NULL DEFAULT {d.now},
+    updated_at {d.ts} NOT NULL DEFAULT {d.now}{keys}){d.by_district}"""
         )
-        statements.append(_edited_trigger(e, pg))
+        statements.append(_edited_trigger(e, d.pg))
     union = "\n    UNION ALL ".join(
-        f"SELECT district, '{e.name}' AS entity, sourced_id, id AS lms_id FROM {p}{e.name}" for e in ENTITIES
+        f"SELECT district, '{e.name}' AS entity, sourced_id, id AS lms_id FROM {d.p}{e.name}"
+        for e in ENTITIES
     )
-    statements.append(
-        f"CREATE {'OR REPLACE ' if pg else ''}VIEW {'' if pg else 'IF NOT EXISTS '}{p}id_map AS\n    {union}"
-    )
-    serial = "BIGSERIAL PRIMARY KEY" if pg else "INTEGER PRIMARY KEY AUTOINCREMENT"
-    statements.append(
-        f"""CREATE TABLE IF NOT EXISTS {p}sync_runs (
-    id {serial},
+    create = "CREATE OR REPLACE VIEW" if d.pg else "CREATE VIEW IF NOT EXISTS"
+    statements.append(f"{create} {d.p}id_map AS\n    {union}")
+    return statements
+
+
+def _sync_runs(d: _Dialect) -> list[str]:
+    """One row per district-night load: its state, counts, hold and ledger id range."""
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {d.p}sync_runs (
+    id {d.serial},
     district TEXT NOT NULL,
     partition_date DATE NOT NULL,
     run_id TEXT NOT NULL,
     state TEXT NOT NULL CHECK (state IN ('applied', 'held', 'released', 'failed')),
-    counts {json},
-    held {json},
+    counts {d.json},
+    held {d.json},
     released_by TEXT,
     release_reason TEXT,
     ledger_first BIGINT,
     ledger_last BIGINT,
-    started_at {ts} NOT NULL DEFAULT {now},
-    finished_at {ts})"""
-    )
-    statements.append(
-        f"CREATE INDEX IF NOT EXISTS sync_runs_night ON {p}sync_runs (district, partition_date)"
-    )
-    # The change ledger, normalized so a first load of millions of rows writes each fact once: what is per
-    # night (district, date, run, release) is in sync_runs, what is per file in change_sources, and each
-    # written record is one narrow row of change_entries. The change_ledger view joins them back into one row
-    # per change with every documented column. change_entries.changes is the JSON text the sync wrote, stored
-    # as TEXT: a first load COPYs millions, and PostgreSQL's JSON type would parse each once more on the way
-    # in (about a fifth of the ledger COPY's CPU); the view turns it into JSON.
-    statements.append(
-        f"""CREATE TABLE IF NOT EXISTS {p}change_sources (
-    id {serial},
+    started_at {d.ts} NOT NULL DEFAULT {d.now},
+    finished_at {d.ts})""",
+        f"CREATE INDEX IF NOT EXISTS sync_runs_night ON {d.p}sync_runs (district, partition_date)",
+    ]
+
+
+def _ledger_tables(d: _Dialect) -> list[str]:
+    """The change ledger, normalized so a first load of millions of rows writes each fact once: what is per
+    night (district, date, run, release) is in sync_runs, what is per file in change_sources, and each
+    written record is one narrow row of change_entries. The change_ledger view joins them back into one row
+    per change with every documented column. change_entries.changes is the JSON text the sync wrote, stored
+    as TEXT: a first load COPYs millions, and PostgreSQL's JSON type would parse each once more on the way
+    in (about a fifth of the ledger COPY's CPU); the view turns it into JSON."""
+    statements = [
+        f"""CREATE TABLE IF NOT EXISTS {d.p}change_sources (
+    id {d.serial},
     sync_run_id BIGINT NOT NULL,
     entity TEXT NOT NULL,
     file_uri TEXT,
     file_version TEXT,
     file_sha256 TEXT,
-    fields {json} NOT NULL)"""
-    )
-    statements.append(f"CREATE INDEX IF NOT EXISTS change_sources_run ON {p}change_sources (sync_run_id)")
-    statements.append(
-        f"""CREATE TABLE IF NOT EXISTS {p}change_entries (
+    fields {d.json} NOT NULL)""",
+        f"CREATE INDEX IF NOT EXISTS change_sources_run ON {d.p}change_sources (sync_run_id)",
+        f"""CREATE TABLE IF NOT EXISTS {d.p}change_entries (
     id BIGINT NOT NULL,
-    district {ident} NOT NULL,
+    district {d.ident} NOT NULL,
     source_id BIGINT NOT NULL,
-    sourced_id {ident} NOT NULL,
+    sourced_id {d.ident} NOT NULL,
     lms_id BIGINT NOT NULL,
     operation TEXT NOT NULL CHECK (operation IN ('created', 'updated', 'deactivated', 'reactivated')),
     line BIGINT,
-    changes TEXT{"" if pg else ", PRIMARY KEY (id)"}){by_district}"""
-    )
+    changes TEXT{"" if d.pg else ", PRIMARY KEY (id)"}){d.by_district}""",
+    ]
     # One record's history is found through its LMS id (unique across entities: one ``lms_ids`` sequence).
     # Ledger ids come from one sequence, handed out in blocks, so they are unique without a unique index; an
     # append-only table's rows are in id order, so a night's rows (sync_runs.ledger_first .. ledger_last) are
     # found through a BRIN index, a few pages that cost almost nothing to build for a first load.
     for name, how in LEDGER_INDEXES.items():
-        if pg or "brin" not in how:
-            statements.append(f"CREATE INDEX IF NOT EXISTS {name} ON {p}change_entries {how}")
-    statements.append(_ledger_view(pg))
+        if d.pg or "brin" not in how:
+            statements.append(f"CREATE INDEX IF NOT EXISTS {name} ON {d.p}change_entries {how}")
+    statements.append(_ledger_view(d.pg))
     return statements
 
 

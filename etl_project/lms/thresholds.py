@@ -2,8 +2,8 @@
 
 Compared with the LMS's current size per entity (its active rows). Defaults: hold when more than 10% of an
 entity would be deactivated or more than 75% updated. A district's ``[districts.<id>.thresholds]`` table
-(see etl_project/districts.py) overrides them, for every entity or per entity, as a percentage (``"10%"``)
-or a count (``500``)::
+(see etl_project/districts/toml_format.py) overrides them, for every entity or per entity, as a percentage
+(``"10%"``) or a count (``500``)::
 
     [districts.lincoln.thresholds]
     hold = "deactivations"       # "all" (default): a held night applies nothing;

@@ -1,10 +1,7 @@
-"""The district model: where a district's nightly drop comes from, its time zone and its safety thresholds.
+"""The TOML districts file: read (``etl-project districts import FILE``) and written (the demo, tests).
 
-Districts live in the registry (etl_project/registry: a database, credentials encrypted at rest), which
-``DistrictsResource`` reads. A TOML file in the format below can be imported into it
-(``etl-project districts import FILE``). Secrets are never written in that file:
-it names the environment variables that hold them (``password_env``, ``private_key_env``), and they are
-resolved only when a connection is opened. Example::
+Secrets are never written in that file: it names the environment variables that hold them (``password_env``,
+``private_key_env``), and they are resolved only when a connection is opened. Example::
 
     [districts.lincoln]
     name = "Lincoln Public Schools"
@@ -51,103 +48,23 @@ import os
 import tomllib
 import zoneinfo
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dagster import ConfigurableResource
-from pydantic import Field
-
+from etl_project.districts.model import (
+    REST_AUTH,
+    REST_OAUTH1_SIGNATURE_METHODS,
+    REST_VERSIONS,
+    District,
+    DistrictConfigError,
+    LocalSource,
+    RestSource,
+    SftpSource,
+    Source,
+)
 from etl_project.partitions import validate_district_id
 
 _SECRET_KEYS = {"password", "private_key", "passphrase", "secret", "client_secret", "token"}
-
-
-class DistrictConfigError(ValueError):
-    pass
-
-
-class MissingSecret(DistrictConfigError):
-    pass
-
-
-def resolve_secret(env_name: str | None, what: str) -> str | None:
-    """Read a secret from the environment variable it is referenced by; the value is never logged."""
-    if not env_name:
-        return None
-    value = os.environ.get(env_name)
-    if value is None:
-        raise MissingSecret(f"{what}: environment variable {env_name} is not set")
-    return value
-
-
-@dataclass(frozen=True)
-class LocalSource:
-    """A folder on this machine (the embedded default, and districts that push to a server we run)."""
-
-    path: str
-    kind: str = "local"
-
-    def describe(self) -> str:
-        return f"local folder {self.path}"
-
-
-@dataclass(frozen=True)
-class SftpSource:
-    host: str
-    username: str
-    remote_dir: str
-    host_key: str
-    port: int = 22
-    password_env: str | None = None
-    private_key_env: str | None = None
-    private_key_file: str | None = None
-    passphrase_env: str | None = None
-    kind: str = "sftp"
-
-    def describe(self) -> str:
-        return f"sftp://{self.username}@{self.host}:{self.port}{self.remote_dir}"
-
-
-REST_VERSIONS = ("1.1", "1.2")
-REST_AUTH = ("oauth2", "oauth1")
-REST_OAUTH1_SIGNATURE_METHODS = ("HMAC-SHA256", "HMAC-SHA1")
-
-
-@dataclass(frozen=True)
-class RestSource:
-    """A OneRoster REST API. ``base_url`` is the service base (``.../ims/oneroster/v1p1`` or
-    ``.../ims/oneroster/rostering/v1p2``); the client secret is read from ``client_secret_env`` (or passed
-    explicitly as ``RestCredentials``), never written here."""
-
-    base_url: str
-    client_id: str
-    version: str = "1.2"
-    auth: str = "oauth2"
-    token_url: str | None = None
-    client_secret_env: str | None = None
-    scope: str | None = None
-    oauth1_signature_method: str | None = None  # None: HMAC-SHA256, OneRoster 1.1's; or "HMAC-SHA1"
-    page_size: int = 1000
-    timeout: float = 60.0
-    kind: str = "rest"
-
-    def describe(self) -> str:
-        return f"OneRoster {self.version} REST {self.base_url}"
-
-
-Source = LocalSource | SftpSource | RestSource
-
-
-@dataclass(frozen=True)
-class District:
-    id: str
-    name: str
-    source: Source
-    timezone: str = "UTC"
-    enabled: bool = True
-    expected_by_hour: int = 6
-    thresholds: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _reject_plain_secrets(where: str, table: Mapping[str, Any]) -> None:
@@ -303,52 +220,3 @@ def _toml_table(name: str, table: Mapping[str, Any]) -> list[str]:
 
 def _q(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-class DistrictsResource(ConfigurableResource):
-    """The district registry as a Dagster resource: assets look a district up by its partition key.
-
-    ``url`` is the registry database (``sqlite:///...`` or ``postgresql://...``; see etl_project/registry).
-    Credentials are decrypted only by ``credentials(id)``, with ``ETL_PROJECT_SECRET_KEY`` from the
-    environment. ``path`` instead reads a TOML districts file read-only (tests, migration); its secrets stay
-    environment-variable references, resolved by the source when it connects.
-    """
-
-    url: str | None = Field(
-        default=None, description="registry database URL: sqlite:///path or postgresql://"
-    )
-    path: str | None = Field(
-        default=None, description="read-only TOML districts file instead of the registry"
-    )
-
-    def _registry(self):
-        from etl_project.registry import Registry
-
-        return Registry(self.url)
-
-    def all(self) -> dict[str, District]:
-        if self.path:
-            return load_districts(self.path)
-        return self._registry().all()
-
-    def get(self, district_id: str) -> District:
-        if self.path:
-            district = self.all().get(district_id)
-            if district is None:
-                raise DistrictConfigError(f"district {district_id!r} is not configured in {self.path}")
-            return district
-        return self._registry().get(district_id)
-
-    def night_states(self):
-        """The nights' states, in the registry database (``url``; else ETL_PROJECT_REGISTRY_URL or the
-        default registry under ETL_PROJECT_HOME, also when districts come from a TOML ``path``)."""
-        from etl_project.registry.nights import NightStates
-
-        return NightStates(self.url)
-
-    def credentials(self, district_id: str):
-        """``SftpCredentials`` / ``RestCredentials`` decrypted from the registry, or None (local folder, or
-        a TOML file whose secrets the source resolves from the environment)."""
-        if self.path:
-            return None
-        return self._registry().credentials(district_id)
