@@ -381,32 +381,10 @@ def stage_csv(
     count does not reconcile (the parser skipped something) ``unaccounted`` says by how many lines and no
     view is built.
     """
-    raw, rj, rs, view = f"{name}_raw", f"{name}_rj", f"{name}_rs", name
-    columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(ncols)) + "}"
-    try:
-        conn.execute(
-            f"""CREATE OR REPLACE TEMP TABLE {raw} AS SELECT * FROM read_csv({_lit(str(path))},
-                columns={columns}, header=false, skip=1, auto_detect=false, delim=',', quote='"', escape='"',
-                strict_mode=true, null_padding=false, encoding='utf-8', store_rejects=true,
-                max_line_size={int(max_line_bytes) + 2},
-                rejects_table='{rj}', rejects_scan='{rs}')"""
-        )
-    except duckdb.Error as exc:
-        raise CsvUnreadable(str(exc).split("\n", 1)[0]) from None
+    raw, view = f"{name}_raw", name
+    _read_raw(conn, path, ncols, name, max_line_bytes)
     accepted, base = conn.execute(f"SELECT count(*), coalesce(min(rowid), 0) FROM {raw}").fetchone()
-    # Inside a transaction DuckDB numbers new rows from a large base; positions are rowid - base.
-    pos = f"(rowid - {int(base)})"
-    # one row per bad record, in DuckDB's numbering (d)
-    conn.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {name}_rd AS
-            SELECT line::BIGINT AS d, arg_min(error_type::VARCHAR, coalesce(column_idx, -1)) AS error_type,
-                   arg_min(error_message, coalesce(column_idx, -1)) AS message,
-                   any_value(csv_line) AS csv_line
-            FROM {rj} GROUP BY line"""
-    )
-    conn.execute(f"DROP TABLE IF EXISTS {rj}")
-    conn.execute(f"DROP TABLE IF EXISTS {rs}")
-    rejected = conn.execute(f"SELECT count(*) FROM {name}_rd").fetchone()[0]
+    rejected = _bad_records(conn, name)
     nl_sum = " + ".join(
         f"coalesce(length(c{i}) - length(replace(c{i}, chr(10), '')), 0)" for i in range(ncols)
     )
@@ -414,14 +392,59 @@ def stage_csv(
     unaccounted = _unaccounted(conn, name, raw, scan, nl_sum, accepted + rejected)
     if unaccounted > 0:
         return Staged(raw, view, f"{name}_rejects", accepted, rejected, unaccounted)
+    # Inside a transaction DuckDB numbers new rows from a large base; positions are rowid - base.
+    pos = f"rowid - {int(base)}"
     if not rejected and not scan.blank_lines and not embedded:
-        conn.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {pos} + 2 AS _line, * FROM {raw}")
+        conn.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT ({pos}) + 2 AS _line, * FROM {raw}")
         conn.execute(
             f"CREATE OR REPLACE TEMP TABLE {name}_rejects AS SELECT d AS line, error_type, message, csv_line "
             f"FROM {name}_rd"
         )
         return Staged(raw, view, f"{name}_rejects", accepted, rejected)
-    # Gaps in DuckDB's numbering that hold no accepted row: rejected records and blank lines.
+    _number_lines(conn, name, pos, scan, nl_sum if embedded else None)
+    conn.execute(
+        f"""CREATE OR REPLACE TEMP VIEW {view} AS
+            SELECT m.line AS _line, s.* FROM {raw} s JOIN {name}_lm m ON m.rid = s.rowid"""
+    )
+    return Staged(raw, view, f"{name}_rejects", accepted, rejected)
+
+
+def _read_raw(
+    conn: duckdb.DuckDBPyConnection, path: Path, ncols: int, name: str, max_line_bytes: int
+) -> None:
+    """Every field as VARCHAR into ``<name>_raw``; records DuckDB cannot split go to ``<name>_rj``."""
+    columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(ncols)) + "}"
+    try:
+        conn.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {name}_raw AS SELECT * FROM read_csv({_lit(str(path))},
+                columns={columns}, header=false, skip=1, auto_detect=false, delim=',', quote='"', escape='"',
+                strict_mode=true, null_padding=false, encoding='utf-8', store_rejects=true,
+                max_line_size={int(max_line_bytes) + 2},
+                rejects_table='{name}_rj', rejects_scan='{name}_rs')"""
+        )
+    except duckdb.Error as exc:
+        raise CsvUnreadable(str(exc).split("\n", 1)[0]) from None
+
+
+def _bad_records(conn: duckdb.DuckDBPyConnection, name: str) -> int:
+    """``<name>_rd``: one row per bad record, in DuckDB's numbering (``d``); how many there are."""
+    conn.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {name}_rd AS
+            SELECT line::BIGINT AS d, arg_min(error_type::VARCHAR, coalesce(column_idx, -1)) AS error_type,
+                   arg_min(error_message, coalesce(column_idx, -1)) AS message,
+                   any_value(csv_line) AS csv_line
+            FROM {name}_rj GROUP BY line"""
+    )
+    conn.execute(f"DROP TABLE IF EXISTS {name}_rj")
+    conn.execute(f"DROP TABLE IF EXISTS {name}_rs")
+    return conn.execute(f"SELECT count(*) FROM {name}_rd").fetchone()[0]
+
+
+def _number_lines(
+    conn: duckdb.DuckDBPyConnection, name: str, pos: str, scan: FileScan, nl_sum: str | None
+) -> None:
+    """``<name>_lm`` (rid -> physical line) and ``<name>_rejects`` when DuckDB's numbering has gaps:
+    rejected records, blank lines and (``nl_sum`` given) newlines inside quoted fields."""
     blanks = "[" + ",".join(str(b) for b in scan.blank_lines) + "]::BIGINT[]"
     conn.execute(
         f"""CREATE OR REPLACE TEMP TABLE {name}_gap AS
@@ -432,42 +455,35 @@ def stage_csv(
     )
     conn.execute(
         f"""CREATE OR REPLACE TEMP TABLE {name}_lm AS
-            SELECT s.rowid AS rid, s.{pos[1:-1]} + 2 + coalesce(g.i, 0) AS d,
-                   {nl_sum if embedded else "0"} AS nl
-            FROM {raw} s ASOF LEFT JOIN {name}_gap g ON s.{pos[1:-1]} >= g.t"""
+            SELECT s.rowid AS rid, s.{pos} + 2 + coalesce(g.i, 0) AS d, {nl_sum or "0"} AS nl
+            FROM {name}_raw s ASOF LEFT JOIN {name}_gap g ON s.{pos} >= g.t"""
     )
-    if embedded:
-        # newlines inside quoted fields push every later record down by that many physical lines
-        conn.execute(
-            f"""CREATE OR REPLACE TEMP TABLE {name}_seq AS
-                SELECT rid, d, d + coalesce(sum(nl) OVER (ORDER BY d ROWS BETWEEN UNBOUNDED PRECEDING
-                                                               AND 1 PRECEDING), 0) AS line
-                FROM (SELECT rid, d, nl FROM {name}_lm
-                      UNION ALL
-                      SELECT NULL, d, length(trim(csv_line, chr(13) || chr(10)))
-                                      - length(replace(trim(csv_line, chr(13) || chr(10)), chr(10), ''))
-                      FROM {name}_rd)"""
-        )
-        conn.execute(
-            f"CREATE OR REPLACE TEMP TABLE {name}_lm AS "
-            f"SELECT rid, line FROM {name}_seq WHERE rid IS NOT NULL"
-        )
-        conn.execute(
-            f"""CREATE OR REPLACE TEMP TABLE {name}_rejects AS
-                SELECT q.line, r.error_type, r.message, r.csv_line FROM {name}_rd r
-                JOIN {name}_seq q ON q.rid IS NULL AND q.d = r.d"""
-        )
-    else:
+    if nl_sum is None:
         conn.execute(f"CREATE OR REPLACE TEMP TABLE {name}_lm AS SELECT rid, d AS line FROM {name}_lm")
         conn.execute(
             f"CREATE OR REPLACE TEMP TABLE {name}_rejects AS SELECT d AS line, error_type, message, csv_line "
             f"FROM {name}_rd"
         )
+        return
+    # newlines inside quoted fields push every later record down by that many physical lines
     conn.execute(
-        f"""CREATE OR REPLACE TEMP VIEW {view} AS
-            SELECT m.line AS _line, s.* FROM {raw} s JOIN {name}_lm m ON m.rid = s.rowid"""
+        f"""CREATE OR REPLACE TEMP TABLE {name}_seq AS
+            SELECT rid, d, d + coalesce(sum(nl) OVER (ORDER BY d ROWS BETWEEN UNBOUNDED PRECEDING
+                                                           AND 1 PRECEDING), 0) AS line
+            FROM (SELECT rid, d, nl FROM {name}_lm
+                  UNION ALL
+                  SELECT NULL, d, length(trim(csv_line, chr(13) || chr(10)))
+                                  - length(replace(trim(csv_line, chr(13) || chr(10)), chr(10), ''))
+                  FROM {name}_rd)"""
     )
-    return Staged(raw, view, f"{name}_rejects", accepted, rejected)
+    conn.execute(
+        f"CREATE OR REPLACE TEMP TABLE {name}_lm AS SELECT rid, line FROM {name}_seq WHERE rid IS NOT NULL"
+    )
+    conn.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {name}_rejects AS
+            SELECT q.line, r.error_type, r.message, r.csv_line FROM {name}_rd r
+            JOIN {name}_seq q ON q.rid IS NULL AND q.d = r.d"""
+    )
 
 
 def _unaccounted(
