@@ -551,7 +551,7 @@ def run_rotate(args: argparse.Namespace) -> int:
 
 
 def run_test(args: argparse.Namespace) -> int:
-    from etl_project.portal_services.onboarding import test_connection
+    from etl_project.portal_services.onboarding import connection_steps
 
     registry = _registry()
     entry = _guard(lambda: registry.entry(args.district))
@@ -559,7 +559,7 @@ def run_test(args: argparse.Namespace) -> int:
     print(f"District {district.id} ({district.name}): {_source_line(district)}")
     if not district.enabled:
         print("  note: this district is DISABLED; the test still runs, nightly runs do not")
-    steps = test_connection(
+    steps = connection_steps(
         district,
         _guard(lambda: registry.credentials(district.id)),
         confirm=lambda key: _confirm(args, district.source, key),

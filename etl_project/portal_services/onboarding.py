@@ -63,7 +63,7 @@ def newest_drop(drops):
     return newest
 
 
-def test_connection(
+def connection_steps(
     district: District,
     credentials,
     *,
