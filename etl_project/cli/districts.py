@@ -15,7 +15,6 @@ from pathlib import Path
 
 from etl_project.cli.district_arg import DISTRICT_HELP
 from etl_project.cli.errors import CommandError
-from etl_project.scratch import scratch_dir
 
 # ``districts test`` exit codes (also in its --help)
 EXIT_OK, EXIT_ROWS, EXIT_REFUSED, EXIT_CONNECT, EXIT_NO_DROP = 0, 1, 2, 3, 4
@@ -571,49 +570,39 @@ def run_rotate(args: argparse.Namespace) -> int:
 
 
 def run_test(args: argparse.Namespace) -> int:
-    from etl_project.registry import with_pinned_key
+    from etl_project.portal_services.onboarding import connection_steps
 
     registry = _registry()
     entry = _guard(lambda: registry.entry(args.district))
     district = entry.district
-    kind = getattr(district.source, "kind", "")
     print(f"District {district.id} ({district.name}): {_source_line(district)}")
     if not district.enabled:
         print("  note: this district is DISABLED; the test still runs, nightly runs do not")
-    if kind == "sftp":
-        if district.source.host_key:
-            from etl_project.registry.hostkey import pinned_fingerprints
-
-            fps = ", ".join(_guard(lambda: pinned_fingerprints(district.source.host_key)))
-            print(f"Host key: pinned {fps} on {entry.host_key_pinned_at}")
-        else:
-            key_line = _first_use(args, district)
-            if key_line is None:
-                return EXIT_CONNECT
-            registry.pin_host_key(district.id, key_line)
-            district = with_pinned_key(district, key_line)
-            print("Host key: pinned. From now on any other key is refused.")
-    credentials = _guard(lambda: registry.credentials(district.id))
-    return _check_source(district, credentials, args)
+    steps = connection_steps(
+        district,
+        _guard(lambda: registry.credentials(district.id)),
+        confirm=lambda key: _confirm(args, district.source, key),
+        pin=lambda line: registry.pin_host_key(district.id, line),
+        pinned_at=entry.host_key_pinned_at,
+    )
+    for step in steps:
+        code = _print_step(args, district, step)
+        if code is not None:
+            return code
+    return EXIT_CONNECT
 
 
-def _first_use(args: argparse.Namespace, district) -> str | None:
-    """Show the server's key and return it once the admin confirmed it; None when not confirmed."""
-    from etl_project.registry.hostkey import normalize_fingerprint, scan_host_key
-    from etl_project.sources import SourceError
+def _confirm(args: argparse.Namespace, src, key) -> bool:
+    """Show the server's key; True once the admin confirmed it (--trust-host-key or typing yes)."""
+    from etl_project.portal_services.onboarding import server_command
+    from etl_project.registry.hostkey import normalize_fingerprint
 
-    src = district.source
-    try:
-        key = scan_host_key(src.host, src.port)
-    except SourceError as exc:
-        print(f"Cannot connect: {exc}", file=sys.stderr)
-        return None
     print(
         f"\nFirst connection to {src.host}:{src.port}. The server presents this host key:\n\n"
         f"    {key.key_type}  {key.fingerprint}\n\n"
         "This fingerprint identifies the server. Ask the district's server administrator to read theirs,\n"
-        f"e.g. `ssh-keygen -lf /etc/ssh/ssh_host_{key.key_type.removeprefix('ssh-').split('-')[0]}_key.pub` "
-        "on the server,\nand compare every character. Once pinned, any other key is refused.\n"
+        f"e.g. `{server_command(key)}` on the server,\nand compare every character. "
+        "Once pinned, any other key is refused.\n"
     )
     if args.trust_host_key:
         given = normalize_fingerprint(args.trust_host_key)
@@ -623,126 +612,86 @@ def _first_use(args: argparse.Namespace, district) -> str | None:
                 "nothing was pinned and nothing was sent to the server.",
                 file=sys.stderr,
             )
-            return None
+            return False
         print(f"Confirmed with --trust-host-key {given}.")
-        return key.openssh
+        return True
     if not sys.stdin.isatty():
         print(
             "Not pinned: confirm the fingerprint by running this command in a terminal, or pass "
             f"--trust-host-key {key.fingerprint} once the district has confirmed it.",
             file=sys.stderr,
         )
-        return None
-    answer = input("Is this the district's server key? Type yes to pin it: ").strip().lower()
-    if answer != "yes":
+        return False
+    if input("Is this the district's server key? Type yes to pin it: ").strip().lower() != "yes":
         print("Not pinned; nothing was sent to the server.", file=sys.stderr)
-        return None
-    return key.openssh
+        return False
+    return True
 
 
-def _newest(drops):
-    dated = [d for d in drops if d.dated]
-    current = [d for d in drops if not d.dated]
-    newest = max(dated, key=lambda d: (d.night or "", d.location)) if dated else None
-    if current:
-        cur = current[-1]
-        if newest is None or max(f.mtime for f in cur.files) > max(f.mtime for f in newest.files):
-            newest = cur
-    return newest
+_FAILED = {"connect": EXIT_CONNECT, "host_key": EXIT_CONNECT, "login": EXIT_CONNECT, "download": EXIT_CONNECT}
 
 
-def _check_source(district, credentials, args: argparse.Namespace) -> int:
-    from etl_project.sources import SourceConfigError, SourceError, open_source
-
-    try:
-        source = open_source(district, credentials)
-    except SourceConfigError as exc:
-        raise CommandError(str(exc)) from None
-    with source:
-        try:
-            drops = source.list_drops()
-        except SourceError as exc:
-            return _listing_failed(exc, district)
-        newest = _print_drops(district, source, drops)
-        if newest is None:
-            return EXIT_NO_DROP
-        with scratch_dir(f"districts-test-{district.id}") as scratch:
-            try:
-                fetched = source.fetch(newest, scratch)
-            except SourceError as exc:
-                print(f"Download of {newest.location} FAILED: {exc}", file=sys.stderr)
-                return EXIT_CONNECT
-            code = _check_newest(newest, fetched, Path(scratch), args)
-    verdict = {
-        EXIT_OK: "Setup OK: we can log in, and the newest drop loads cleanly.",
-        EXIT_ROWS: "Setup works, but the newest drop has rejected rows or files (listed above).",
-        EXIT_REFUSED: "Setup works, but the newest drop cannot be loaded at all (see above).",
-    }[code]
-    print(f"\n{verdict}")
-    return code
+def _print_step(args: argparse.Namespace, district, step) -> int | None:
+    """Print one step as `districts test` always has; the exit code once the test is over, else None."""
+    if step.name == "settings":
+        raise CommandError(step.message)
+    if step.name == "validate":
+        _print_report(args, step)
+        return step.data["exit_code"]
+    if not step.ok:
+        _print_failure(district, step)
+        return _FAILED.get(step.name, EXIT_NO_DROP)
+    if step.name == "host_key":
+        print("Host key: pinned. From now on any other key is refused." if step.data.get("pinned")
+              else f"Host key: {step.message}")  # fmt: skip
+    elif step.name == "login":
+        print("Login: OK")
+    elif step.name == "list_drops":
+        _print_drops(step)
+    elif step.name == "download":
+        where, files = step.data["location"], step.data["files"]
+        print(f"\nNewest drop: {where} (downloaded {files} file(s), checking ...)\n")
+    return None
 
 
-def _listing_failed(exc: Exception, district) -> int:
-    """Say why the drops could not be listed; the exit code (a configuration error is a CommandError)."""
-    from etl_project.sources import (
-        DropNotFound,
-        HostKeyMismatch,
-        HostKeyRefused,
-        SourceAuthenticationFailed,
-        SourceConfigError,
-    )
-
-    if isinstance(exc, HostKeyMismatch):
+def _print_failure(district, step) -> None:
+    if step.name == "host_key" and step.data.get("changed"):
         print(
-            f"\n!!! HOST KEY CHANGED: REFUSED !!!\n{exc}\n"
+            f"\n!!! HOST KEY CHANGED: REFUSED !!!\n{step.message}\n"
             "This can mean someone is intercepting the connection, or the district rebuilt its server.\n"
             "Do not continue until the district confirms the new fingerprint (by phone, not by e-mail);\n"
             f"then: etl-project districts update {district.id} --forget-host-key && "
             f"etl-project districts test {district.id}",
             file=sys.stderr,
         )
-    elif isinstance(exc, HostKeyRefused):
-        print(f"\nREFUSED: {exc}", file=sys.stderr)
-    elif isinstance(exc, SourceAuthenticationFailed):
-        print(f"Login FAILED: {exc}. Check the user name and credentials with the district.", file=sys.stderr)
-    elif isinstance(exc, SourceConfigError):
-        raise CommandError(str(exc)) from None
-    elif isinstance(exc, DropNotFound):
-        print(f"Login: OK\nDrop folder: NOT FOUND: {exc}", file=sys.stderr)
-        return EXIT_NO_DROP
-    else:
-        print(f"Cannot connect: {exc}", file=sys.stderr)
-    return EXIT_CONNECT
-
-
-def _print_drops(district, source, drops: list):
-    """List the complete drops; the newest, or None (said on stderr) when there is none."""
-    if getattr(district.source, "kind", "") != "local":
-        print("Login: OK")
-    print(f"Drop folder {source.info.path}: {len(drops)} complete drop(s)")
-    for d in drops:
-        label = d.night if d.dated else "current"
-        print(f"  {label:<10}  {d.kind:<6}  {d.location}  {len(d.files)} file(s), {d.total_bytes:,} bytes")
-    newest = _newest(drops)
-    if newest is None:
+    elif step.name == "host_key" and "fingerprint" not in step.data:
+        print(f"\nREFUSED: {step.message}", file=sys.stderr)
+    elif step.name == "login":
         print(
-            "No complete drop yet: a drop needs manifest.csv and every file it lists, in a dated folder "
-            "(2026-11-28/), a dated zip, or the folder itself. Nothing to check.",
+            f"Login FAILED: {step.message}. Check the user name and credentials with the district.",
             file=sys.stderr,
         )
-    return newest
+    elif step.name == "list_drops":
+        if "path" in step.data:
+            _print_drops(step)
+        print(step.message if "path" in step.data else f"Drop folder: {step.message}", file=sys.stderr)
+    elif step.name in ("connect", "download"):
+        print(step.message if step.name == "download" else f"Cannot connect: {step.message}", file=sys.stderr)
 
 
-def _check_newest(newest, fetched: list, scratch: Path, args: argparse.Namespace) -> int:
-    """Validate the downloaded newest drop as the nightly load would and print the report; its exit code."""
+def _print_drops(step) -> None:
+    print(f"Drop folder {step.data['path']}: {len(step.data['drops'])} complete drop(s)")
+    for d in step.data["drops"]:
+        print(
+            f"  {d['night']:<10}  {d['kind']:<6}  {d['location']}  {d['files']} file(s), {d['bytes']:,} bytes"
+        )
+
+
+def _print_report(args: argparse.Namespace, step) -> None:
     from etl_project.cli.check_drop import render
-    from etl_project.oneroster import check_drop
 
-    target = Path(fetched[0].local_path) if newest.kind == "zip" else scratch
-    print(f"\nNewest drop: {newest.location} (downloaded {len(fetched)} file(s), checking ...)\n")
-    report = check_drop(target)
     if args.json:
-        print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+        print(json.dumps(step.report.to_json(), indent=2, ensure_ascii=False))
     else:
-        print(render(Path(newest.location), report))
-    return report.exit_code()
+        print(render(Path(step.data["location"]), step.report))
+    print(f"\n{step.message}")

@@ -26,11 +26,12 @@ class ServerKey:
         return cls(key.get_name(), key.fingerprint, f"{key.get_name()} {key.get_base64()}")
 
 
-def scan_host_key(host: str, port: int, timeout: float = 15.0) -> ServerKey:
-    """The host key the server presents, read during key exchange (no authentication is attempted)."""
+def scan_host_key(host: str, port: int, timeout: float = 15.0, address: str | None = None) -> ServerKey:
+    """The host key the server presents, read during key exchange (no authentication is attempted).
+    ``address``: connect to this already checked IP address instead of resolving ``host`` again."""
     where = f"{host}:{port}"
     try:
-        sock = socket.create_connection((host, port), timeout=timeout)
+        sock = socket.create_connection((address or host, port), timeout=timeout)
     except OSError as exc:
         raise SourceConnectionError(f"cannot reach {where}: {exc.strerror or exc}") from None
     transport = paramiko.Transport(sock)

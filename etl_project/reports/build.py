@@ -271,8 +271,9 @@ def rejects_csv(conn: duckdb.DuckDBPyConnection, date: str) -> bytes:
             )
             conn.execute(
                 f"""COPY (
-                    SELECT r.file, r.line, r."column", r.code, r.message AS details, r."sourcedId",
-                           {_VALUE.replace("raw", "r.raw").replace('"column"', 'r."column"')} AS value,
+                    SELECT {_safe("r.file")} AS file, r.line, {_safe('r."column"')} AS "column", r.code,
+                           {_safe("r.message")} AS details, {_safe('r."sourcedId"')} AS "sourcedId",
+                           {_safe(_VALUE.replace("raw", "r.raw").replace('"column"', 'r."column"'))} AS value,
                            CASE WHEN c.line IS NULL THEN h.reason ELSE {_lit(TRUNCATED.reason)} END AS reason,
                            CASE WHEN c.line IS NULL THEN h.fix ELSE {_lit(TRUNCATED.fix)} END AS fix
                     FROM oneroster.rejects r LEFT JOIN (VALUES {hints}) h(code, reason, fix) USING (code)
@@ -284,6 +285,11 @@ def rejects_csv(conn: duckdb.DuckDBPyConnection, date: str) -> bytes:
         else:
             Path(path).write_text("file,line,column,code,details,sourcedId,value,reason,fix\n")
         return Path(path).read_bytes()
+
+
+def _safe(expr: str) -> str:
+    """A cell a spreadsheet would run as a formula (starts with =, +, -, @, tab or CR) gets a leading '."""
+    return f"CASE WHEN regexp_matches({expr}, '^[-=+@\\t\\r]') THEN '''' || {expr} ELSE {expr} END"
 
 
 def _lit(value: str) -> str:

@@ -39,6 +39,7 @@ from authlib.oauth1.rfc5849.signature import generate_signature_base_string
 from authlib.oauth1.rfc5849.util import escape
 
 from etl_project.districts import REST_OAUTH1_SIGNATURE_METHODS, MissingSecret, RestSource, resolve_secret
+from etl_project.portal_services.ssrf import UnsafeHost, check_url, guard_sources
 from etl_project.sources.base import (
     RestCredentials,
     SourceAuthenticationFailed,
@@ -137,6 +138,14 @@ def resolve_rest_credentials(source: RestSource) -> RestCredentials:
     return RestCredentials(source.client_id, secret)
 
 
+def _check_host(request: httpx.Request) -> None:
+    """Every request's host is checked just before it is sent (ETL_PROJECT_GUARD_SOURCES)."""
+    try:
+        check_url(str(request.url))
+    except UnsafeHost as exc:
+        raise SourceConfigError(str(exc)) from None
+
+
 def with_query(url: str, **params: int | str) -> str:
     """``url`` with ``params`` set (replacing parameters of the same names)."""
     return str(httpx.URL(url).copy_merge_params(params))
@@ -179,6 +188,7 @@ class RestClient:
         if self._http is None:
             creds, timeout = self.credentials, httpx.Timeout(self.source.timeout)
             headers = {"Accept": "application/json"}
+            hooks = {"request": [_check_host]} if guard_sources() else {}
             if self.source.auth == "oauth2":
                 client = OAuth2Client(
                     creds.client_id,
@@ -189,6 +199,7 @@ class RestClient:
                     leeway=TOKEN_LEEWAY,
                     timeout=timeout,
                     headers=headers,
+                    event_hooks=hooks,
                 )
                 client.register_compliance_hook("access_token_response", self._check_token_response)
                 self._http = client
@@ -196,7 +207,7 @@ class RestClient:
                 auth = OAuth1Auth(
                     creds.client_id, creds.client_secret, signature_method=self.signature_method
                 )
-                self._http = httpx.Client(auth=auth, timeout=timeout, headers=headers)
+                self._http = httpx.Client(auth=auth, timeout=timeout, headers=headers, event_hooks=hooks)
         return self._http
 
     def close(self) -> None:

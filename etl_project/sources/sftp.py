@@ -154,8 +154,20 @@ class SftpDropSource(DropSourceBase):
         return f"{self.source.host}:{self.source.port}"
 
     # -- connection -------------------------------------------------------------------------------------
+    def _guarded_socket(self):
+        """ETL_PROJECT_GUARD_SOURCES: a socket to a checked address of the host (else paramiko connects)."""
+        from etl_project.portal_services.ssrf import UnsafeHost, connect_checked, guard_sources
+
+        if not guard_sources():
+            return None
+        try:
+            return connect_checked(self.source.host, self.source.port, self.timeout)
+        except UnsafeHost as exc:
+            raise SourceConfigError(str(exc)) from None
+
     def _connect_once(self, pinned: list[paramiko.PKey], creds: SftpCredentials, pkey) -> paramiko.SSHClient:
         s = self.source
+        sock = self._guarded_socket()
         client = paramiko.SSHClient()
         name = s.host if s.port == 22 else f"[{s.host}]:{s.port}"
         for key in pinned:
@@ -170,6 +182,7 @@ class SftpDropSource(DropSourceBase):
                 pkey=pkey,
                 look_for_keys=False,
                 allow_agent=False,
+                sock=sock,
                 timeout=self.timeout,
                 banner_timeout=self.timeout,
                 auth_timeout=self.timeout,
@@ -177,6 +190,8 @@ class SftpDropSource(DropSourceBase):
             )
         except BaseException:
             client.close()
+            if sock is not None:
+                sock.close()
             raise
         return client
 

@@ -1,0 +1,94 @@
+"""Trace search: a sourcedId or a name -> the matching records -> one record's full history.
+
+Matches come from the district's warehouse (DuckDB, set-based): users by sourcedId or a given/family name
+substring, classes by sourcedId or title, in the newest night that has the table, plus rejected rows with
+that sourcedId (a record kept out of the LMS is found too). A record's history is the LMS ledger
+(``lms.history.trace``: file, line, night of every change) and, when it was held or rejected, why
+(``lms.history.kept_out``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+
+from etl_project.lms.backend import LmsBackend
+from etl_project.lms.history import kept_out, trace
+from etl_project.registry.nights import NightStates
+from etl_project.reports.build import has_tables
+from etl_project.warehouse import WarehouseResource
+
+SEARCH_LIMIT = 25
+MIN_NAME_CHARS = 2
+# LMS entity -> (warehouse table, the label, the columns a name matches)
+SEARCHED = {
+    "users": ("users", """concat_ws(' ', "givenName", "familyName")""", ('"givenName"', '"familyName"')),
+    "sections": ("classes", "title", ("title",)),
+}
+_REJECT_FILES = {"users": "users.csv", "sections": "classes.csv"}
+
+
+def _entity_sql(entity: str, by_name: bool) -> str:
+    table, label, columns = SEARCHED[entity]
+    name = " OR ".join(f"contains(lower({c}), $name)" for c in columns) if by_name else "false"
+    return f"""SELECT '{entity}' AS entity, "sourcedId", {label} AS label, _date, 'loaded' AS found
+               FROM oneroster.{table}
+               WHERE _date = (SELECT max(_date) FROM oneroster.{table}) AND ("sourcedId" = $id OR {name})"""
+
+
+def find_records(
+    conn: duckdb.DuckDBPyConnection, query: str, limit: int = SEARCH_LIMIT
+) -> list[dict[str, Any]]:
+    """Records matching ``query`` (exact sourcedId, or a name substring of at least two characters)."""
+    text = query.strip()
+    if not text or not has_tables(conn):
+        return []
+    by_name = len(text) >= MIN_NAME_CHARS
+    parts = [_entity_sql(e, by_name) for e in SEARCHED]
+    files = ", ".join(f"('{f}', '{e}')" for e, f in _REJECT_FILES.items())
+    parts.append(
+        f"""SELECT m.entity, r."sourcedId", NULL AS label, max(r._date) AS _date, 'rejected' AS found
+            FROM oneroster.rejects r JOIN (VALUES {files}) m(file, entity) USING (file)
+            WHERE r."sourcedId" = $id GROUP BY 1, 2"""
+    )
+    sql = f"""SELECT entity, "sourcedId", any_value(label), max(_date)::VARCHAR, list(DISTINCT found)
+              FROM ({" UNION ALL ".join(parts)}) GROUP BY entity, "sourcedId"
+              ORDER BY "sourcedId" <> $id, 3 NULLS LAST, 2 LIMIT {int(limit)}"""
+    rows = conn.execute(sql, {"id": text, "name": text.lower()}).fetchall()
+    keys = ("entity", "sourced_id", "label", "night", "found")
+    return [dict(zip(keys, row, strict=True)) for row in rows]
+
+
+def search(warehouse: WarehouseResource, district: str, query: str) -> list[dict[str, Any]]:
+    if not warehouse.database_path(district).exists():
+        return []
+    with warehouse.connect(district) as conn:
+        return find_records(conn, query)
+
+
+def record_history(
+    warehouse: WarehouseResource,
+    backend: LmsBackend | None,
+    states: NightStates,
+    district: str,
+    entity: str,
+    sourced_id: str,
+) -> dict[str, Any]:
+    """One record's changes (newest first) and, when it is held or rejected, why it is kept out."""
+    if entity not in SEARCHED:
+        raise KeyError(f"unknown entity {entity!r}: one of {', '.join(SEARCHED)}")
+    changes = trace(backend, district, entity, sourced_id) if backend is not None else []
+    newest = states.latest(district)
+    kept: list[dict[str, Any]] = []
+    if warehouse.database_path(district).exists() and (
+        not changes or (newest and not newest.state.lms_changed)
+    ):
+        with warehouse.connect(district) as conn:
+            kept = kept_out(conn, entity, sourced_id) if has_tables(conn) else []
+    return {
+        "entity": entity,
+        "sourced_id": sourced_id,
+        "changes": changes,
+        "kept_out": kept,
+        "night": newest.as_dict() if newest else None,
+    }

@@ -1,0 +1,103 @@
+"""Dashboard services over two real synced nights (DuckDB warehouse, SQLite LMS, the registry's night
+states): the nights with state and counts, a night's report, the rejected-rows CSV with formula cells
+neutralized, and trace search by sourcedId and by name down to a record's history and why it was kept out."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from dagster import DagsterInstance
+
+from etl_project.lms.backend import open_backend
+from etl_project.portal_services.dashboard import night_report, night_report_html, recent_nights
+from etl_project.portal_services.rejects_export import rejects_download
+from etl_project.portal_services.trace_search import record_history, search
+from etl_project.registry.nights import NightStates
+from etl_project_tests.reports_helpers import NIGHT1, NIGHT2, sync_districts
+
+
+@pytest.fixture(scope="module")
+def synced(tmp_path_factory):
+    root = tmp_path_factory.mktemp("portal-dashboard")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ETL_PROJECT_HOME", str(root / "home"))
+        with DagsterInstance.ephemeral() as instance:
+            done = sync_districts(root, instance, {"north": "North Unified"}, students=60, errors_night2=6)
+        for name, value in done.env().items():
+            mp.setenv(name, value)
+        yield done, open_backend(f"sqlite:///{root}/lms.sqlite"), NightStates()
+
+
+def test_recent_nights_newest_first_with_state_and_counts(synced):
+    _, backend, states = synced
+    nights = recent_nights(states, backend, "north")
+    assert [n["date"] for n in nights] == [NIGHT2, NIGHT1]
+    assert nights[1]["state"] == "applied" and nights[1]["counts"]["users"]["created"] > 60
+    assert recent_nights(states, backend, "north", limit=1)[0]["date"] == NIGHT2
+
+
+def test_night_report_and_its_page(synced):
+    done, backend, states = synced
+    report = night_report(done.resources["warehouse"], backend, None, states, "north", NIGHT2)
+    assert report.rejects and report.lms_state == nights_state(states, NIGHT2)
+    assert "North Unified" in night_report_html(report) or "north" in night_report_html(report)
+
+
+def nights_state(states: NightStates, night: str) -> str:
+    return str(states.get("north", night).state)
+
+
+def test_rejects_csv_neutralizes_formula_cells(synced):
+    done, _, _ = synced
+    warehouse = done.resources["warehouse"]
+    with warehouse.connect("north") as conn:
+        conn.execute(
+            """INSERT INTO oneroster.rejects SELECT * REPLACE ('=HYPERLINK("http://x")' AS message,
+                   '@SUM(A1)' AS "sourcedId", '-2+3' AS "column")
+               FROM oneroster.rejects WHERE _date = ? LIMIT 1""",
+            [NIGHT2],
+        )
+        want = conn.execute("SELECT count(*) FROM oneroster.rejects WHERE _date = ?", [NIGHT2]).fetchone()[0]
+    name, body = rejects_download(warehouse, "north", NIGHT2)
+    assert name == f"north-{NIGHT2}-rejected-rows.csv"
+    rows = list(csv.DictReader(io.StringIO(body.decode())))
+    assert len(rows) == want
+    cells = [v for row in rows for v in row.values() if v]
+    assert not [c for c in cells if c[0] in "=+-@\t\r"], cells
+    planted = [r for r in rows if r["sourcedId"] == "'@SUM(A1)"]
+    assert planted and planted[0]["details"] == '\'=HYPERLINK("http://x")' and planted[0]["column"] == "'-2+3"
+
+
+def test_trace_search_by_id_and_name_to_the_history(synced):
+    done, backend, states = synced
+    warehouse = done.resources["warehouse"]
+    with warehouse.connect("north") as conn:
+        sid, family = conn.execute(
+            """SELECT "sourcedId", "familyName" FROM oneroster.users WHERE _date = ? ORDER BY 1 LIMIT 1""",
+            [NIGHT2],
+        ).fetchone()
+    (hit,) = [m for m in search(warehouse, "north", sid) if m["sourced_id"] == sid]
+    assert hit["entity"] == "users" and family in hit["label"] and hit["found"] == ["loaded"]
+    by_name = search(warehouse, "north", family[1:-1].upper())
+    assert sid in {m["sourced_id"] for m in by_name}
+    assert all(family[1:-1].lower() in (m["label"] or "").lower() for m in by_name if m["entity"] == "users")
+    history = record_history(warehouse, backend, states, "north", "users", sid)
+    assert history["changes"] and history["changes"][-1]["operation"] == "created"
+    assert history["changes"][-1]["file_uri"].endswith("users.csv") and history["changes"][-1]["line"] > 1
+
+
+def test_trace_search_finds_a_rejected_record_and_explains_it(synced):
+    done, backend, states = synced
+    warehouse = done.resources["warehouse"]
+    with warehouse.connect("north") as conn:
+        (sid,) = conn.execute(
+            """SELECT "sourcedId" FROM oneroster.rejects WHERE file = 'users.csv' AND "sourcedId" IS NOT NULL
+               AND "sourcedId" NOT IN (SELECT "sourcedId" FROM oneroster.users) LIMIT 1"""
+        ).fetchone()
+    (hit,) = search(warehouse, "north", sid)
+    assert hit["found"] == ["rejected"] and hit["night"] == NIGHT2
+    history = record_history(warehouse, backend, states, "north", "users", sid)
+    assert not history["changes"]
+    assert history["kept_out"] and history["kept_out"][0]["fix"] and history["kept_out"][0]["line"] > 1
