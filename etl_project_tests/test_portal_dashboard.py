@@ -10,7 +10,7 @@ import io
 import pytest
 from dagster import DagsterInstance
 
-from etl_project.lms.backend import open_backend
+from etl_project.lms.connect import open_backend
 from etl_project.portal_services.dashboard import night_report, night_report_html, recent_nights
 from etl_project.portal_services.rejects_export import rejects_download
 from etl_project.portal_services.trace_search import record_history, search

@@ -13,9 +13,10 @@ from typing import Any
 import duckdb
 
 from etl_project.lms.backend import LmsBackend
-from etl_project.lms.history import kept_out, trace
+from etl_project.lms.history import trace
 from etl_project.registry.nights import NightStates
 from etl_project.reports.build import has_tables
+from etl_project.reports.kept_out import kept_out
 from etl_project.warehouse import WarehouseResource
 
 SEARCH_LIMIT = 25
