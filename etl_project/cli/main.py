@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "etl_project.cli.districts",
     "etl_project.cli.report",
     "etl_project.cli.status",
+    "etl_project.cli.portal",
 ]
 
 
