@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from jinja2 import Environment, FileSystemLoader
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount
@@ -43,7 +44,7 @@ def build_portal(config: PortalConfig, registry_url: str, env: Mapping[str, str]
         mailer=LinkMailer(env),
         registry=Registry(registry_url, env),
         nights=NightStates(registry_url),
-        templates=Jinja2Templates(directory=str(TEMPLATES), autoescape=True),
+        templates=Jinja2Templates(env=Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True)),
     )
 
 

@@ -29,7 +29,7 @@ def home(request: Request, visitor: Visitor, form: dict[str, str]) -> Response:
         return render(request, visitor, "message.html", status=404, title="District", message=message)
     (status,) = district_statuses({district_id: district}, portal.nights, dt.datetime.now(dt.UTC))
     nights = portal.nights.for_district(district_id, limit=NIGHTS_SHOWN)
-    return render(request, visitor, "district.html", title=district.name, status=status, nights=nights)
+    return render(request, visitor, "district.html", title=district.name, current=status, nights=nights)
 
 
 def audit(request: Request, visitor: Visitor, form: dict[str, str]) -> Response:
