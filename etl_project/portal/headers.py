@@ -1,6 +1,6 @@
-"""Security headers on every response: no framing, no sniffing, no referrer (one-time links sit in URLs),
-no caching of pages that show people's data, a strict content security policy (no scripts at all), and HSTS
-when the portal is served over https."""
+"""Security headers on every response: no framing, no sniffing, no referrer to other sites (one-time links
+sit in URLs), no caching of pages that show people's data, a strict content security policy (no scripts at
+all), and HSTS when the portal is served over https."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ _HEADERS = [
     (b"content-security-policy", CSP.encode()),
     (b"x-frame-options", b"DENY"),
     (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
+    (b"referrer-policy", b"same-origin"),  # "no-referrer" would make Chrome send "Origin: null"
     (b"cache-control", b"no-store"),
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
