@@ -56,30 +56,38 @@ def serve_reports(env: dict[str, str], *args: str) -> Iterator[ReportServer]:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    banner: list[str] = []
     drain: threading.Thread | None = None
     try:
-        assert proc.stdout is not None
-        for line in proc.stdout:  # the banner ends with "Ctrl-C to stop." once the socket listens
-            banner.append(line.rstrip("\n"))
-            if line.startswith("Ctrl-C"):
-                break
-        else:
-            raise AssertionError("serve-reports exited: " + "\n".join(banner))
+        banner = read_banner(proc, "serve-reports")
         server = ReportServer(f"http://127.0.0.1:{port}", proc, banner)
         # Drain the output so a full pipe can never block the server; ends when the process exits.
         drain = threading.Thread(target=_read_lines, args=(proc.stdout, server.log))
         drain.start()
         yield server
     finally:
-        # SIGTERM, then SIGKILL: a child inherits an *ignored* SIGTERM when this process ignores it, which
-        # happens after Dagster's interrupt handling maps SIGTERM to SIGINT's disposition and pytest runs
-        # with SIGINT ignored (started in the background by a non-interactive shell, as CI may).
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=30)
-        if drain is not None:
-            drain.join(timeout=30)
+        stop(proc, drain)
+
+
+def read_banner(proc: subprocess.Popen, what: str) -> list[str]:
+    """The lines printed up to "Ctrl-C to stop.", which comes once the socket listens."""
+    banner: list[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        banner.append(line.rstrip("\n"))
+        if line.startswith("Ctrl-C"):
+            return banner
+    raise AssertionError(f"{what} exited: " + "\n".join(banner))
+
+
+def stop(proc: subprocess.Popen, drain: threading.Thread | None) -> None:
+    """SIGTERM, then SIGKILL: a child inherits an *ignored* SIGTERM when this process ignores it, which
+    happens after Dagster's interrupt handling maps SIGTERM to SIGINT's disposition and pytest runs with
+    SIGINT ignored (started in the background by a non-interactive shell, as CI may)."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=30)
+    if drain is not None:
+        drain.join(timeout=30)

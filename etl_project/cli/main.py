@@ -8,12 +8,24 @@ import logging
 import os
 import sys
 
-from etl_project.cli import bench, check_drop, demo, districts, generate, lms, offboard, report, status, sync
+from etl_project.cli import (
+    bench,
+    check_drop,
+    demo,
+    districts,
+    generate,
+    lms,
+    offboard,
+    portal,
+    report,
+    status,
+    sync,
+)
 from etl_project.cli.errors import CommandError
 from etl_project.files import private_umask
 
 # One module per command (or group of commands); each adds its sub-parser and sets ``func``.
-COMMAND_MODULES = [check_drop, sync, demo, offboard, bench, generate, lms, districts, report, status]
+COMMAND_MODULES = [check_drop, sync, demo, offboard, bench, generate, lms, districts, report, status, portal]
 
 
 def build_parser() -> argparse.ArgumentParser:

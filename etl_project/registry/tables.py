@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Integer, MetaData, PrimaryKeyConstraint, Table, Text
+from sqlalchemy import Column, Index, Integer, MetaData, PrimaryKeyConstraint, Table, Text
 
 metadata = MetaData()
 
@@ -55,3 +55,92 @@ source_polls = Table(
     Column("last_error", Text),
     Column("last_error_at", Text),
 )
+
+# --- the district portal (etl_project/portal): accounts, sessions, one-time links, throttling, audit ------
+
+# A person who signs in: an operator (every district) or a district admin (``district``). password_hash is
+# argon2id, or NULL for an account that signs in only through an identity provider (``identities``);
+# totp_secret is a Fernet token (the registry's SecretBox), never the secret itself.
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("email", Text, nullable=False, unique=True),  # lower-cased
+    Column("role", Text, nullable=False),  # operator | district_admin
+    Column("district", Text),
+    Column("password_hash", Text),
+    Column("password_changed_at", Text),
+    Column("totp_secret", Text),
+    Column("totp_last_step", Integer),  # the newest accepted TOTP time step: a code is used once
+    Column("disabled", Integer, nullable=False),
+    Column("created_at", Text, nullable=False),
+    Column("updated_at", Text, nullable=False),
+)
+
+# Single sign-on later (Google, Microsoft): the provider's stable subject id, linked to an account.
+identities = Table(
+    "identities",
+    metadata,
+    Column("provider", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("account", Text, nullable=False),
+    Column("created_at", Text, nullable=False),
+    PrimaryKeyConstraint("provider", "subject"),
+)
+
+# Server-side sessions: the cookie holds a random token, the table its SHA-256. ``stage`` is ``mfa`` between
+# the password and the TOTP code, ``full`` after.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", Text, primary_key=True),
+    Column("account", Text, nullable=False),
+    Column("stage", Text, nullable=False),
+    Column("created_at", Text, nullable=False),
+    Column("expires_at", Text, nullable=False),  # absolute expiry
+    Column("last_seen_at", Text, nullable=False),  # idle expiry counts from here
+    Column("ip", Text),
+)
+Index("sessions_account", sessions.c.account)
+
+# One-time links: ``invite`` (a new district admin or operator), ``reset`` (password reset) and ``setup``
+# (the first operator). Only the token's SHA-256 is stored; used_at is set when the link is used.
+invitations = Table(
+    "invitations",
+    metadata,
+    Column("token_hash", Text, primary_key=True),
+    Column("purpose", Text, nullable=False),
+    Column("email", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("district", Text),
+    Column("invited_by", Text),
+    Column("created_at", Text, nullable=False),
+    Column("expires_at", Text, nullable=False),
+    Column("used_at", Text),
+)
+Index("invitations_email", invitations.c.email)
+
+# Failed sign-ins per key (``account:<email>``, ``address:<ip>``): the back-off and lockout read these.
+sign_in_attempts = Table(
+    "sign_in_attempts",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_failure_at", Text, nullable=False),
+    Column("locked_until", Text),
+)
+
+# Every action in the portal: who, when, from where, what. ``detail`` is JSON and never holds a secret.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Text, nullable=False),
+    Column("account", Text),
+    Column("email", Text),
+    Column("district", Text),
+    Column("action", Text, nullable=False),
+    Column("ip", Text),
+    Column("detail", Text, nullable=False),
+)
+Index("audit_log_district_at", audit_log.c.district, audit_log.c.at)

@@ -87,12 +87,13 @@ def fit_open_files(limits: ServerLimits, warn: Callable[[str], None] = print) ->
     return limits
 
 
-def listen(port: int, backlog: int) -> socket.socket:
-    """A listening socket on 127.0.0.1 only (put a TLS reverse proxy in front to publish it)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def listen(port: int, backlog: int, host: str = LOOPBACK) -> socket.socket:
+    """A listening socket on ``host`` (127.0.0.1 by default: put a TLS reverse proxy in front to publish)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((LOOPBACK, port))
+        sock.bind((host, port))
         sock.listen(backlog)
     except OSError:
         sock.close()
