@@ -8,7 +8,7 @@ import re
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +35,7 @@ class PortalServer:
 
     @property
     def registry_url(self) -> str:
-        return self.env["ETL_PROJECT_REGISTRY_URL"]
+        return f"sqlite:///{Path(self.env['ETL_PROJECT_HOME']) / 'registry.sqlite'}"
 
     def setup_link(self) -> str:
         return next(m.group(0) for line in self.banner if (m := re.search(r"http://\S+token=\S+", line)))
@@ -60,17 +60,23 @@ def _drain(stream, into: list[str]) -> None:
 
 
 @contextlib.contextmanager
-def run_portal(home: Path) -> Iterator[PortalServer]:
+def run_portal(
+    home: Path, seed: Callable[[Path, dict[str, str]], None] = seed_registry, embedded: bool = False
+) -> Iterator[PortalServer]:
+    """With ``embedded``: the environment `make demo` leaves (no registry URL, no secret key, no Dagster
+    URL: the portal creates its key file and runs the Dagster daemon and webserver itself). Otherwise
+    Sync now is off (the security tests need no Dagster)."""
     port = free_port()
-    env = {
-        "ETL_PROJECT_HOME": str(home),
-        "ETL_PROJECT_REGISTRY_URL": f"sqlite:///{home / 'registry.sqlite'}",
-        "ETL_PROJECT_SECRET_KEY": Fernet.generate_key().decode(),
-    }
-    seed_registry(home, env)
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("ETL_PROJECT_", "DAGSTER_", "LMS_"))}
+    env = {"ETL_PROJECT_HOME": str(home), "ETL_PROJECT_REGISTRY_URL": f"sqlite:///{home / 'registry.sqlite'}"}
+    if not embedded:
+        env |= {"ETL_PROJECT_SECRET_KEY": Fernet.generate_key().decode(), "ETL_PROJECT_DAGSTER_URL": "off"}
+    seed(home, env)
+    if embedded:
+        del env["ETL_PROJECT_REGISTRY_URL"]  # the default: $ETL_PROJECT_HOME/registry.sqlite
     proc = subprocess.Popen(
         [sys.executable, "-m", "etl_project.cli.main", "portal", "--port", str(port)],
-        env={**os.environ, **env},
+        env={**base, **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

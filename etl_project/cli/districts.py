@@ -516,7 +516,7 @@ def run_enable(args: argparse.Namespace) -> int:
 
 
 def run_remove(args: argparse.Namespace) -> int:
-    from etl_project.cli.offboard import offboard_district
+    from etl_project.cli.offboard import remove_district
     from etl_project.settings import Settings
 
     registry = _registry()
@@ -530,15 +530,8 @@ def run_remove(args: argparse.Namespace) -> int:
         )
         if answer.strip() != entry.id:
             raise CommandError("not confirmed; nothing removed", exit_code=1)
-    registry.set_enabled(entry.id, False)  # no new runs start while the data goes
-    for line in offboard_district(Settings.from_env(), entry.id, archive=args.archive):
+    for line in remove_district(registry, Settings.from_env(), entry.id, archive=args.archive):
         print(line)
-    registry.remove(entry.id)
-    print(f"registry: removed {entry.id} and its credentials")
-    if not args.archive:
-        print(
-            "archive: kept (the system of record); `etl-project offboard --district ID --archive` deletes it"
-        )
     return 0
 
 

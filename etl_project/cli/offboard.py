@@ -74,3 +74,18 @@ def offboard_district(settings: Settings, district: str, *, archive: bool) -> li
             instance.delete_dynamic_partition(DISTRICTS_PARTITION, district)
             done.append(f"dagster: removed the {district!r} partition")
     return done
+
+
+def remove_district(registry, settings: Settings, district: str, *, archive: bool = False) -> list[str]:
+    """What `etl-project districts remove` does: disable the district (no new runs start while its data
+    goes), delete its warehouse data and Dagster partition (with ``archive``: its archived files), then its
+    registry entry and credentials. Returns one line per thing done."""
+    registry.set_enabled(district, False)
+    done = offboard_district(settings, district, archive=archive)
+    registry.remove(district)
+    done.append(f"registry: removed {district} and its credentials")
+    if not archive:
+        done.append(
+            "archive: kept (the system of record); `etl-project offboard --district ID --archive` deletes it"
+        )
+    return done

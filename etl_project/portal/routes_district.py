@@ -3,13 +3,11 @@ district id from the path, the query or a form."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 from starlette.requests import Request
 from starlette.responses import Response
 
-from etl_project.automation.district_status import district_statuses
 from etl_project.districts import DistrictConfigError
+from etl_project.portal.routes_dashboard import dashboard_context
 from etl_project.portal.web import Access, Visitor, page, portal_of, render
 
 NIGHTS_SHOWN = 30
@@ -27,9 +25,7 @@ def home(request: Request, visitor: Visitor, form: dict[str, str]) -> Response:
     except DistrictConfigError:
         message = "Your district is not registered any more. Ask your operator."
         return render(request, visitor, "message.html", status=404, title="District", message=message)
-    (status,) = district_statuses({district_id: district}, portal.nights, dt.datetime.now(dt.UTC))
-    nights = portal.nights.for_district(district_id, limit=NIGHTS_SHOWN)
-    return render(request, visitor, "district.html", title=district.name, current=status, nights=nights)
+    return render(request, visitor, "district.html", **dashboard_context(request, portal, district.id))
 
 
 def audit(request: Request, visitor: Visitor, form: dict[str, str]) -> Response:

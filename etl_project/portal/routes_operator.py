@@ -23,7 +23,7 @@ FILTERS = {
     "late": lambda s: s.district.enabled and s.overdue,
 }
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-# portal_services: disable, enable and remove a district (typed confirmation) plug in beside invite.
+ACTIONS = ("disable", "enable", "remove")
 
 
 def _statuses(request: Request) -> list[DistrictStatus]:
@@ -90,6 +90,29 @@ def invite(request: Request, visitor: Visitor, form: dict[str, str]) -> Response
     return render(request, visitor, "invited.html", title="Invitation made", **context)
 
 
+def district_action(request: Request, visitor: Visitor, form: dict[str, str]) -> Response:
+    """Disable, enable or remove a district: the operator types the district's id to confirm. Remove does
+    what `etl-project districts remove` does (warehouse data, partition, registry entry and credentials;
+    the archive is kept)."""
+    from etl_project.cli.offboard import remove_district
+    from etl_project.portal.routes_dashboard import backends_of
+
+    portal, action, district = portal_of(request), request.path_params["action"], form.get("district", "")
+    if action not in ACTIONS or district not in portal.registry.all():
+        message = "No such district."
+        return render(request, visitor, "message.html", status=404, title="Not found", message=message)
+    if form.get("confirm", "").strip() != district:
+        message = f"Nothing done: type the district's id ({district}) to confirm."
+        return render(request, visitor, "message.html", status=400, title="Not confirmed", message=message)
+    done = [f"{district}: {action}d"]
+    if action == "remove":
+        done = remove_district(portal.registry, backends_of(request).settings, district)
+    else:
+        portal.registry.set_enabled(district, action == "enable")
+    portal.audit.record(action + "_district", account=visitor.account, district=district, ip=visitor.ip)
+    return render(request, visitor, "message.html", title=f"District {action}d", message="; ".join(done))
+
+
 def audit(request: Request, visitor: Visitor, form: dict[str, str]) -> Response:
     entries = portal_of(request).audit.entries()
     return render(request, visitor, "audit.html", title="Audit log", entries=entries)
@@ -100,4 +123,5 @@ ROUTES = [
     page("/operator/invite", invite_form, Access.OPERATOR),
     page("/operator/invite", invite, Access.OPERATOR, ("POST",)),
     page("/operator/audit", audit, Access.OPERATOR),
+    page("/operator/district/{action}", district_action, Access.OPERATOR, ("POST",)),
 ]

@@ -22,6 +22,7 @@ from starlette.templating import Jinja2Templates
 
 from etl_project.portal.accounts import Account, Accounts
 from etl_project.portal.audit import AuditLog
+from etl_project.portal.backends import Backends
 from etl_project.portal.clientaddr import client_ip
 from etl_project.portal.config import PortalConfig
 from etl_project.portal.forms import BadForm, read_form
@@ -48,6 +49,7 @@ class Portal:
     registry: Registry
     nights: NightStates
     templates: Jinja2Templates
+    backends: Backends | None = None  # warehouse, archive, LMS, Dagster: set by `etl-project portal`
 
     def cookie(self, name: str) -> str:
         """``__Host-`` names over https (the browser then insists on Secure, path / and no Domain)."""
