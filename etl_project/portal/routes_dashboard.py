@@ -60,7 +60,9 @@ def dashboard_context(request: Request, portal: Portal, district_id: str) -> dic
     (status,) = district_statuses({district_id: district}, portal.nights, dt.datetime.now(dt.UTC))
     backends = backends_of(request)
     nights = recent_nights(portal.nights, _lms_or_none(backends), district_id)
-    chart = max((sum((n.get("counts") or {}).values()) for n in nights), default=0)
+    for night in nights:  # LMS changes of the night: counts are {entity: {operation: rows}}
+        night["total"] = sum(n for ops in (night.get("counts") or {}).values() for n in ops.values())
+    chart = max((n["total"] for n in nights), default=0)
     return {"title": district.name, "district_id": district_id, "current": status, "nights": nights,
             "chart_max": chart or 1, "sync_on": bool(backends.dagster_url)}  # fmt: skip
 

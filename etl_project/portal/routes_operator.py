@@ -123,5 +123,5 @@ ROUTES = [
     page("/operator/invite", invite_form, Access.OPERATOR),
     page("/operator/invite", invite, Access.OPERATOR, ("POST",)),
     page("/operator/audit", audit, Access.OPERATOR),
-    page("/operator/district/{action}", district_action, Access.OPERATOR, ("POST",)),
+    page("/operator/districts/{action}", district_action, Access.OPERATOR, ("POST",)),
 ]
