@@ -73,6 +73,22 @@ def portal(tmp_path_factory):
     with run_portal(home, seed=seed, embedded=True) as server:
         until(lambda: any("Sync now ready" in line for line in server.log), "Dagster ready", server)
         yield server
+    logs = home / "logs"  # the portal's Dagster children stop with it
+    until(lambda: not _children_of(logs), "Dagster children stopped", server)
+
+
+def _children_of(logs: Path) -> list[str]:
+    workspace = "workspace.yaml"
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            environ = (proc / "environ").read_bytes()
+        except (OSError, ValueError):
+            continue
+        if "dagster-" in cmd and workspace in cmd and str(logs.parent).encode() in environ:
+            found.append(cmd)
+    return found
 
 
 @pytest.fixture(scope="module")

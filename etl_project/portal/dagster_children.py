@@ -4,6 +4,8 @@ port, against the same DAGSTER_HOME and environment. Both are stopped when the p
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -19,6 +21,7 @@ from etl_project.devservers import free_port
 BIN = Path(sys.executable).parent
 WORKSPACE = Path(__file__).resolve().parents[2] / "workspace.yaml"
 READY_SECONDS = 300.0
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -28,15 +31,15 @@ class DagsterChildren:
     processes: list[subprocess.Popen] = field(default_factory=list)
 
     def stop(self) -> None:
+        """SIGTERM to both process groups at once, then wait (SIGKILL after 30 s)."""
+        for proc in self.processes:
+            _signal(proc, signal.SIGTERM)
         for proc in self.processes:
             try:
-                os.killpg(proc.pid, signal.SIGTERM)
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+                _signal(proc, signal.SIGKILL)
                 proc.wait(timeout=30)
-            except ProcessLookupError:
-                pass
 
     def wait_ready(self, ready: threading.Event, stop: threading.Event) -> None:
         """Set ``ready`` once the webserver answers /server_info (bounded; gives up if a child exits)."""
@@ -57,11 +60,23 @@ class DagsterChildren:
             waited += 0.5
 
 
+def _signal(proc: subprocess.Popen, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when the portal dies, even by SIGKILL (Linux PR_SET_PDEATHSIG)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def _start(cmd: list[str], log: Path) -> subprocess.Popen:
     with open(log, "w") as out:
         return subprocess.Popen(
-            cmd, cwd=WORKSPACE.parent, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
+            cmd, cwd=WORKSPACE.parent, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )  # fmt: skip
 
 
 def start_dagster(logs: Path) -> DagsterChildren:
