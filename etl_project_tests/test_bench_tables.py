@@ -102,6 +102,16 @@ def test_several_runs_are_rows_ordered_by_students(tmp_path):
     assert [row.split(" | ")[0:2] for row in rows] == [["| 99", "812"], ["| 1,234", "10,203"]]
 
 
+def test_a_run_that_names_its_code_says_so_in_its_rows(tmp_path):
+    doc = write_inputs(tmp_path)
+    (tmp_path / "lms-before.json").write_text(json.dumps({**LMS, "code": "before: abc1234"}))
+    assert run_script(tmp_path).returncode == 0
+    text = doc.read_text()
+    labels = [row.split(" | ")[0] for row in table_rows(text, "lms")]
+    assert sorted(labels) == ["| 5,678", "| 5,678 (before: abc1234)"]
+    assert sum("(before: abc1234) | first load" in row for row in table_rows(text, "lms-phases")) == 1
+
+
 def test_a_table_without_its_runs_is_refused_in_one_sentence(tmp_path):
     doc = write_inputs(tmp_path)
     (tmp_path / "lms-postgres-5678.json").unlink()

@@ -8,7 +8,8 @@ Each table sits between two marker comments in the document, and only the lines 
     <!-- bench:lms-phases -->  where the LMS runs' time went (first_load_phases_s, day2_phases_s)
     <!-- /bench:NAME -->       closes each of them
 
-Every ``*.json`` file of the JSON folder is one run, one row, ordered by students. A run is an LMS run when
+Every ``*.json`` file of the JSON folder is one run, one row, ordered by students; an optional ``"code"`` key
+names the code a run measured (for a before/after pair). A run is an LMS run when
 its JSON has ``first_load_s``, else an ingest run. Figures are copied from the JSON, only formatted.
 
     scripts/bench_tables.py                      # rewrite docs/benchmarks.md from docs/bench/*.json
@@ -45,6 +46,11 @@ def cpu(split: dict[str, float] | None) -> str:
     return "n/a" if split is None else f"{split['loader']:.2f} + {split['postgres']:.2f} s"
 
 
+def students(run: Run) -> str:
+    """The run's size, and the code it measured when the JSON names it (``"code"``: e.g. an earlier build)."""
+    return count(run["students"]) + (f" ({run['code']})" if run.get("code") else "")
+
+
 def best_of(run: Run) -> str:
     return f"best of {run['repeat']}" if "repeat" in run else "1"
 
@@ -77,7 +83,7 @@ INGEST_HEADER = [
 def lms_rows(runs: list[Run]) -> list[list[str]]:
     return [
         [
-            count(r["students"]),
+            students(r),
             count(r["rows"]),
             best_of(r),
             seconds(r["copy_floor_s"]),
@@ -108,7 +114,7 @@ def phase_rows(runs: list[Run]) -> list[list[str]]:
     for r in runs:
         for night, key in (("first load", "first_load_phases_s"), ("day 2", "day2_phases_s")):
             phases = r[key]
-            rows.append([count(r["students"]), night, *(seconds(phases[p]) for p in PHASES)])
+            rows.append([students(r), night, *(seconds(phases[p]) for p in PHASES)])
     return rows
 
 
