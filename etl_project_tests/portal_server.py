@@ -60,9 +60,11 @@ def _drain(stream, into: list[str]) -> None:
 
 
 @contextlib.contextmanager
-def run_portal(home: Path) -> Iterator[PortalServer]:
+def run_portal(home: Path, extra_env: dict[str, str] | None = None) -> Iterator[PortalServer]:
+    """The portal over a fresh registry; ``extra_env`` adds to (or blanks) the server's environment."""
     port = free_port()
     env = {
+        **(extra_env or {}),
         "ETL_PROJECT_HOME": str(home),
         "ETL_PROJECT_REGISTRY_URL": f"sqlite:///{home / 'registry.sqlite'}",
         "ETL_PROJECT_SECRET_KEY": Fernet.generate_key().decode(),
