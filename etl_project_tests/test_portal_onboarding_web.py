@@ -11,11 +11,13 @@ import re
 import pytest
 from sqlalchemy import create_engine, text
 
+from etl_project.districts import District, LocalSource
 from etl_project.portal.accounts import Role
 from etl_project.portal.links import Links, Purpose
 from etl_project.registry.db import Database
 from etl_project.registry.store import Registry
 from etl_project_tests.drops import write_folder_drop
+from etl_project_tests.fixtures.oneroster_rest import CLIENT_ID, CLIENT_SECRET
 from etl_project_tests.portal_server import run_portal
 from etl_project_tests.test_portal_security import PASSWORD, accept, post
 
@@ -157,3 +159,34 @@ def test_a_loopback_host_is_refused_without_the_allow_setting(tmp_path, openssh_
         assert Registry(portal.registry_url, portal.env).get("maple").source.kind == "local"
         assert [r.action for r in audit_rows(portal)].count("source_refused") == 2
         client.close()
+
+
+def test_admin_switches_to_oneroster_rest_and_tests_it(portal, oneroster_rest):
+    client = signed_in_admin(portal, "rest.admin@cedar.example.org", "cedar")
+    registry = Registry(portal.registry_url, portal.env)
+    registry.add(District("cedar", "Cedar Falls Schools", LocalSource("/nowhere")), replace=True)
+    local = post(client, "/district/source/test", {}, page="/district/source")
+    assert 'data-step="settings"' in local.text and "/nowhere" not in local.text
+    form = {
+        "kind": "rest",
+        "base_url": oneroster_rest.url("1.2"),
+        "version": "1.2",
+        "auth": "oauth2",
+        "token_url": oneroster_rest.token_url,
+        "client_id": CLIENT_ID,
+    }
+    missing = post(client, "/district/source", form)
+    assert missing.status_code == 400 and "Client secret is empty" in missing.text
+    assert post(client, "/district/source", form | {"client_secret": CLIENT_SECRET}).status_code == 303
+    source = registry.get("cedar").source
+    assert (source.kind, source.base_url, source.client_id) == ("rest", oneroster_rest.url("1.2"), CLIENT_ID)
+    assert registry.secrets("cedar") == {"client_secret": CLIENT_SECRET}
+    shown = client.get("/district/source").text
+    assert "Client secret: set, changed on" in shown and CLIENT_SECRET not in shown
+    tested = post(client, "/district/source/test", {}, page="/district/source")
+    steps = re.findall(r'class="step (\w+)" data-step="(\w+)"', tested.text)
+    assert [n for _, n in steps][-2:] == ["download", "validate"] and all(s == "ok" for s, _ in steps), steps
+    assert oneroster_rest.requests_to("/oauth/token") and 'id="report"' in tested.text
+    for haystack in (tested.text, "\n".join(portal.log), "\n".join(str(r) for r in audit_rows(portal))):
+        assert CLIENT_SECRET not in haystack
+    client.close()

@@ -21,6 +21,10 @@ from etl_project.registry import RegistryEntry, SecretKeyError
 from etl_project.registry.hostkey import pinned_fingerprints
 
 CREDENTIALS_CHANGED = "credentials_changed"
+LOCAL_NOT_TESTED = (
+    "Your source is a folder on our server that your operator set up: enter your SFTP server or OneRoster "
+    "API first, then test it."
+)
 SECRET_LABELS = {
     "password": "Password",
     "private_key": "Private key",
@@ -100,6 +104,8 @@ FORM_SETTINGS = ("kind", "host", "port", "username", "remote_dir", "base_url", "
 
 def _run_test(portal, visitor: Visitor, entry: RegistryEntry, fingerprint: str | None) -> list[Step]:
     district_id = entry.id
+    if entry.district.source.kind not in ("sftp", "rest"):
+        return [Step("settings", False, LOCAL_NOT_TESTED)]
     try:
         credentials = portal.registry.credentials(district_id)
     except (DistrictConfigError, SecretKeyError) as exc:
