@@ -10,7 +10,7 @@ import pyotp
 import pytest
 from sqlalchemy import create_engine, text
 
-from etl_project.portal import routes_auth, routes_district, routes_operator
+from etl_project.portal import routes_auth, routes_district, routes_onboarding, routes_operator
 from etl_project.portal.accounts import Role
 from etl_project.portal.links import Links, Purpose
 from etl_project.registry.db import Database
@@ -192,7 +192,8 @@ def test_a_totp_code_is_accepted_once(portal, operator):
 
 
 def all_routes():
-    for route in [*routes_auth.ROUTES, *routes_operator.ROUTES, *routes_district.ROUTES]:
+    modules = (routes_auth, routes_operator, routes_district, routes_onboarding)
+    for route in (r for m in modules for r in m.ROUTES):
         for method in route.methods - {"HEAD"}:
             yield method, route.path
 

@@ -14,13 +14,21 @@ from starlette.responses import RedirectResponse, Response
 
 from etl_project.districts import District, DistrictConfigError
 from etl_project.portal.routes_district import own_district
-from etl_project.portal.source_form import FormProblem, SourceChange, read_source
+from etl_project.portal.source_form import (
+    REST_SETTINGS,
+    SFTP_SETTINGS,
+    FormProblem,
+    SourceChange,
+    read_source,
+)
 from etl_project.portal.web import Access, Visitor, page, portal_of, render
 from etl_project.portal_services.onboarding import Step, confirmed_fingerprint, connection_steps
 from etl_project.registry import RegistryEntry, SecretKeyError
 from etl_project.registry.hostkey import pinned_fingerprints
 
 CREDENTIALS_CHANGED = "credentials_changed"
+AUDIT_NAMES = {"token_url": "oauth_url"}  # audit detail keys may not name secrets ("token")
+FORM_SETTINGS = ("kind", *SFTP_SETTINGS, *REST_SETTINGS)  # what a refused form shows again: never a secret
 LOCAL_NOT_TESTED = (
     "Your source is a folder on our server that your operator set up: enter your SFTP server or OneRoster "
     "API first, then test it."
@@ -85,7 +93,7 @@ def save_source(request: Request, visitor: Visitor, form: dict[str, str]) -> Res
         portal.audit.record(
             "source_refused", account=visitor.account, district=district_id, ip=visitor.ip, why=str(exc)
         )
-        kept = {k: v for k, v in form.items() if k in FORM_SETTINGS}  # never echo a secret field
+        kept = {k: v for k, v in form.items() if k in FORM_SETTINGS}
         return _page(request, visitor, status=400, error=str(exc), posted=kept)
     facts = {AUDIT_NAMES.get(k, k): v for k, v in change.settings.items() if v is not None}
     facts["kind"] = change.source.kind
@@ -95,11 +103,6 @@ def save_source(request: Request, visitor: Visitor, form: dict[str, str]) -> Res
         fields = sorted(k for k, v in change.secrets.items() if v)
         portal.audit.record(CREDENTIALS_CHANGED, **who, fields=fields)
     return RedirectResponse("/district/source?saved=1", status_code=303)
-
-
-AUDIT_NAMES = {"token_url": "oauth_url"}  # audit detail keys may not name secrets ("token")
-FORM_SETTINGS = ("kind", "host", "port", "username", "remote_dir", "base_url", "client_id", "version", "auth",
-                 "token_url")  # fmt: skip
 
 
 def _run_test(portal, visitor: Visitor, entry: RegistryEntry, fingerprint: str | None) -> list[Step]:
