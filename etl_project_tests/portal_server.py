@@ -61,14 +61,21 @@ def _drain(stream, into: list[str]) -> None:
 
 @contextlib.contextmanager
 def run_portal(
-    home: Path, seed: Callable[[Path, dict[str, str]], None] = seed_registry, embedded: bool = False
+    home: Path,
+    seed: Callable[[Path, dict[str, str]], None] = seed_registry,
+    embedded: bool = False,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[PortalServer]:
     """With ``embedded``: the environment `make demo` leaves (no registry URL, no secret key, no Dagster
     URL: the portal creates its key file and runs the Dagster daemon and webserver itself). Otherwise
-    Sync now is off (the security tests need no Dagster)."""
+    Sync now is off (the security tests need no Dagster). ``extra_env`` adds to the server's environment."""
     port = free_port()
     base = {k: v for k, v in os.environ.items() if not k.startswith(("ETL_PROJECT_", "DAGSTER_", "LMS_"))}
-    env = {"ETL_PROJECT_HOME": str(home), "ETL_PROJECT_REGISTRY_URL": f"sqlite:///{home / 'registry.sqlite'}"}
+    env = {
+        **(extra_env or {}),
+        "ETL_PROJECT_HOME": str(home),
+        "ETL_PROJECT_REGISTRY_URL": f"sqlite:///{home / 'registry.sqlite'}",
+    }
     if not embedded:
         env |= {"ETL_PROJECT_SECRET_KEY": Fernet.generate_key().decode(), "ETL_PROJECT_DAGSTER_URL": "off"}
     seed(home, env)

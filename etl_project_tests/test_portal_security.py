@@ -10,7 +10,14 @@ import pyotp
 import pytest
 from sqlalchemy import create_engine, text
 
-from etl_project.portal import routes_auth, routes_dashboard, routes_district, routes_operator, routes_sync
+from etl_project.portal import (
+    routes_auth,
+    routes_dashboard,
+    routes_district,
+    routes_onboarding,
+    routes_operator,
+    routes_sync,
+)
 from etl_project.portal.accounts import Role
 from etl_project.portal.links import Links, Purpose
 from etl_project.registry.db import Database
@@ -192,8 +199,15 @@ def test_a_totp_code_is_accepted_once(portal, operator):
 
 
 def all_routes():
-    routes = [routes_auth, routes_operator, routes_district, routes_dashboard, routes_sync]
-    for route in [r for module in routes for r in module.ROUTES]:
+    modules = (
+        routes_auth,
+        routes_operator,
+        routes_district,
+        routes_dashboard,
+        routes_sync,
+        routes_onboarding,
+    )
+    for route in (r for m in modules for r in m.ROUTES):
         for method in route.methods - {"HEAD"}:
             yield method, route.path
 

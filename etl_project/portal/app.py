@@ -12,7 +12,14 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from etl_project.portal import routes_auth, routes_dashboard, routes_district, routes_operator, routes_sync
+from etl_project.portal import (
+    routes_auth,
+    routes_dashboard,
+    routes_district,
+    routes_onboarding,
+    routes_operator,
+    routes_sync,
+)
 from etl_project.portal.accounts import Accounts
 from etl_project.portal.audit import AuditLog
 from etl_project.portal.config import PortalConfig
@@ -55,6 +62,7 @@ def create_app(portal: Portal) -> Starlette:
         *routes_district.ROUTES,
         *routes_dashboard.ROUTES,
         *routes_sync.ROUTES,
+        *routes_onboarding.ROUTES,
         Mount("/static", app=StaticFiles(directory=str(STATIC)), name="static"),
     ]
     app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders, https=portal.config.secure)])

@@ -58,12 +58,17 @@ class AuditLog:
         with self._db.transaction() as conn:
             conn.execute(insert(audit_log).values(values))
 
-    def entries(self, district: str | None = None, limit: int = 200) -> list[AuditEntry]:
-        """Newest first; only ``district``'s entries when given (a district admin's view)."""
+    def entries(
+        self, district: str | None = None, limit: int = 200, action: str | None = None
+    ) -> list[AuditEntry]:
+        """Newest first; only ``district``'s entries when given (a district admin's view), only ``action``'s
+        when given."""
         columns = (audit_log.c[n] for n in ("at", "email", "district", "action", "ip", "detail"))
         query = select(*columns).order_by(audit_log.c.id.desc()).limit(limit)
         if district is not None:
             query = query.where(audit_log.c.district == district)
+        if action is not None:
+            query = query.where(audit_log.c.action == action)
         with self._db.transaction() as conn:
             rows = conn.execute(query).all()
         return [AuditEntry(*r[:5], json.loads(r[5])) for r in rows]
