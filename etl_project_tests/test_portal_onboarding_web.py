@@ -60,7 +60,7 @@ def audit_rows(portal) -> list[tuple]:
 
 @pytest.fixture(scope="module")
 def portal(tmp_path_factory):
-    with run_portal(tmp_path_factory.mktemp("portal"), ALLOW_LOOPBACK) as server:
+    with run_portal(tmp_path_factory.mktemp("portal"), extra_env=ALLOW_LOOPBACK) as server:
         yield server
 
 
@@ -147,7 +147,7 @@ def test_another_districts_admin_cannot_reach_or_change_this_source(portal, mapl
 
 
 def test_a_loopback_host_is_refused_without_the_allow_setting(tmp_path, openssh_sftp):
-    with run_portal(tmp_path, {"ETL_PROJECT_ALLOW_PRIVATE_HOSTS": ""}) as portal:
+    with run_portal(tmp_path, extra_env={"ETL_PROJECT_ALLOW_PRIVATE_HOSTS": ""}) as portal:
         client = signed_in_admin(portal, "it.admin@maple.example.org", "maple")
         for host in ("127.0.0.1", "localhost"):
             form = sftp_form(openssh_sftp, host=host, password=SFTP_PASSWORD)
