@@ -11,7 +11,6 @@ import itertools
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from etl_project.devservers import free_port
+from etl_project_tests.processes import stop_group
 
 pytestmark = pytest.mark.browser
 
@@ -107,14 +107,7 @@ def webserver(tmp_path_factory):
             time.sleep(0.25)
         yield Webserver(url, proc, f"{night}|demo")
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-        except ProcessLookupError:
-            pass
+        stop_group(proc)
         log.close()
 
 

@@ -8,7 +8,6 @@ runs a disabled district, as `etl-project sync` does)."""
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from etl_project.portal_services.run_progress import run_progress
 from etl_project.portal_services.sync_now import sync_now
 from etl_project.registry import Registry, new_key
 from etl_project.settings import Settings
+from etl_project_tests.processes import stop_group
 from etl_project_tests.report_server import free_port
 
 BIN = Path(sys.executable).parent
@@ -40,17 +40,6 @@ def _start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
         return subprocess.Popen(
             cmd, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    except ProcessLookupError:
-        pass
 
 
 def _wait_ready(url: str, proc: subprocess.Popen, log: Path) -> None:
@@ -93,8 +82,8 @@ def stack(tmp_path, monkeypatch):
         with DagsterInstance.get() as instance:
             yield instance, DagsterGraphQLClient("127.0.0.1", port_number=port), district, tmp_path
     finally:
-        _stop(web)
-        _stop(daemon)
+        stop_group(web)
+        stop_group(daemon)
 
 
 def test_sync_now_twice_starts_one_run_that_the_daemon_finishes(stack):
