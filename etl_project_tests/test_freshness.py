@@ -15,6 +15,7 @@ from dagster import (
 from etl_project.assets.keys import SNAPSHOT
 from etl_project.automation.freshness import CHECK_KEY, CHECK_NAME, build_missing_drop_sensor
 from etl_project.automation.sync_status import TRIGGER_TAG
+from etl_project.districts import District, UnconnectedSource
 from etl_project.partitions import DISTRICTS_PARTITION
 from etl_project.registry.nights import NightState, NightStates
 from etl_project_tests.automation import (
@@ -155,3 +156,16 @@ def test_a_missing_night_is_recorded_once_and_a_night_with_a_state_keeps_it(tmp_
     clock.now += dt.timedelta(hours=1)
     assert evaluate(sensor, instance, districts).asset_events == []
     assert states.get("lincoln", "2026-11-27").updated_at == missing.updated_at
+
+
+def test_a_district_without_a_source_has_no_missing_nights(tmp_path, instance):
+    """Created in the portal and not connected yet: no drop is expected, nothing is recorded missing."""
+    lincoln = local_district("lincoln", tmp_path / "lincoln", timezone="America/Chicago", expected_by_hour=6)
+    birch = District("birch", "Birch", UnconnectedSource(), timezone="America/Chicago", expected_by_hour=6)
+    districts = write_districts(tmp_path, [lincoln, birch])
+    instance.add_dynamic_partitions(DISTRICTS_PARTITION, ["lincoln", "birch"])
+    log = TickLog()
+    r = evaluate(build_missing_drop_sensor(clock=Clock(DUE + dt.timedelta(days=3))), instance, districts, log)
+    assert [e.partition for e in r.asset_events] == ["2026-11-30|lincoln"]
+    assert "birch" not in log.text
+    assert NightStates().latest_by_district().keys() == {"lincoln"}

@@ -14,6 +14,7 @@ from etl_project.portal import (
     routes_auth,
     routes_dashboard,
     routes_district,
+    routes_new_district,
     routes_onboarding,
     routes_operator,
     routes_sync,
@@ -201,6 +202,7 @@ def test_a_totp_code_is_accepted_once(portal, operator):
 def all_routes():
     modules = (
         routes_auth,
+        routes_new_district,
         routes_operator,
         routes_district,
         routes_dashboard,

@@ -9,6 +9,7 @@ from dagster import DagsterRunStatus, SkipReason, build_schedule_context
 
 from etl_project.automation.schedules import nightly_sync_schedule
 from etl_project.automation.sync_status import TRIGGER_TAG
+from etl_project.districts import District, UnconnectedSource
 from etl_project.partitions import DISTRICTS_PARTITION
 from etl_project_tests.automation import (
     local_district,
@@ -119,3 +120,13 @@ def test_the_schedule_requests_resolve_against_the_definitions(tmp_path, instanc
         "2026-11-27|kolkata",
         "2026-11-27|sydney",
     ]
+
+
+def test_a_district_without_a_source_is_never_started(tmp_path, instance):
+    """Created in the portal, its partition registered by a first Sync now, still no source: not due."""
+    birch = District("birch", "Birch", UnconnectedSource(), timezone="UTC", expected_by_hour=1)
+    opened = local_district("open", tmp_path / "open", expected_by_hour=1)
+    districts = write_districts(tmp_path, [opened, birch])
+    instance.add_dynamic_partitions(DISTRICTS_PARTITION, ["open", "birch"])
+    when = dt.datetime(2026, 11, 28, 13, 0, tzinfo=UTC)
+    assert evaluate(instance, districts, when) == {"open": "2026-11-27"}

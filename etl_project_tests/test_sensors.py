@@ -15,7 +15,7 @@ from dagster import AssetKey, DagsterInstance, SensorResult, build_sensor_contex
 
 from etl_project.automation.sensors import build_new_drop_sensor, load_cursor
 from etl_project.automation.sync_status import TRIGGER_TAG
-from etl_project.districts import District, SftpSource
+from etl_project.districts import District, SftpSource, UnconnectedSource
 from etl_project.districts.resource import DistrictsResource
 from etl_project.partitions import DISTRICTS_PARTITION
 from etl_project.registry import Registry, registry_url
@@ -342,3 +342,19 @@ def test_a_night_with_a_state_is_not_requested_unless_it_failed(tmp_path, instan
     r = tick(build_new_drop_sensor(), instance, districts, log=tick_log)
     assert keys(r) == [f"{night(1)}|retry"]
     assert f"District done: not run again, night {night(1)} already applied" in tick_log.text
+
+
+def test_a_district_without_a_source_is_not_registered_polled_or_reported(tmp_path, instance, tick_log):
+    """A district an operator created in the portal has no source until its admin connects one."""
+    folder = tmp_path / "open"
+    write_folder_drop(folder / night(1))
+    birch = District("birch", "Birch", UnconnectedSource(), timezone="America/Denver")
+    districts = write_districts(tmp_path, [local_district("open", folder), birch])
+    r = tick(build_new_drop_sensor(), instance, districts, log=tick_log)
+    assert keys(r) == [f"{night(1)}|open"]
+    assert [list(q.partition_keys) for q in r.dynamic_partitions_requests] == [["open"]]
+    assert set(load_cursor(r.cursor)) == {"open"}
+    descriptions = [e.description for e in r.asset_events]  # source health: the polled district only
+    assert descriptions == ["District open: source reachable (0 of 1 enabled district(s) unreachable)"]
+    assert "birch" not in tick_log.text
+    assert "birch" not in NightStates(registry_url()).polls()

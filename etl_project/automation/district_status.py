@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from etl_project.automation.nights import due_at, due_night
-from etl_project.districts import District
+from etl_project.districts import District, connected
 from etl_project.partitions import PARTITIONS_START
 from etl_project.registry.nights import NightRecord, NightState, NightStates, SourcePoll
 
@@ -31,7 +31,10 @@ class DistrictStatus:
 
     @property
     def health(self) -> str:
-        """``ok``, ``unreachable``, ``failing`` (newest night failed/blocked/missing), ``never polled``."""
+        """``ok``, ``unreachable``, ``failing`` (newest night failed/blocked/missing), ``never polled``, or
+        ``not connected`` (no source set yet: nothing is polled or expected)."""
+        if not connected(self.district):
+            return "not connected"
         if self.poll is not None and not self.poll.reachable:
             return "unreachable"
         if self.night is not None and self.night.state in FAILING_STATES:
@@ -45,7 +48,7 @@ class DistrictStatus:
 
     @property
     def overdue(self) -> bool:
-        return self.now >= self.next_expected_by
+        return connected(self.district) and self.now >= self.next_expected_by
 
     @property
     def last_error(self) -> str | None:

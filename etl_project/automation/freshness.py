@@ -200,8 +200,8 @@ def build_missing_drop_sensor(
         registered = set(context.instance.get_dynamic_partitions(DISTRICTS_PARTITION))
         evaluations: list[AssetCheckEvaluation] = []
         late = 0
-        for district in sorted(districts.all().values(), key=lambda d: d.id):
-            if not district.enabled or district.id not in registered:
+        for district in sorted(districts.active().values(), key=lambda d: d.id):
+            if district.id not in registered:
                 continue
             night = due_night(district, now)
             if night is None:

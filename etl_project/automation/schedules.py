@@ -36,9 +36,7 @@ def nightly_run_requests(
     registered = set(instance.get_dynamic_partitions(DISTRICTS_PARTITION))
     requests: list[RunRequest] = []
     skipped: list[str] = []
-    for district in sorted(districts.all().values(), key=lambda d: d.id):
-        if not district.enabled:
-            continue
+    for district in sorted(districts.active().values(), key=lambda d: d.id):
         if district.id not in registered:
             skipped.append(f"{district.id} (not registered yet; the new-drop sensor adds it)")
             continue

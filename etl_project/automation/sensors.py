@@ -2,7 +2,7 @@
 
 Each tick:
 
-1. **Registers districts.** Enabled districts of the registry (``DistrictsResource.all()``) not yet in
+1. **Registers districts.** Enabled districts with a source (``DistrictsResource.active()``) not yet in
    the ``districts`` dynamic partitions are added with one deduplicated ``AddDynamicPartitionsRequest``, so a
    newly registered district gets its partitions from the daemon, with no button to press.
 2. **Polls sources concurrently.** Every enabled district's source is listed (``list_drops``) on a bounded
@@ -211,7 +211,7 @@ class NewDropTick:
         started = time.monotonic()
         now = dt.datetime.now(dt.UTC)
         state = load_cursor(context.cursor)
-        enabled = {d.id: d for d in districts.all().values() if d.enabled}
+        enabled = districts.active()
         registered = set(context.instance.get_dynamic_partitions(DISTRICTS_PARTITION))
         to_register = sorted(set(enabled) - registered)
         state = {did: st for did, st in state.items() if did in enabled}  # forget removed/disabled ones

@@ -119,7 +119,7 @@ def health_events(
 )
 def source_reachable(districts: DistrictsResource) -> AssetCheckResult:
     polls = night_states_for(districts).polls()
-    enabled = sorted(d.id for d in districts.all().values() if d.enabled)
+    enabled = sorted(districts.active())
     down = {did: polls[did].last_error for did in enabled if did in polls and not polls[did].reachable}
     listed = "; ".join(f"{did}: {why}" for did, why in list(down.items())[:LISTED_IN_ROLL_UP])
     description = (

@@ -13,6 +13,8 @@ from etl_project.districts.model import (
     RestSource,
     SftpSource,
     Source,
+    UnconnectedSource,
+    connected,
     resolve_secret,
 )
 from etl_project.districts.toml_format import district_from_mapping, load_districts, to_toml
@@ -28,6 +30,8 @@ __all__ = [
     "RestSource",
     "SftpSource",
     "Source",
+    "UnconnectedSource",
+    "connected",
     "district_from_mapping",
     "load_districts",
     "resolve_secret",

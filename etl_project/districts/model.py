@@ -87,7 +87,18 @@ class RestSource:
         return f"OneRoster {self.version} REST {self.base_url}"
 
 
-Source = LocalSource | SftpSource | RestSource
+@dataclass(frozen=True)
+class UnconnectedSource:
+    """No source yet: a district an operator created in the portal before its admin entered their SFTP
+    server or OneRoster API. Nothing polls it, schedules its nights or expects its drops until one is set."""
+
+    kind: str = "none"
+
+    def describe(self) -> str:
+        return "not connected yet"
+
+
+Source = LocalSource | SftpSource | RestSource | UnconnectedSource
 
 
 @dataclass(frozen=True)
@@ -99,3 +110,8 @@ class District:
     enabled: bool = True
     expected_by_hour: int = 6
     thresholds: Mapping[str, Any] = field(default_factory=dict)
+
+
+def connected(district: District) -> bool:
+    """The district has a source to poll (sensor, schedule and freshness checks skip one that has not)."""
+    return getattr(district.source, "kind", "") != UnconnectedSource.kind

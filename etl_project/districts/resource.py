@@ -5,7 +5,7 @@ from __future__ import annotations
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from etl_project.districts.model import District, DistrictConfigError
+from etl_project.districts.model import District, DistrictConfigError, connected
 from etl_project.districts.toml_format import load_districts
 from etl_project.registry import Registry
 from etl_project.registry.nights import NightStates
@@ -34,6 +34,11 @@ class DistrictsResource(ConfigurableResource):
         if self.path:
             return load_districts(self.path)
         return self._registry().all()
+
+    def active(self) -> dict[str, District]:
+        """Enabled districts with a source: the ones the sensor polls, the schedule starts and the freshness
+        checks expect drops from (a district created in the portal has no source until its admin sets one)."""
+        return {did: d for did, d in self.all().items() if d.enabled and connected(d)}
 
     def get(self, district_id: str) -> District:
         if self.path:

@@ -61,6 +61,7 @@ from etl_project.districts.model import (
     RestSource,
     SftpSource,
     Source,
+    UnconnectedSource,
 )
 from etl_project.partitions import validate_district_id
 
@@ -100,9 +101,13 @@ def _source_from(where: str, raw: Mapping[str, Any]) -> Source:
             )
         if kind == "rest":
             return _rest_source_from(where, raw)
+        if kind == "none":  # created in the portal; its admin has not connected a source yet
+            return UnconnectedSource()
     except KeyError as missing:
         raise DistrictConfigError(f"{where}: missing {missing.args[0]}") from None
-    raise DistrictConfigError(f"{where}: unknown source kind {kind!r} (expected 'local', 'sftp' or 'rest')")
+    raise DistrictConfigError(
+        f"{where}: unknown source kind {kind!r} (expected 'local', 'sftp', 'rest' or 'none')"
+    )
 
 
 def _rest_source_from(where: str, raw: Mapping[str, Any]) -> RestSource:

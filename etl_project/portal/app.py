@@ -16,6 +16,7 @@ from etl_project.portal import (
     routes_auth,
     routes_dashboard,
     routes_district,
+    routes_new_district,
     routes_onboarding,
     routes_operator,
     routes_sync,
@@ -58,6 +59,7 @@ def build_portal(config: PortalConfig, registry_url: str, env: Mapping[str, str]
 def create_app(portal: Portal) -> Starlette:
     routes = [
         *routes_auth.ROUTES,
+        *routes_new_district.ROUTES,  # before /operator/districts/{action}
         *routes_operator.ROUTES,
         *routes_district.ROUTES,
         *routes_dashboard.ROUTES,

@@ -33,6 +33,7 @@ LOCAL_NOT_TESTED = (
     "Your source is a folder on our server that your operator set up: enter your SFTP server or OneRoster "
     "API first, then test it."
 )
+NONE_NOT_TESTED = "Nothing to test yet: enter your SFTP server or OneRoster API first, save, then test it."
 SECRET_LABELS = {
     "password": "Password",
     "private_key": "Private key",
@@ -108,7 +109,8 @@ def save_source(request: Request, visitor: Visitor, form: dict[str, str]) -> Res
 def _run_test(portal, visitor: Visitor, entry: RegistryEntry, fingerprint: str | None) -> list[Step]:
     district_id = entry.id
     if entry.district.source.kind not in ("sftp", "rest"):
-        return [Step("settings", False, LOCAL_NOT_TESTED)]
+        why = NONE_NOT_TESTED if entry.district.source.kind == "none" else LOCAL_NOT_TESTED
+        return [Step("settings", False, why)]
     try:
         credentials = portal.registry.credentials(district_id)
     except (DistrictConfigError, SecretKeyError) as exc:

@@ -45,32 +45,42 @@ def invite_form(request: Request, visitor: Visitor, form: dict[str, str]) -> Res
     return render(request, visitor, "invite.html", title="Invite a district admin", districts=ids)
 
 
-def _invite_problem(request: Request, email: str, district: str) -> str | None:
-    portal = portal_of(request)
+def email_problem(request: Request, email: str) -> str | None:
+    """Why an invitation cannot go to ``email`` (one sentence), or None."""
     if not _EMAIL.match(email) or len(email) > 320:
         return "Enter the admin's e-mail address, such as it.admin@district.org."
-    if district not in portal.registry.all():
-        return "Choose one of the registered districts."
-    if portal.accounts.by_email(email) is not None:
+    if portal_of(request).accounts.by_email(email) is not None:
         return f"{email} has an account already."
     return None
 
 
+def _invite_problem(request: Request, email: str, district: str) -> str | None:
+    if district not in portal_of(request).registry.all():
+        return "Choose one of the registered districts."
+    return email_problem(request, email)
+
+
 def invite(request: Request, visitor: Visitor, form: dict[str, str]) -> Response:
-    portal, operator = portal_of(request), visitor.account
-    assert operator is not None
+    portal = portal_of(request)
     email, district = form.get("email", "").strip().lower(), form.get("district", "")
     problem = _invite_problem(request, email, district)
     if problem:
         ids = sorted(portal.registry.all())
         context = {"districts": ids, "error": problem, "email": email}
         return render(request, visitor, "invite.html", status=400, title="Invite a district admin", **context)
+    return deliver_invitation(request, visitor, email, district, show=form.get("delivery") == "show")
+
+
+def deliver_invitation(request: Request, visitor: Visitor, email: str, district: str, show: bool) -> Response:
+    """Make the one-time invitation link, show it once (``show``) or e-mail it, audit it, and say so."""
+    portal, operator = portal_of(request), visitor.account
+    assert operator is not None
     token = portal.links.create(
         Purpose.INVITE, email, Role.DISTRICT_ADMIN, district, invited_by=operator.email
     )
     url = portal.config.link(f"/set-password?token={token}")
     shown, delivery = None, "shown"
-    if form.get("delivery") == "show":
+    if show:
         shown = url  # this response only: the link is not stored
     else:
         try:

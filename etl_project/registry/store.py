@@ -18,7 +18,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from etl_project.districts import District, DistrictConfigError, LocalSource, RestSource, SftpSource
+from etl_project.districts import (
+    District,
+    DistrictConfigError,
+    LocalSource,
+    RestSource,
+    SftpSource,
+    UnconnectedSource,
+)
 from etl_project.partitions import validate_district_id
 from etl_project.registry.crypto import CredentialDecryptError, SecretBox
 from etl_project.registry.db import Database, mask_url, upsert
@@ -28,6 +35,7 @@ from etl_project.sources.base import RestCredentials, SftpCredentials
 REGISTRY_URL_ENV = "ETL_PROJECT_REGISTRY_URL"
 SECRET_FIELDS = {
     "local": (),
+    "none": (),
     "sftp": ("password", "private_key", "passphrase"),
     "rest": ("client_secret",),
 }
@@ -102,6 +110,8 @@ def source_settings(district: District) -> tuple[str, dict[str, Any], str | None
     if isinstance(src, RestSource):
         settings = {k: v for k, v in vars(src).items() if k not in ("kind", "client_secret_env")}
         return "rest", settings, None
+    if isinstance(src, UnconnectedSource):
+        return "none", {}, None
     raise DistrictConfigError(
         f"district {district.id}: unsupported source kind {getattr(src, 'kind', src)!r}"
     )
@@ -120,6 +130,8 @@ def _source(kind: str, settings: Mapping[str, Any], host_key: str | None):
         )
     if kind == "rest":
         return RestSource(**settings)
+    if kind == "none":
+        return UnconnectedSource()
     raise DistrictConfigError(f"unknown source kind {kind!r} in the registry")
 
 
@@ -215,7 +227,7 @@ class Registry:
         """``SftpCredentials`` / ``RestCredentials`` for the district, or None (local folder)."""
         entry = self.entry(district_id)
         kind = getattr(entry.district.source, "kind", "")
-        if kind == "local":
+        if kind in ("local", "none"):
             return None
         secrets = self.secrets(district_id) if entry.secret_fields else {}
         if kind == "sftp":
