@@ -15,6 +15,7 @@ from etl_project.districts import District, LocalSource
 from etl_project.portal.accounts import Role
 from etl_project.portal.links import Links, Purpose
 from etl_project.registry.db import Database
+from etl_project.registry.nights import NightStates
 from etl_project.registry.store import Registry
 from etl_project_tests.drops import write_folder_drop
 from etl_project_tests.fixtures.oneroster_rest import CLIENT_ID, CLIENT_SECRET
@@ -99,6 +100,7 @@ def test_admin_onboards_sftp_pins_the_confirmed_fingerprint_and_sees_the_report(
     pages.append(pinned.text)
     assert registry.get("maple").source.host_key == openssh_sftp.host_key_openssh
     assert re.search(r'class="step failed" data-step="login"', pinned.text)  # sshd takes keys only
+    assert NightStates(portal.registry_url).poll("maple") is None  # no listing, no poll recorded
 
     key = openssh_sftp.client_key.private_openssh
     rotate = sftp_form(openssh_sftp, private_key=key)
@@ -116,6 +118,9 @@ def test_admin_onboards_sftp_pins_the_confirmed_fingerprint_and_sees_the_report(
     assert all(s == "ok" for s, _ in steps) and names[-1] == "validate", steps
     assert {"host_key", "login", "list_drops", "download"} <= set(names)
     assert "Result: OK" in ok.text and "2026-11-28" in ok.text
+    poll = NightStates(portal.registry_url).poll("maple")  # the test's listing is a successful poll
+    assert poll.last_success_at and poll.newest_drop == "2026-11-28" and poll.last_error is None
+    assert 'id="health">ok<' in maple.get("/district").text
 
     actions = [r.action for r in audit_rows(portal) if r.district == "maple"]
     assert actions.count("credentials_changed") == 2 and actions.count("host_key_pinned") == 1

@@ -563,7 +563,8 @@ def run_rotate(args: argparse.Namespace) -> int:
 
 
 def run_test(args: argparse.Namespace) -> int:
-    from etl_project.portal_services.onboarding import connection_steps
+    from etl_project.portal_services.onboarding import connection_steps, record_listing
+    from etl_project.registry.nights import NightStates
 
     registry = _registry()
     entry = _guard(lambda: registry.entry(args.district))
@@ -579,6 +580,7 @@ def run_test(args: argparse.Namespace) -> int:
         pinned_at=entry.host_key_pinned_at,
     )
     for step in steps:
+        record_listing(NightStates(registry.url), district.id, step)
         code = _print_step(args, district, step)
         if code is not None:
             return code

@@ -22,7 +22,12 @@ from etl_project.portal.source_form import (
     read_source,
 )
 from etl_project.portal.web import Access, Visitor, page, portal_of, render
-from etl_project.portal_services.onboarding import Step, confirmed_fingerprint, connection_steps
+from etl_project.portal_services.onboarding import (
+    Step,
+    confirmed_fingerprint,
+    connection_steps,
+    record_listing,
+)
 from etl_project.registry import RegistryEntry, SecretKeyError
 from etl_project.registry.hostkey import pinned_fingerprints
 
@@ -125,6 +130,7 @@ def _run_test(portal, visitor: Visitor, entry: RegistryEntry, fingerprint: str |
     )
     done = list(steps)
     for step in done:
+        record_listing(portal.nights, district_id, step)
         if step.name == "host_key" and step.data.get("pinned"):
             portal.audit.record(
                 "host_key_pinned", account=visitor.account, district=district_id, ip=visitor.ip,

@@ -14,6 +14,7 @@ from typing import Any
 
 from etl_project.districts import District
 from etl_project.registry.hostkey import ServerKey, normalize_fingerprint
+from etl_project.registry.nights import NightStates
 from etl_project.scratch import scratch_dir
 
 NO_DROP = (
@@ -179,10 +180,21 @@ def _list(district: District, source) -> tuple[list[Step], list]:
         return [Step("login", True, "logged in"), Step("list_drops", False, f"NOT FOUND: {exc}")], []
     except s.SourceError as exc:
         return [Step("connect", False, str(exc))], []
+    from etl_project.automation.nights import night_of_listing
+
     listed = [_drop_json(d) for d in drops]
     data = {"path": source.info.path, "drops": listed}
+    if drops:
+        data["newest_night"] = max(night_of_listing(district, d) for d in drops)
     found = Step("list_drops", bool(drops), f"{len(drops)} complete drop(s)" if drops else NO_DROP, data)
     return ([Step("login", True, "logged in")] if remote else []) + [found], drops
+
+
+def record_listing(states: NightStates, district_id: str, step: Step) -> None:
+    """A test that listed the drops (even none) reached the source: recorded as a successful poll, as the
+    sensor records one, so the district shows reachable and its newest drop right after onboarding."""
+    if step.name == "list_drops" and "drops" in step.data:
+        states.record_poll(district_id, newest_drop=step.data.get("newest_night"))
 
 
 def _drop_json(d) -> dict[str, Any]:
