@@ -13,7 +13,7 @@ from dagster import DagsterInstance
 from etl_project.lms.connect import open_backend
 from etl_project.portal_services.dashboard import night_report, night_report_html, recent_nights
 from etl_project.portal_services.rejects_export import rejects_download
-from etl_project.portal_services.trace_search import record_history, search
+from etl_project.portal_services.trace_search import change_lines, file_name, record_history, search
 from etl_project.registry.nights import NightStates
 from etl_project_tests.reports_helpers import NIGHT1, NIGHT2, sync_districts
 
@@ -85,7 +85,23 @@ def test_trace_search_by_id_and_name_to_the_history(synced):
     assert all(family[1:-1].lower() in (m["label"] or "").lower() for m in by_name if m["entity"] == "users")
     history = record_history(warehouse, backend, states, "north", "users", sid)
     assert history["changes"] and history["changes"][-1]["operation"] == "created"
-    assert history["changes"][-1]["file_uri"].endswith("users.csv") and history["changes"][-1]["line"] > 1
+    created = history["changes"][-1]
+    assert created["file"] == "users.csv" and created["line"] > 1  # the name only, never our server's path
+    assert "file_uri" not in created and any(line.endswith(f" → {family}") for line in created["changes"])
+    assert all(": (empty) → " in line for line in created["changes"])  # created: nothing before
+
+
+def test_a_change_is_shown_as_field_before_after_and_a_file_by_its_name():
+    changes = {"email": {"before": "a@north.org", "after": "b@north.org"}, "grades": {"before": ["09"],
+               "after": ["10"]}, "status": {"before": "active", "after": None}}  # fmt: skip
+    assert change_lines(changes) == [
+        "email: a@north.org → b@north.org",
+        'grades: ["09"] → ["10"]',
+        "status: active → (empty)",
+    ]
+    assert file_name("file:///srv/etl/archive/north/2026-11-28/users.csv") == "users.csv"
+    assert file_name("s3://roster-archive/north/date%3D2026-11-28/classes.csv") == "classes.csv"
+    assert file_name(None) == ""
 
 
 def test_trace_search_finds_a_rejected_record_and_explains_it(synced):

@@ -154,7 +154,10 @@ def test_trace_search_finds_a_student_and_why_a_record_is_kept_out(portal, admin
     found = admin.get("/trace", params={"q": "adm-d01"})
     assert found.status_code == 200 and "adm-d01" in found.text
     history = admin.get("/trace/record", params={"entity": "users", "id": "adm-d01"})
-    assert history.status_code == 200 and NIGHT in history.text and "users.csv" in history.text
+    assert history.status_code == 200 and NIGHT in history.text
+    assert '<td class="file">users.csv</td>' in history.text  # its name: never a path on our server
+    assert portal.env["ETL_PROJECT_HOME"] not in history.text and "file://" not in history.text
+    assert re.search(r"<div>\w+: \(empty\) → [^<]+</div>", history.text)  # field: before → after
     kept = admin.get("/trace/record", params={"entity": "users", "id": BAD_ID})
     assert 'id="kept-out"' in kept.text and "role" in kept.text
     assert "trace_search" in audit_actions(portal, "it@maple.example.org")

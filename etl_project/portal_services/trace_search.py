@@ -8,7 +8,10 @@ that sourcedId (a record kept out of the LMS is found too). A record's history i
 
 from __future__ import annotations
 
+import json
+from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import duckdb
 
@@ -79,6 +82,9 @@ def record_history(
     if entity not in SEARCHED:
         raise KeyError(f"unknown entity {entity!r}: one of {', '.join(SEARCHED)}")
     changes = trace(backend, district, entity, sourced_id) if backend is not None else []
+    for change in changes:
+        change["file"] = file_name(change.pop("file_uri"))
+        change["changes"] = change_lines(change["changes"])
     newest = states.latest(district)
     kept: list[dict[str, Any]] = []
     if warehouse.database_path(district).exists() and (
@@ -93,3 +99,28 @@ def record_history(
         "kept_out": kept,
         "night": newest.as_dict() if newest else None,
     }
+
+
+def file_name(uri: str | None) -> str:
+    """The file's name only (``users.csv``): the archive's path on our server or its bucket is never shown."""
+    if not uri:
+        return ""
+    return PurePosixPath(unquote(urlsplit(uri).path)).name
+
+
+def _shown(value: Any) -> str:
+    if value is None or value == "":
+        return "(empty)"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def change_lines(changes: Any) -> list[str]:
+    """A ledger row's changes as ``field: before → after`` lines (a created row's before is empty)."""
+    if not isinstance(changes, dict):
+        return [] if changes in (None, "") else [_shown(changes)]
+    return [
+        f"{field}: {_shown(v.get('before'))} → {_shown(v.get('after'))}"
+        if isinstance(v, dict)
+        else f"{field}: {_shown(v)}"
+        for field, v in changes.items()
+    ]
