@@ -26,8 +26,10 @@ from etl_project.portal.backends import Backends
 from etl_project.portal.clientaddr import client_ip
 from etl_project.portal.config import PortalConfig
 from etl_project.portal.forms import BadForm, read_form
+from etl_project.portal.housekeeping import Housekeeping
 from etl_project.portal.links import Links
 from etl_project.portal.mailer import LinkMailer
+from etl_project.portal.rate_limits import RateLimits
 from etl_project.portal.sessions import FULL, MFA, Session, Sessions
 from etl_project.portal.throttle import Throttle
 from etl_project.portal.tokens import derived, new_token, same
@@ -44,6 +46,8 @@ class Portal:
     sessions: Sessions
     links: Links
     throttle: Throttle
+    rate_limits: RateLimits
+    housekeeping: Housekeeping
     audit: AuditLog
     mailer: LinkMailer
     registry: Registry
