@@ -33,6 +33,7 @@ from etl_project.portal.throttle import Throttle
 from etl_project.portal.web import TEMPLATES, Portal
 from etl_project.registry.crypto import SecretBox
 from etl_project.registry.db import Database
+from etl_project.registry.leases import Leases
 from etl_project.registry.nights import NightStates
 from etl_project.registry.store import Registry
 
@@ -52,6 +53,7 @@ def build_portal(config: PortalConfig, registry_url: str, env: Mapping[str, str]
         throttle=throttle,
         rate_limits=rate_limits,
         housekeeping=Housekeeping(db, sessions, throttle, rate_limits),
+        leases=Leases(db),
         audit=AuditLog(db),
         mailer=LinkMailer(env),
         registry=Registry(registry_url, env),

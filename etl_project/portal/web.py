@@ -33,6 +33,7 @@ from etl_project.portal.rate_limits import RateLimits
 from etl_project.portal.sessions import FULL, MFA, Session, Sessions
 from etl_project.portal.throttle import Throttle
 from etl_project.portal.tokens import derived, new_token, same
+from etl_project.registry.leases import Leases
 from etl_project.registry.nights import NightStates
 from etl_project.registry.store import Registry
 
@@ -48,6 +49,7 @@ class Portal:
     throttle: Throttle
     rate_limits: RateLimits
     housekeeping: Housekeeping
+    leases: Leases  # one Sync now / Release decision per district-night across portal processes
     audit: AuditLog
     mailer: LinkMailer
     registry: Registry
