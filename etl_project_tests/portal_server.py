@@ -68,16 +68,14 @@ def run_portal(
 ) -> Iterator[PortalServer]:
     """With ``embedded``: the environment `make demo` leaves (no registry URL, no secret key, no Dagster
     URL: the portal creates its key file and runs the Dagster daemon and webserver itself). Otherwise
-    Sync now is off (the security tests need no Dagster). ``extra_env`` adds to the server's environment."""
+    Sync now is off (the security tests need no Dagster). ``extra_env`` adds to (and overrides) the
+    server's environment."""
     port = free_port()
     base = {k: v for k, v in os.environ.items() if not k.startswith(("ETL_PROJECT_", "DAGSTER_", "LMS_"))}
-    env = {
-        **(extra_env or {}),
-        "ETL_PROJECT_HOME": str(home),
-        "ETL_PROJECT_REGISTRY_URL": f"sqlite:///{home / 'registry.sqlite'}",
-    }
+    env = {"ETL_PROJECT_HOME": str(home), "ETL_PROJECT_REGISTRY_URL": f"sqlite:///{home / 'registry.sqlite'}"}
     if not embedded:
         env |= {"ETL_PROJECT_SECRET_KEY": Fernet.generate_key().decode(), "ETL_PROJECT_DAGSTER_URL": "off"}
+    env |= extra_env or {}  # e.g. a second portal on the same registry: its key and Dagster webserver
     seed(home, env)
     if embedded:
         del env["ETL_PROJECT_REGISTRY_URL"]  # the default: $ETL_PROJECT_HOME/registry.sqlite

@@ -25,7 +25,9 @@ from etl_project.generate import generate_drop
 from etl_project.instance import ensure_dagster_home
 from etl_project.portal_services.run_progress import run_progress
 from etl_project.portal_services.sync_now import sync_now
-from etl_project.registry import Registry, new_key
+from etl_project.registry import Registry, new_key, registry_url
+from etl_project.registry.db import Database
+from etl_project.registry.leases import Leases
 from etl_project.settings import Settings
 from etl_project_tests.processes import stop_group
 from etl_project_tests.report_server import free_port
@@ -56,8 +58,8 @@ def _wait_ready(url: str, proc: subprocess.Popen, log: Path) -> None:
         time.sleep(0.25)
 
 
-@pytest.fixture
-def stack(tmp_path, monkeypatch):
+def _dagster_env(tmp_path: Path, monkeypatch) -> dict[str, str]:
+    """The environment of the Dagster processes, and of this test process, on one home and DAGSTER_HOME."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ETL_PROJECT_", "DAGSTER_", "LMS_"))}
     env.update(
         ETL_PROJECT_HOME=str(tmp_path / "home"),
@@ -68,17 +70,32 @@ def stack(tmp_path, monkeypatch):
         if name.startswith(("ETL_PROJECT_", "DAGSTER_")):
             monkeypatch.setenv(name, value)
     ensure_dagster_home(Settings.from_env())
-    generate_drop(tmp_path / "drops" / NIGHT, 40, seed=2)
-    district = District("lincoln", "Lincoln", LocalSource(path=str(tmp_path / "drops")), enabled=False)
-    Registry().add(district, None)
+    return env
+
+
+def _webserver(env: dict[str, str], tmp_path: Path) -> tuple[subprocess.Popen, int]:
     port = free_port()
     web = _start([str(BIN / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
                  env, tmp_path / "web.log")  # fmt: skip
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}", web, tmp_path / "web.log")
+    except BaseException:
+        stop_group(web)
+        raise
+    return web, port
+
+
+@pytest.fixture
+def stack(tmp_path, monkeypatch):
+    env = _dagster_env(tmp_path, monkeypatch)
+    generate_drop(tmp_path / "drops" / NIGHT, 40, seed=2)
+    district = District("lincoln", "Lincoln", LocalSource(path=str(tmp_path / "drops")), enabled=False)
+    Registry().add(district, None)
+    web, port = _webserver(env, tmp_path)
     daemon = _start(
         [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"], env, tmp_path / "daemon.log"
     )
     try:
-        _wait_ready(f"http://127.0.0.1:{port}", web, tmp_path / "web.log")
         with DagsterInstance.get() as instance:
             yield instance, DagsterGraphQLClient("127.0.0.1", port_number=port), district, tmp_path
     finally:
@@ -88,8 +105,9 @@ def stack(tmp_path, monkeypatch):
 
 def test_sync_now_twice_starts_one_run_that_the_daemon_finishes(stack):
     instance, client, district, root = stack
-    first = sync_now(instance, client, district, None, settle_seconds=0)
-    again = sync_now(instance, client, district, None, settle_seconds=0)
+    leases = Leases(Database(registry_url()))
+    first = sync_now(leases, instance, client, district, None, settle_seconds=0)
+    again = sync_now(leases, instance, client, district, None, settle_seconds=0)
     assert first.created and not again.created and again.run_id == first.run_id
     assert str(first.night) == f"{NIGHT}|lincoln"
 
@@ -110,7 +128,9 @@ def test_sync_now_twice_starts_one_run_that_the_daemon_finishes(stack):
     assert progress.steps["fetch_and_archive_drop"] == "succeeded"
     assert set(progress.steps.values()) <= {"succeeded", "skipped"}
     assert any(p.status == "QUEUED" and p.ahead == 0 for p in seen) or seen[0].status != "QUEUED"
-    assert sync_now(instance, client, district, None).run_id == first.run_id  # the drop is synced: no new run
+    assert (
+        sync_now(leases, instance, client, district, None).run_id == first.run_id
+    )  # the drop is synced: no new run
 
     lms = Settings.from_env().lms_default_url.removeprefix("sqlite:///")
     with sqlite3.connect(lms) as conn:

@@ -7,42 +7,21 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import time
 from pathlib import Path
 
 import pytest
 
+from etl_project_tests.hostile_clients import survive_idle_connections, wait_for
 from etl_project_tests.report_server import ReportServer, http_get, serve_reports
 from etl_project_tests.reports_helpers import NIGHT1, NIGHT2, sync_north_and_south
 
 CANARY = "CANARY-91c2-root:x:0:0:root:/root:/bin/bash"
-IDLE_CONNECTIONS = 2000
 
 
 @pytest.fixture(scope="module")
 def synced(tmp_path_factory):
     """Synced for this module alone: its tests plant links in the archive."""
     return sync_north_and_south(tmp_path_factory.mktemp("hostile"))
-
-
-def wait_for(condition, what: str, limit: float = 60.0):
-    """Poll ``condition`` until it returns something truthy; fail naming ``what`` after ``limit`` seconds."""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if result := condition():
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"gave up waiting for {what}")
-
-
-def threads_of(pid: int) -> int:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("Threads:")))
-
-
-def open_sockets(pid: int) -> int:
-    return sum(1 for fd in os.scandir(f"/proc/{pid}/fd") if os.readlink(fd.path).startswith("socket:"))
 
 
 def replace_with_link(path: Path, target: Path) -> None:
@@ -95,43 +74,14 @@ def address(server: ReportServer) -> tuple[str, int]:
     return "127.0.0.1", int(server.base.rsplit(":", 1)[1])
 
 
-def _hold_half_sent(server: ReportServer, count: int) -> list[socket.socket]:
-    """``count`` connections that start a request and never finish it (half a request line, or headers)."""
-    held = []
-    for i in range(count):
-        s = socket.create_connection(address(server), timeout=30)
-        s.sendall(b"GET /d/" if i % 2 else b"GET /d/x/ HTTP/1.1\r\nHost: reports\r\n")
-        held.append(s)
-    return held
-
-
-def _closed_by_server(s: socket.socket) -> bool:
-    s.setblocking(False)
-    try:
-        return s.recv(4096) == b""
-    except BlockingIOError:
-        return False
-    except ConnectionResetError:
-        return True
-
-
 def test_thousands_of_half_sent_requests_neither_block_nor_grow_threads(synced):
     with serve_reports(synced.env(), "--header-timeout", "10") as server:
-        pid = server.process.pid
-        held = _hold_half_sent(server, IDLE_CONNECTIONS)
-        try:
-            wait_for(lambda: open_sockets(pid) > IDLE_CONNECTIONS, "the server to accept every connection")
-            status, _, body = http_get(server.url("south", f"date={NIGHT2}/report.html"))
-            assert status == 200 and b"South County Schools" in body
-            assert threads_of(pid) <= 16, threads_of(pid)  # one event loop plus a bounded pool, not one each
 
-            with socket.create_connection(address(server), timeout=30) as oversized:
-                oversized.sendall(b"GET / HTTP/1.1\r\nX-Padding: " + b"a" * 64 * 1024)
-                assert oversized.recv(64).startswith(b"HTTP/1.1 4")  # the header limit ends it at once
+        def answered(rest: str) -> bool:
+            status, _, body = http_get(server.url("south", rest))
+            return status == 200 and b"South County Schools" in body
 
-            wait_for(lambda: all(_closed_by_server(s) for s in held), "the header timeout to close them all")
-            assert http_get(server.url("south", f"date={NIGHT1}/history.html"))[0] == 200
-            assert threads_of(pid) <= 16
-        finally:
-            for s in held:
-                s.close()
+        survive_idle_connections(
+            server.process.pid, address(server), "/d/x/", lambda: answered(f"date={NIGHT2}/report.html")
+        )
+        assert answered(f"date={NIGHT1}/history.html")

@@ -57,7 +57,13 @@ from dagster import (
 
 from etl_project.automation.nights import is_recent, night_of_listing
 from etl_project.automation.source_health import Health, health_events
-from etl_project.automation.sync_status import FINGERPRINT_TAG, TRIGGER_TAG, already_synced, night_states_for
+from etl_project.automation.sync_status import (
+    FINGERPRINT_TAG,
+    TRIGGER_TAG,
+    already_synced,
+    drop_run_key,
+    night_states_for,
+)
 from etl_project.districts import District
 from etl_project.districts.resource import DistrictsResource
 from etl_project.jobs import nightly_sync
@@ -362,7 +368,7 @@ class NewDropTick:
         if settled:  # two polls a full interval apart already agreed: no need to wait again in the run
             run_config = {"ops": {FETCH_STEP: {"config": {"settle_seconds": 0.0}}}}
         return RunRequest(
-            run_key=f"{district.id}:{listing.fingerprint}",
+            run_key=drop_run_key(district.id, listing.fingerprint),
             partition_key=dn.key,
             run_config=run_config,
             tags={TRIGGER_TAG: trigger, FINGERPRINT_TAG: short(listing.fingerprint)},

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from dagster import AssetRecordsFilter, DagsterInstance, RunsFilter
+from dagster import AssetRecordsFilter, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from etl_project.assets.keys import DROP, SNAPSHOT
 from etl_project.districts.resource import DistrictsResource
@@ -20,6 +20,8 @@ from etl_project.registry.nights import NightState, NightStates
 JOB = "nightly_sync"
 TRIGGER_TAG = "etl_project/trigger"
 FINGERPRINT_TAG = "etl_project/drop_fingerprint"
+RUN_KEY_TAG = "dagster/run_key"
+FAILED = (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED, DagsterRunStatus.CANCELING)
 #: triggers that prove a complete drop was seen at the source (the sensor only requests complete drops)
 DROP_SEEN_TRIGGERS = ("new_drop", "first_sync")
 #: night states that leave a night to be synced (again) when its drop is there
@@ -71,15 +73,34 @@ def night_states_for(districts: DistrictsResource) -> NightStates:
     return NightStates(districts.url or None)
 
 
+def drop_run_key(district: str, fingerprint: str) -> str:
+    """One run per drop: the run key of the sensor's requests and of Sync now's runs."""
+    return f"{district}:{fingerprint}"
+
+
+def run_of_drop(instance: DagsterInstance, run_key: str) -> str | None:
+    """A run (any trigger: the sensor's, Sync now's) started for the drop of ``run_key`` that did not fail."""
+    for rec in instance.get_run_records(RunsFilter(tags={RUN_KEY_TAG: run_key}), limit=5):
+        if rec.dagster_run.status not in FAILED:
+            return rec.dagster_run.run_id
+    return None
+
+
 def already_synced(
     instance: DagsterInstance, states: NightStates, night: DistrictNight, fingerprint: str
 ) -> str | None:
     """Why the drop with ``fingerprint`` needs no run for ``night`` (None: it does).
 
-    Synced means: the drop asset is materialized for the partition from this same drop (a re-uploaded,
-    changed drop is synced again), or, with no materialization to compare, the night has a state other than
-    failed or missing (e.g. ``etl-project sync`` on a worker whose instance this is not).
+    Synced means: a run of this same drop exists and did not fail (e.g. Sync now started it: the daemon's
+    own run-key check only sees the sensor's runs), the drop asset is materialized for the partition from
+    this same drop (a re-uploaded, changed drop is synced again), or, with no materialization to compare,
+    the night has a state other than failed or missing (e.g. ``etl-project sync`` on a worker whose
+    instance this is not).
     """
+    started = run_of_drop(instance, drop_run_key(night.district, fingerprint))
+    if started is not None:
+        trigger = instance.get_run_by_id(started).tags.get(TRIGGER_TAG, "another trigger")
+        return f"already started by run {started} ({trigger}, the same drop)"
     mats = instance.fetch_materializations(
         AssetRecordsFilter(asset_key=DROP, asset_partitions=[str(night)]), limit=1
     ).records

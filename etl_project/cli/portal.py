@@ -98,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         host, port = sock.getsockname()[:2]
         portal = build_portal(load_config(host, port), registry_url())
+        portal.housekeeping.due()  # then again from sign-in and reset requests, at most every 10 minutes
         setup = first_operator_link(portal)
         ensure_dagster_home(settings)
         portal.backends = Backends(settings)

@@ -25,13 +25,16 @@ from etl_project.portal.accounts import Accounts
 from etl_project.portal.audit import AuditLog
 from etl_project.portal.config import PortalConfig
 from etl_project.portal.headers import SecurityHeaders
+from etl_project.portal.housekeeping import Housekeeping
 from etl_project.portal.links import Links
 from etl_project.portal.mailer import LinkMailer
+from etl_project.portal.rate_limits import RateLimits
 from etl_project.portal.sessions import Sessions
 from etl_project.portal.throttle import Throttle
 from etl_project.portal.web import TEMPLATES, Portal
 from etl_project.registry.crypto import SecretBox
 from etl_project.registry.db import Database
+from etl_project.registry.leases import Leases
 from etl_project.registry.nights import NightStates
 from etl_project.registry.store import Registry
 
@@ -42,12 +45,16 @@ def build_portal(config: PortalConfig, registry_url: str, env: Mapping[str, str]
     """The portal's stores over the registry at ``registry_url`` (SecretBox.from_env: the TOTP secrets are
     encrypted with ``ETL_PROJECT_SECRET_KEY``, like district credentials)."""
     db = Database(registry_url)
+    sessions, throttle, rate_limits = Sessions(db), Throttle(db), RateLimits(db)
     return Portal(
         config=config,
         accounts=Accounts(db, SecretBox.from_env(env)),
-        sessions=Sessions(db),
+        sessions=sessions,
         links=Links(db),
-        throttle=Throttle(db),
+        throttle=throttle,
+        rate_limits=rate_limits,
+        housekeeping=Housekeeping(db, sessions, throttle, rate_limits),
+        leases=Leases(db),
         audit=AuditLog(db),
         mailer=LinkMailer(env),
         registry=Registry(registry_url, env),

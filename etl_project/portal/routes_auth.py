@@ -13,6 +13,7 @@ from etl_project.portal.accounts import Account, AccountExists
 from etl_project.portal.links import Link, Purpose
 from etl_project.portal.mailer import NotifyError
 from etl_project.portal.passwords import password_problem
+from etl_project.portal.rate_limits import RESET_PER_ADDRESS, RESET_PER_EMAIL
 from etl_project.portal.sessions import FULL, MFA
 from etl_project.portal.throttle import account_key, address_key
 from etl_project.portal.web import (
@@ -59,6 +60,7 @@ def _throttled(request: Request, visitor: Visitor, keys: list[str], email: str) 
 def sign_in(request: Request, visitor: Visitor, form: dict[str, str]) -> Response:
     portal = portal_of(request)
     email = form.get("email", "").strip().lower()[:320]
+    portal.housekeeping.due()
     blocked = _throttled(request, visitor, [account_key(email), address_key(visitor.ip)], email)
     if blocked:
         return blocked
@@ -168,28 +170,41 @@ def forgot_form(request: Request, visitor: Visitor, form: dict[str, str]) -> Res
 
 
 def forgot(request: Request, visitor: Visitor, form: dict[str, str]) -> Response:
+    """Send a reset link if an account uses the address, within the per-client and per-address limits.
+    The page says the same whatever happened (no account enumeration); the audit log says what did."""
     portal = portal_of(request)
     email = form.get("email", "").strip().lower()[:320]
+    portal.housekeeping.due()
     blocked = _throttled(request, visitor, [address_key(visitor.ip)], email)
     if blocked:
         return blocked
-    account = portal.accounts.by_email(email)
-    delivered = "none"
-    if account is not None and not account.disabled:
-        token = portal.links.create(Purpose.RESET, email, account.role, account.district)
-        url = portal.config.link(f"/set-password?token={token}")
-        try:
-            delivered = portal.mailer.send(
-                email,
-                "Your etl_project portal password reset link",
-                "Open this link within an hour to choose a new password:",
-                url,
-            )
-        except NotifyError as exc:
-            delivered = f"failed: {exc}"
+    if not portal.rate_limits.hit(RESET_PER_ADDRESS, visitor.ip):
+        delivered = "not sent: too many reset requests from this client address"
+    elif not portal.rate_limits.hit(RESET_PER_EMAIL, email):
+        delivered = "not sent: too many reset requests for this e-mail address"
+    else:
+        delivered = _send_reset(portal, email)
     portal.audit.record("password_reset_requested", email=email, ip=visitor.ip, delivery=delivered)
     message = "If an account uses that address, a reset link is on its way. It works once, within an hour."
     return render(request, visitor, "message.html", title="Check your e-mail", message=message)
+
+
+def _send_reset(portal: Portal, email: str) -> str:
+    """How the reset link went ("none": no enabled account uses the address)."""
+    account = portal.accounts.by_email(email)
+    if account is None or account.disabled:
+        return "none"
+    token = portal.links.create(Purpose.RESET, email, account.role, account.district)
+    url = portal.config.link(f"/set-password?token={token}")
+    try:
+        return portal.mailer.send(
+            email,
+            "Your etl_project portal password reset link",
+            "Open this link within an hour to choose a new password:",
+            url,
+        )
+    except NotifyError as exc:
+        return f"failed: {exc}"
 
 
 def sign_out(request: Request, visitor: Visitor, form: dict[str, str]) -> Response:

@@ -13,6 +13,7 @@ from etl_project.portal.routes_dashboard import backends_of, district_of, not_fo
 from etl_project.portal.web import Access, Visitor, page, portal_of, render
 from etl_project.portal_services.run_progress import run_progress
 from etl_project.portal_services.sync_now import NothingToSync, release_night, sync_now
+from etl_project.registry.leases import LeaseBusy
 from etl_project.sources import SourceError
 
 REFRESH_SECONDS = 2
@@ -36,8 +37,9 @@ def sync(request: Request, visitor: Visitor, form: dict[str, str]) -> Response:
     try:
         client = backends.client()
         district = portal.registry.get(district_id)
-        started = sync_now(backends.instance, client, district, portal.registry.credentials(district_id))
-    except (SyncUnavailable, NothingToSync, SourceError, DistrictConfigError) as exc:
+        credentials = portal.registry.credentials(district_id)
+        started = sync_now(portal.leases, backends.instance, client, district, credentials)
+    except (SyncUnavailable, NothingToSync, SourceError, DistrictConfigError, LeaseBusy) as exc:
         portal.audit.record("sync", account=visitor.account, district=district_id, ip=visitor.ip,
                             outcome="refused", why=str(exc))  # fmt: skip
         return _refused(request, visitor, str(exc))
@@ -77,8 +79,10 @@ def release(request: Request, visitor: Visitor, form: dict[str, str]) -> Respons
     who = visitor.account.email  # type: ignore[union-attr]
     try:
         target = DistrictNight(validate_partition_night(night), district_id)
-        started = release_night(backends.instance, backends.client(), portal.nights, target, who, reason)
-    except (SyncUnavailable, NothingToSync, ValueError) as exc:
+        started = release_night(
+            portal.leases, backends.instance, backends.client(), portal.nights, target, who, reason
+        )
+    except (SyncUnavailable, NothingToSync, ValueError, LeaseBusy) as exc:
         return _refused(request, visitor, str(exc))
     portal.audit.record(
         "release", account=visitor.account, district=district_id, ip=visitor.ip,

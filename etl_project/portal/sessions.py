@@ -79,10 +79,11 @@ class Sessions:
         with self._db.transaction() as conn:
             return conn.execute(delete(sessions).where(sessions.c.account == account)).rowcount
 
-    def purge_expired(self) -> None:
+    def purge_expired(self) -> int:
+        """Delete ended sessions (absolute or idle expiry); the number deleted."""
         now = times.now()
         stale = (sessions.c.expires_at <= times.iso(now)) | (
             sessions.c.last_seen_at <= times.iso(now - self.policy.idle)
         )
         with self._db.transaction() as conn:
-            conn.execute(delete(sessions).where(stale))
+            return conn.execute(delete(sessions).where(stale)).rowcount

@@ -26,11 +26,14 @@ from etl_project.portal.backends import Backends
 from etl_project.portal.clientaddr import client_ip
 from etl_project.portal.config import PortalConfig
 from etl_project.portal.forms import BadForm, read_form
+from etl_project.portal.housekeeping import Housekeeping
 from etl_project.portal.links import Links
 from etl_project.portal.mailer import LinkMailer
+from etl_project.portal.rate_limits import RateLimits
 from etl_project.portal.sessions import FULL, MFA, Session, Sessions
 from etl_project.portal.throttle import Throttle
 from etl_project.portal.tokens import derived, new_token, same
+from etl_project.registry.leases import Leases
 from etl_project.registry.nights import NightStates
 from etl_project.registry.store import Registry
 
@@ -44,6 +47,9 @@ class Portal:
     sessions: Sessions
     links: Links
     throttle: Throttle
+    rate_limits: RateLimits
+    housekeeping: Housekeeping
+    leases: Leases  # one Sync now / Release decision per district-night across portal processes
     audit: AuditLog
     mailer: LinkMailer
     registry: Registry

@@ -7,11 +7,15 @@ Sync now requests what the new-drop sensor would for the district's newest compl
 and the sensor's trigger and fingerprint tags (trigger ``sync_now``). It is idempotent: when a run with
 that run key exists (and did not fail), or a run of that partition is queued or in progress, that run is
 returned and nothing new starts. Release starts ``load_lms`` for a held night with the audited release tags
-(who and why), once."""
+(who and why), once.
+
+The check and the submission are one decision per job and district-night across every portal process: a
+registry lease (``etl_project.registry.leases``) is held around them, so two presses on two portal
+processes start one run. The run carries the sensor's run key, so the new-drop sensor skips that drop
+(``sync_status.already_synced``)."""
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
@@ -19,25 +23,30 @@ from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from etl_project.assets.lms import RELEASE_BY_TAG, RELEASE_REASON_TAG
 from etl_project.automation.nights import night_of_listing
 from etl_project.automation.sensors import FETCH_STEP, short
-from etl_project.automation.sync_status import FINGERPRINT_TAG, TRIGGER_TAG
+from etl_project.automation.sync_status import (
+    FINGERPRINT_TAG,
+    RUN_KEY_TAG,
+    TRIGGER_TAG,
+    drop_run_key,
+    run_of_drop,
+)
 from etl_project.districts import District
 from etl_project.instance import register_district
 from etl_project.lms.load import Release
 from etl_project.partitions import DistrictNight
 from etl_project.portal_services.onboarding import newest_drop
+from etl_project.registry.leases import Leases
 from etl_project.registry.nights import NightState, NightStates
 from etl_project.sources import open_source
 
 LOCATION, REPOSITORY = "etl_project", "__repository__"
-RUN_KEY_TAG, PARTITION_TAG = "dagster/run_key", "dagster/partition"
+PARTITION_TAG = "dagster/partition"
 ACTIVE = [
     DagsterRunStatus.NOT_STARTED,
     DagsterRunStatus.QUEUED,
     DagsterRunStatus.STARTING,
     DagsterRunStatus.STARTED,
 ]
-_FAILED = (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED, DagsterRunStatus.CANCELING)
-_LOCK = threading.Lock()  # one launch decision at a time in this process (two presses, one run)
 
 
 class NothingToSync(Exception):
@@ -73,19 +82,18 @@ def existing_run(
     instance: DagsterInstance, night: DistrictNight, run_key: str | None, job: str
 ) -> str | None:
     """A run that makes a new one pointless: same run key (not failed), or the night's run in progress."""
-    if run_key:
-        for rec in instance.get_run_records(RunsFilter(tags={RUN_KEY_TAG: run_key}), limit=5):
-            if rec.dagster_run.status not in _FAILED:
-                return rec.dagster_run.run_id
+    found = run_of_drop(instance, run_key) if run_key else None
+    if found:
+        return found
     active = RunsFilter(job_name=job, tags={PARTITION_TAG: str(night)}, statuses=ACTIVE)
     records = instance.get_run_records(active, limit=1)
     return records[0].dagster_run.run_id if records else None
 
 
 def _launch(
-    instance, client, night: DistrictNight, job: str, tags: dict[str, str], run_config=None
+    leases: Leases, instance, client, night: DistrictNight, job: str, tags: dict[str, str], run_config=None
 ) -> Started:
-    with _LOCK:
+    with leases.held(f"launch:{job}:{night}"):  # LeaseBusy when another process holds it too long
         found = existing_run(instance, night, tags.get(RUN_KEY_TAG), job)
         if found:
             return Started(found, night, created=False)
@@ -98,24 +106,35 @@ def _launch(
 
 
 def sync_now(
-    instance: DagsterInstance, client, district: District, credentials, settle_seconds: float | None = None
+    leases: Leases,
+    instance: DagsterInstance,
+    client,
+    district: District,
+    credentials,
+    settle_seconds: float | None = None,
 ) -> Started:
     """Start (or find) the run of the district's newest night, as the new-drop sensor would request it."""
     night, fingerprint = newest_night(district, credentials)
     tags = {
         **partition_tags(night),
-        RUN_KEY_TAG: f"{district.id}:{fingerprint}",
+        RUN_KEY_TAG: drop_run_key(district.id, fingerprint),
         TRIGGER_TAG: "sync_now",
         FINGERPRINT_TAG: short(fingerprint),
     }
     config = None
     if settle_seconds is not None:
         config = {"ops": {FETCH_STEP: {"config": {"settle_seconds": settle_seconds}}}}
-    return _launch(instance, client, night, "nightly_sync", tags, config)
+    return _launch(leases, instance, client, night, "nightly_sync", tags, config)
 
 
 def release_night(
-    instance: DagsterInstance, client, states: NightStates, night: DistrictNight, by: str, reason: str
+    leases: Leases,
+    instance: DagsterInstance,
+    client,
+    states: NightStates,
+    night: DistrictNight,
+    by: str,
+    reason: str,
 ) -> Started:
     """Apply a held night once: ``load_lms`` with the audited release tags (who released it and why)."""
     Release(by=by, reason=reason)  # both required: ValueError in one sentence otherwise
@@ -126,4 +145,4 @@ def release_night(
             f"night {night.date} of {night.district} is {state}, not held: nothing to release"
         )
     tags = {**partition_tags(night), TRIGGER_TAG: "release", RELEASE_BY_TAG: by, RELEASE_REASON_TAG: reason}
-    return _launch(instance, client, night, "load_lms", tags)
+    return _launch(leases, instance, client, night, "load_lms", tags)

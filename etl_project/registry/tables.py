@@ -144,3 +144,23 @@ audit_log = Table(
     Column("detail", Text, nullable=False),
 )
 Index("audit_log_district_at", audit_log.c.district, audit_log.c.at)
+
+# Requests counted in a fixed window per key (``reset-email:<email>``, ``reset-address:<ip>``): the
+# password-reset e-mail limits read these (etl_project/portal/rate_limits.py).
+request_counts = Table(
+    "request_counts",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("window_started_at", Text, nullable=False),
+    Column("hits", Integer, nullable=False),
+)
+
+# Registry-wide locks with an expiry (etl_project/registry/leases.py): one holder per name across every
+# process sharing the registry; a crashed holder's lease ends by itself at expires_at.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("holder", Text, nullable=False),
+    Column("expires_at", Text, nullable=False),
+)
