@@ -37,6 +37,13 @@ RUN_CONFIG = {"ops": {"fetch_and_archive_drop": {"config": {"settle_seconds": 0}
 DISTRICT = "t1"
 
 
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch) -> Path:
+    """The registry (night states) and scratch of these runs stay in the test's folder."""
+    monkeypatch.setenv("ETL_PROJECT_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
 @pytest.fixture
 def dropbox(tmp_path) -> Path:
     """Three nights of one district: day 2 and 3 move, add and withdraw students."""
@@ -219,9 +226,7 @@ def test_report_trace_plan_from_a_fresh_worker(tmp_path, dropbox, s3_bucket, mon
         plan = plan_night(duck, backend, DISTRICT, NIGHT2, Thresholds())
     assert plan.changes.writes == 0  # night 2 is applied: nothing left to change
 
-    home = tmp_path / "cli-home"
     for name, value in {
-        "ETL_PROJECT_HOME": str(home),
         "ETL_PROJECT_WAREHOUSE": str(tmp_path / "cli-worker"),
         "ETL_PROJECT_ARCHIVE": f"s3://{deployment.archive.url.removeprefix('s3://')}",
         "ETL_PROJECT_S3_ENDPOINT": deployment.archive.s3_endpoint_url,
@@ -249,7 +254,6 @@ def test_offboarding_keeps_archived_tables_unless_asked(tmp_path, dropbox, s3_bu
     with DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions(DISTRICTS_PARTITION, [DISTRICT])
         deployment.run(instance, NIGHT1, worker)
-    monkeypatch.setenv("ETL_PROJECT_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster-home"))
     monkeypatch.setenv("ETL_PROJECT_WAREHOUSE", worker.root)
     monkeypatch.setenv("ETL_PROJECT_ARCHIVE", deployment.archive.url)
