@@ -12,7 +12,7 @@ import os
 from dagster import EnvVar
 
 from etl_project.alerts.resource import build_alerts_resource
-from etl_project.archive import ArchiveResource
+from etl_project.archive import Archive, ArchiveResource, open_archive
 from etl_project.districts.resource import DistrictsResource
 from etl_project.files import private_umask
 from etl_project.lms.resource import LmsResource
@@ -56,3 +56,15 @@ def build_resources(settings: Settings | None = None) -> dict[str, object]:
         # webhook URL and SMTP password are EnvVar too (etl_project/alerts/resource.py)
         "alerts": build_alerts_resource(home=settings.home),
     }
+
+
+def open_settings_archive(settings: Settings) -> Archive:
+    """The archive outside a Dagster run (CLI, portal): S3 credentials come from the AWS default chain (the
+    environment), never through an ``EnvVar`` that only a run can resolve."""
+    return open_archive(
+        settings.archive_url,
+        s3_endpoint_url=settings.s3_endpoint_url,
+        region=settings.s3_region,
+        sse=settings.s3_sse,
+        kms_key_id=settings.s3_kms_key_id,
+    )

@@ -83,6 +83,7 @@ def test_assets_hold_on_blocking_check_then_release(tmp_path, monkeypatch, capsy
     monkeypatch.setenv("LMS_URL", lms_url)
     monkeypatch.setenv("ETL_PROJECT_DISTRICTS", str(districts))
     monkeypatch.setenv("ETL_PROJECT_WAREHOUSE", str(tmp_path / "warehouse"))
+    monkeypatch.setenv("ETL_PROJECT_ARCHIVE", str(tmp_path / "archive"))  # plan reads the archived night
     capsys.readouterr()
     assert main(["history", "--district", "t1", "--json"]) == 0
     nights = json.loads(capsys.readouterr().out)

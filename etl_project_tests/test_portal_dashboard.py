@@ -11,6 +11,7 @@ import pytest
 from dagster import DagsterInstance
 
 from etl_project.lms.connect import open_backend
+from etl_project.night_tables import publish_night
 from etl_project.portal_services.dashboard import night_report, night_report_html, recent_nights
 from etl_project.portal_services.rejects_export import rejects_download
 from etl_project.portal_services.trace_search import change_lines, file_name, record_history, search
@@ -40,7 +41,8 @@ def test_recent_nights_newest_first_with_state_and_counts(synced):
 
 def test_night_report_and_its_page(synced):
     done, backend, states = synced
-    report = night_report(done.resources["warehouse"], backend, None, states, "north", NIGHT2)
+    archive = done.resources["archive"].open()
+    report = night_report(done.resources["warehouse"], backend, archive, states, "north", NIGHT2)
     assert report.rejects and report.lms_state == nights_state(states, NIGHT2)
     assert "North Unified" in night_report_html(report) or "north" in night_report_html(report)
 
@@ -51,7 +53,7 @@ def nights_state(states: NightStates, night: str) -> str:
 
 def test_rejects_csv_neutralizes_formula_cells(synced):
     done, _, _ = synced
-    warehouse = done.resources["warehouse"]
+    warehouse, archive = done.resources["warehouse"], done.resources["archive"].open()
     with warehouse.connect("north") as conn:
         conn.execute(
             """INSERT INTO oneroster.rejects SELECT * REPLACE ('=HYPERLINK("http://x")' AS message,
@@ -60,7 +62,8 @@ def test_rejects_csv_neutralizes_formula_cells(synced):
             [NIGHT2],
         )
         want = conn.execute("SELECT count(*) FROM oneroster.rejects WHERE _date = ?", [NIGHT2]).fetchone()[0]
-    name, body = rejects_download(warehouse, "north", NIGHT2)
+        publish_night(conn, archive, warehouse, "north", NIGHT2)  # the night rebuilt: readers see it
+    name, body = rejects_download(warehouse, archive, "north", NIGHT2)
     assert name == f"north-{NIGHT2}-rejected-rows.csv"
     rows = list(csv.DictReader(io.StringIO(body.decode())))
     assert len(rows) == want
@@ -72,18 +75,18 @@ def test_rejects_csv_neutralizes_formula_cells(synced):
 
 def test_trace_search_by_id_and_name_to_the_history(synced):
     done, backend, states = synced
-    warehouse = done.resources["warehouse"]
+    warehouse, archive = done.resources["warehouse"], done.resources["archive"].open()
     with warehouse.connect("north") as conn:
         sid, family = conn.execute(
             """SELECT "sourcedId", "familyName" FROM oneroster.users WHERE _date = ? ORDER BY 1 LIMIT 1""",
             [NIGHT2],
         ).fetchone()
-    (hit,) = [m for m in search(warehouse, "north", sid) if m["sourced_id"] == sid]
+    (hit,) = [m for m in search(warehouse, archive, "north", sid) if m["sourced_id"] == sid]
     assert hit["entity"] == "users" and family in hit["label"] and hit["found"] == ["loaded"]
-    by_name = search(warehouse, "north", family[1:-1].upper())
+    by_name = search(warehouse, archive, "north", family[1:-1].upper())
     assert sid in {m["sourced_id"] for m in by_name}
     assert all(family[1:-1].lower() in (m["label"] or "").lower() for m in by_name if m["entity"] == "users")
-    history = record_history(warehouse, backend, states, "north", "users", sid)
+    history = record_history(warehouse, archive, backend, states, "north", "users", sid)
     assert history["changes"] and history["changes"][-1]["operation"] == "created"
     created = history["changes"][-1]
     assert created["file"] == "users.csv" and created["line"] > 1  # the name only, never our server's path
@@ -106,14 +109,14 @@ def test_a_change_is_shown_as_field_before_after_and_a_file_by_its_name():
 
 def test_trace_search_finds_a_rejected_record_and_explains_it(synced):
     done, backend, states = synced
-    warehouse = done.resources["warehouse"]
+    warehouse, archive = done.resources["warehouse"], done.resources["archive"].open()
     with warehouse.connect("north") as conn:
         (sid,) = conn.execute(
             """SELECT "sourcedId" FROM oneroster.rejects WHERE file = 'users.csv' AND "sourcedId" IS NOT NULL
                AND "sourcedId" NOT IN (SELECT "sourcedId" FROM oneroster.users) LIMIT 1"""
         ).fetchone()
-    (hit,) = search(warehouse, "north", sid)
+    (hit,) = search(warehouse, archive, "north", sid)
     assert hit["found"] == ["rejected"] and hit["night"] == NIGHT2
-    history = record_history(warehouse, backend, states, "north", "users", sid)
+    history = record_history(warehouse, archive, backend, states, "north", "users", sid)
     assert not history["changes"]
     assert history["kept_out"] and history["kept_out"][0]["fix"] and history["kept_out"][0]["line"] > 1

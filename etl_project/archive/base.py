@@ -27,7 +27,12 @@ from etl_project.sources.base import FetchedFile, SourceInfo
 
 SNAPSHOT_NAME = "_snapshot.json"
 SNAPSHOT_FORMAT = "etl_project.snapshot/1"
-_CONTENT_TYPES = {".csv": "text/csv", ".zip": "application/zip", ".json": "application/json"}
+_CONTENT_TYPES = {
+    ".csv": "text/csv",
+    ".zip": "application/zip",
+    ".json": "application/json",
+    ".parquet": "application/vnd.apache.parquet",
+}
 _BAD_NAME = re.compile(r"[/\\\x00-\x1f]")
 
 
@@ -264,6 +269,27 @@ class Archive(ABC):
         check_file_name(name)
         found = self._read_latest(self.key(district, date, name))
         return found[0] if found else None
+
+    def put_file(self, district: str, date: str, name: str, path: str | Path) -> ArchivedFile:
+        """Archive a generated file (e.g. a night's table as Parquet) next to the night's raw files."""
+        check_file_name(name)
+        size, sha = sha256_of(path)
+        key = self.key(district, date, name)
+        uri, version = self._store_file(key, str(path), sha, size, content_type_for(name))
+        return ArchivedFile(name, size, sha, uri, version)
+
+    def district_key(self, district: str, name: str) -> str:
+        """A district-wide object beside its nights (``district=<id>/<name>``), e.g. an index of them."""
+        return f"{self.prefix}district={validate_district_id(district)}/{check_file_name(name)}"
+
+    def get_district_bytes(self, district: str, name: str) -> bytes | None:
+        found = self._read_latest(self.district_key(district, name))
+        return found[0] if found else None
+
+    def put_district_bytes(self, district: str, name: str, data: bytes, content_type: str) -> str:
+        """Store a district-wide object; returns its URI."""
+        key = self.district_key(district, name)
+        return self._store_bytes(key, data, hashlib.sha256(data).hexdigest(), content_type)[0]
 
     def put_bytes(self, district: str, date: str, name: str, data: bytes, content_type: str) -> ArchivedFile:
         """Archive a generated artifact (e.g. a validation report) next to the night's raw files."""

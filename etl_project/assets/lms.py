@@ -31,6 +31,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from etl_project.archive import ArchiveResource
 from etl_project.assets.keys import OWNERS, oneroster
 from etl_project.assets.night_state import record_night
 from etl_project.districts.resource import DistrictsResource
@@ -38,6 +39,7 @@ from etl_project.lms import Release, Thresholds, load_night, plan_night
 from etl_project.lms.mapping import column_lineage
 from etl_project.lms.resource import LmsResource
 from etl_project.lms.schema import ENTITIES, OPERATIONS, Entity
+from etl_project.night_tables import read_nights
 from etl_project.partitions import DistrictNight, district_nights
 from etl_project.registry.nights import NightState
 from etl_project.run_owner import claim_run
@@ -146,6 +148,7 @@ def lms_change_plan(
     config: LmsRunConfig,
     lms: LmsResource,
     warehouse: WarehouseResource,
+    archive: ArchiveResource,
     districts: DistrictsResource,
 ):
     claim_run(context)
@@ -153,7 +156,7 @@ def lms_change_plan(
     thresholds = _thresholds(districts, night.district)
     release = _release(context, config)
     backend = lms.backend()
-    with warehouse.connect(night.district) as duck:
+    with read_nights(warehouse, archive.open(), night.district, [night.date]) as duck:
         plan = plan_night(duck, backend, night.district, night.date, thresholds)
         verdict = plan.verdict
         if verdict.holds and release is None and thresholds.hold == "all":
@@ -266,13 +269,14 @@ def lms_entities(
     config: LmsRunConfig,
     lms: LmsResource,
     warehouse: WarehouseResource,
+    archive: ArchiveResource,
     districts: DistrictsResource,
 ):
     claim_run(context)
     night = DistrictNight.of(context.partition_key)
     thresholds = _thresholds(districts, night.district)
     release = _release(context, config)
-    with warehouse.connect(night.district) as duck:
+    with read_nights(warehouse, archive.open(), night.district, [night.date]) as duck:
         result = load_night(
             duck,
             lms.backend(),

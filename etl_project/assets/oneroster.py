@@ -22,6 +22,7 @@ from dagster import (
 
 from etl_project.archive import ArchiveResource, Snapshot
 from etl_project.assets.keys import OWNERS, SNAPSHOT, oneroster
+from etl_project.night_tables import publish_night
 from etl_project.oneroster.load import TABLES, DropReport, FileProvenance, load_drop
 from etl_project.oneroster.rejected import describe_rejected, rejected_files, rejected_rows
 from etl_project.partitions import DistrictNight, district_nights
@@ -81,6 +82,9 @@ def oneroster_tables(context: AssetExecutionContext, archive: ArchiveResource, w
         with warehouse.connect(night.district) as conn:
             report = load_drop(conn, drop, district=night.district, date=night.date, provenance=provenance)
             normalize_s = time.monotonic() - started
+            # The tables go to the archive (even a refused night's files and rejects, for its report):
+            # whichever worker runs the next step or night reads them from there, not from this disk.
+            tables = publish_night(conn, archive.open(), warehouse, night.district, night.date)
             if report.refused:
                 raise Failure(
                     description=f"{night}: drop refused: " + "; ".join(report.drop_errors),
@@ -89,7 +93,7 @@ def oneroster_tables(context: AssetExecutionContext, archive: ArchiveResource, w
             results = [
                 _table_result(conn, night, t, report, snapshot, download_s, normalize_s) for t in TABLES
             ]
-            results.append(_rejects_result(conn, night, report))
+            results.append(_rejects_result(conn, night, report, tables.manifest_sha256))
     context.log.info(_summary(night, report))
     yield from results
 
@@ -153,7 +157,7 @@ def _table_result(
 
 
 def _rejects_result(
-    conn: duckdb.DuckDBPyConnection, night: DistrictNight, report: DropReport
+    conn: duckdb.DuckDBPyConnection, night: DistrictNight, report: DropReport, tables_sha256: str
 ) -> MaterializeResult:
     by_code = conn.execute(
         "select code, count(*) from oneroster.rejects where _date = ? group by code order by 2 desc",
@@ -168,6 +172,8 @@ def _rejects_result(
         "files_rejected": sorted(f.file for f in rejected_files(report.files.values())),
         "rows_rejected": rejected_rows(report.files.values()),
         "warnings": MetadataValue.json(report.warnings[:50]),
+        # the night's tables as archived Parquet (etl_project/night_tables.py): what every later step reads
+        "tables_manifest_sha256": tables_sha256,
     }
     if total:
         metadata["rejected_sample"] = MetadataValue.md(_sample_md(conn, night, None))

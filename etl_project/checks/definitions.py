@@ -26,6 +26,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from etl_project.archive import ArchiveResource
 from etl_project.assets.keys import oneroster
 from etl_project.assets.lms import lms_key
 from etl_project.assets.night_state import record_night
@@ -34,6 +35,7 @@ from etl_project.checks.rules import Finding, QualityThresholds
 from etl_project.districts.resource import DistrictsResource
 from etl_project.lms.resource import LmsResource
 from etl_project.lms.schema import ENTITIES
+from etl_project.night_tables import read_nights
 from etl_project.oneroster.spec import SPECS
 from etl_project.partitions import DistrictNight, district_nights
 from etl_project.registry.nights import NightState
@@ -137,6 +139,7 @@ def oneroster_quality(
     context: AssetCheckExecutionContext,
     config: QualityConfig,
     warehouse: WarehouseResource,
+    archive: ArchiveResource,
     districts: DistrictsResource,
 ):
     night = DistrictNight.of(context.partition_key)
@@ -144,7 +147,7 @@ def oneroster_quality(
         limits = QualityThresholds(drift=config.drift_threshold, truncation=config.truncation_threshold)
     except ValueError as exc:
         raise ValueError(f"oneroster_quality config: {exc}") from None
-    with warehouse.connect(night.district) as conn:
+    with read_nights(warehouse, archive.open(), night.district, [night.date]) as conn:
         findings = rules.evaluate_night(conn, night.date, limits)
     failed = [f for f in findings if not f.passed]
     context.log.info(

@@ -56,18 +56,23 @@ def _context(district: str):
     from etl_project.districts import DistrictConfigError
     from etl_project.lms import LmsConfigError, open_backend
     from etl_project.lms.thresholds import ThresholdConfigError, Thresholds
+    from etl_project.night_tables import read_index
     from etl_project.settings import Settings
-    from etl_project.warehouse import WarehouseResource
 
     settings = Settings.from_env()
-    warehouse = WarehouseResource(root=settings.warehouse_dir)
-    configured = known_district(district, has_data=warehouse.database_path(district).exists())
+    configured = known_district(district, has_data=bool(read_index(_archive(settings), district)))
     try:
         backend = open_backend(settings.lms_url())
         thresholds = Thresholds.from_config(configured.thresholds if configured else {})
     except (ValueError, LmsConfigError, DistrictConfigError, ThresholdConfigError) as exc:
         raise CommandError(str(exc)) from None
     return settings, backend, thresholds
+
+
+def _archive(settings):
+    from etl_project.resources import open_settings_archive
+
+    return open_settings_archive(settings)
 
 
 def _db_errors() -> tuple[type[BaseException], ...]:
@@ -80,6 +85,7 @@ def _db_errors() -> tuple[type[BaseException], ...]:
 
 def run_plan(args: argparse.Namespace) -> int:
     from etl_project.lms import plan_night
+    from etl_project.night_tables import read_nights
     from etl_project.partitions import validate_night
     from etl_project.warehouse import WarehouseResource
 
@@ -89,16 +95,14 @@ def run_plan(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from None
     settings, backend, thresholds = _context(args.district)
     warehouse = WarehouseResource(root=settings.warehouse_dir)
-    if not warehouse.database_path(args.district).exists():
-        raise CommandError(f"no warehouse for district {args.district!r}: run etl-project sync first")
     try:
-        with warehouse.connect(args.district) as duck:
+        with read_nights(warehouse, _archive(settings), args.district, [args.date]) as duck:
             loaded = duck.execute(
                 "SELECT count(*) FROM oneroster.files WHERE _date = CAST(? AS DATE)", [args.date]
             ).fetchone()[0]
             if not loaded:
                 raise CommandError(
-                    f"night {args.date} of {args.district} is not in the warehouse: sync it first"
+                    f"night {args.date} of {args.district} is not in the archive: sync it first"
                 )
             plan = plan_night(duck, backend, args.district, args.date, thresholds, sample_size=args.sample)
     except _db_errors() as exc:
@@ -148,15 +152,13 @@ def _night_records(district: str) -> dict[str, Any]:
 
 
 def _kept_out(settings, district: str, entity: str, sourced_id: str) -> list[dict[str, Any]]:
-    from etl_project.reports.build import has_tables
+    from etl_project.night_tables import read_nights
     from etl_project.reports.kept_out import kept_out
     from etl_project.warehouse import WarehouseResource
 
     warehouse = WarehouseResource(root=settings.warehouse_dir)
-    if not warehouse.database_path(district).exists():
-        return []
-    with warehouse.connect(district) as duck:
-        return kept_out(duck, entity, sourced_id) if has_tables(duck) else []
+    with read_nights(warehouse, _archive(settings), district) as duck:
+        return kept_out(duck, entity, sourced_id)
 
 
 def run_trace(args: argparse.Namespace) -> int:

@@ -60,13 +60,16 @@ def run(args: argparse.Namespace) -> int:
 
 def offboard_district(settings: Settings, district: str, *, archive: bool) -> list[str]:
     """Delete the district's warehouse file and Dagster partition (with ``archive``: its archived files)."""
-    from etl_project.resources import build_resources
+    from etl_project.night_tables import offboard_cache
+    from etl_project.resources import build_resources, open_settings_archive
 
     resources = build_resources(settings)
     removed = resources["warehouse"].offboard(district)
     done = [f"warehouse: removed {len(removed)} file(s) for {district}"]
+    if offboard_cache(resources["warehouse"], district):
+        done.append(f"warehouse: removed the cached nights of {district} (the archived tables stay)")
     if archive:
-        count = resources["archive"].open().purge_district(district)
+        count = open_settings_archive(settings).purge_district(district)
         done.append(f"archive: removed {count} object version(s) for {district}")
     ensure_dagster_home(settings)
     with DagsterInstance.get() as instance:

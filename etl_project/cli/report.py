@@ -58,16 +58,12 @@ def _district_info(resources, district: str) -> tuple[str, str]:
         return district, "UTC"
 
 
-def latest_night(warehouse, district: str) -> str | None:
-    if district not in warehouse.districts():
-        return None
-    from etl_project.reports.build import has_tables
+def latest_night(archive, district: str) -> str | None:
+    """The newest night whose tables are archived (any worker sees the same; etl_project/night_tables.py)."""
+    from etl_project.night_tables import read_index
 
-    with warehouse.connect(district) as conn:
-        if not has_tables(conn):
-            return None
-        night = conn.execute("SELECT max(_date) FROM oneroster.files").fetchone()[0]
-    return night.isoformat() if night else None
+    nights = read_index(archive, district)
+    return max(nights) if nights else None
 
 
 def _night_states(district: str) -> dict:
@@ -95,16 +91,19 @@ def run_report(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from None
     settings = Settings.from_env()
     resources = _resources(settings)
-    warehouse = resources["warehouse"]
-    known_district(district, has_data=district in warehouse.districts())
-    date = date or latest_night(warehouse, district)
-    if date is None or district not in warehouse.districts():
+    from etl_project.resources import open_settings_archive
+
+    warehouse, archive = resources["warehouse"], open_settings_archive(settings)
+    newest = latest_night(archive, district)
+    known_district(district, has_data=newest is not None)
+    date = date or newest
+    if date is None:
         raise CommandError(f"district {district!r} has no synced night yet (run etl-project sync first)")
     name, timezone = _district_info(resources, district)
     published = publish_night(
         warehouse,
         open_backend(settings.lms_url()),
-        resources["archive"].open(),
+        archive,
         district,
         date,
         district_name=name,

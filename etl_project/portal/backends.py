@@ -34,9 +34,9 @@ class Backends:
 
     @cached_property
     def archive(self) -> Archive:
-        from etl_project.resources import build_resources
+        from etl_project.resources import open_settings_archive
 
-        return build_resources(self.settings)["archive"].open()
+        return open_settings_archive(self.settings)
 
     @cached_property
     def lms(self) -> LmsBackend:

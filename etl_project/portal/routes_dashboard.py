@@ -110,7 +110,8 @@ def _night(value: str) -> str | None:
 
 
 def _rejects(request: Request, visitor: Visitor, district_id: str, night: str) -> Response:
-    name, data = rejects_download(backends_of(request).warehouse, district_id, night)
+    backends = backends_of(request)
+    name, data = rejects_download(backends.warehouse, backends.archive, district_id, night)
     portal_of(request).audit.record(
         "export", account=visitor.account, district=district_id, ip=visitor.ip, night=night, file=name
     )
@@ -123,7 +124,8 @@ def trace(request: Request, visitor: Visitor, form: dict[str, str]) -> Response:
     if district_id is None:
         return not_found(request, visitor)
     query = request.query_params.get("q", "").strip()[:MAX_QUERY]
-    results = search(backends_of(request).warehouse, district_id, query) if query else []
+    backends = backends_of(request)
+    results = search(backends.warehouse, backends.archive, district_id, query) if query else []
     if query:
         portal_of(request).audit.record(
             "trace_search", account=visitor.account, district=district_id, ip=visitor.ip,
@@ -140,8 +142,8 @@ def trace_record(request: Request, visitor: Visitor, form: dict[str, str]) -> Re
     if district_id is None or entity not in SEARCHED or not sourced_id:
         return not_found(request, visitor)
     portal, backends = portal_of(request), backends_of(request)
-    found = record_history(backends.warehouse, _lms_or_none(backends), portal.nights, district_id, entity,
-                           sourced_id)  # fmt: skip
+    found = record_history(backends.warehouse, backends.archive, _lms_or_none(backends), portal.nights,
+                           district_id, entity, sourced_id)  # fmt: skip
     portal.audit.record(
         "trace_record", account=visitor.account, district=district_id, ip=visitor.ip,
         entity=entity, sourced_id=sourced_id, changes=len(found["changes"]),

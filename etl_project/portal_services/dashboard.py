@@ -8,6 +8,7 @@ from typing import Any
 from etl_project.archive.base import Archive
 from etl_project.lms.backend import LmsBackend
 from etl_project.lms.history import history, night_history
+from etl_project.night_tables import read_nights
 from etl_project.registry.nights import NightStates
 from etl_project.reports.build import NightReport, build_night_report
 from etl_project.reports.html import render_night
@@ -49,7 +50,9 @@ def night_report(
     timezone: str = "UTC",
 ) -> NightReport:
     """The facts of one night's report (files, rejected rows with hints, LMS counts, state)."""
-    with warehouse.connect(district) as conn:
+    if archive is None:
+        raise ValueError("the night's report needs the archive")
+    with read_nights(warehouse, archive, district, [date]) as conn:
         return build_night_report(
             conn, backend, archive, district, date, district_name=district_name, timezone=timezone,
             night_state=states.get(district, date),

@@ -3,13 +3,17 @@ Python); cells a spreadsheet would run as formulas are neutralized with a leadin
 
 from __future__ import annotations
 
+from etl_project.archive.base import Archive
+from etl_project.night_tables import read_nights
 from etl_project.partitions import validate_partition_night
 from etl_project.reports.build import rejects_csv
 from etl_project.warehouse import WarehouseResource
 
 
-def rejects_download(warehouse: WarehouseResource, district: str, date: str) -> tuple[str, bytes]:
-    """(file name, CSV bytes) of the night's rejected rows."""
+def rejects_download(
+    warehouse: WarehouseResource, archive: Archive, district: str, date: str
+) -> tuple[str, bytes]:
+    """(file name, CSV bytes) of the night's rejected rows, read from the archived night."""
     night = validate_partition_night(date)
-    with warehouse.connect(district) as conn:
+    with read_nights(warehouse, archive, district, [night]) as conn:
         return f"{district}-{night}-rejected-rows.csv", rejects_csv(conn, night)

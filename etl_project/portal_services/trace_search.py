@@ -1,8 +1,8 @@
 """Trace search: a sourcedId or a name -> the matching records -> one record's full history.
 
-Matches come from the district's warehouse (DuckDB, set-based): users by sourcedId or a given/family name
-substring, classes by sourcedId or title, in the newest night that has the table, plus rejected rows with
-that sourcedId (a record kept out of the LMS is found too). A record's history is the LMS ledger
+Matches come from the district's archived nights (etl_project/night_tables.py; DuckDB, set-based): users by
+sourcedId or a given/family name substring, classes by sourcedId or title, in the newest night, plus rejected
+rows with that sourcedId (a record kept out of the LMS is found too). A record's history is the LMS ledger
 (``lms.history.trace``: file, line, night of every change) and, when it was held or rejected, why
 (``lms.history.kept_out``)."""
 
@@ -15,8 +15,10 @@ from urllib.parse import unquote, urlsplit
 
 import duckdb
 
+from etl_project.archive.base import Archive
 from etl_project.lms.backend import LmsBackend
 from etl_project.lms.history import trace
+from etl_project.night_tables import read_nights
 from etl_project.registry.nights import NightStates
 from etl_project.reports.build import has_tables
 from etl_project.reports.kept_out import kept_out
@@ -63,15 +65,14 @@ def find_records(
     return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
-def search(warehouse: WarehouseResource, district: str, query: str) -> list[dict[str, Any]]:
-    if not warehouse.database_path(district).exists():
-        return []
-    with warehouse.connect(district) as conn:
+def search(warehouse: WarehouseResource, archive: Archive, district: str, query: str) -> list[dict[str, Any]]:
+    with read_nights(warehouse, archive, district) as conn:
         return find_records(conn, query)
 
 
 def record_history(
     warehouse: WarehouseResource,
+    archive: Archive,
     backend: LmsBackend | None,
     states: NightStates,
     district: str,
@@ -87,11 +88,9 @@ def record_history(
         change["changes"] = change_lines(change["changes"])
     newest = states.latest(district)
     kept: list[dict[str, Any]] = []
-    if warehouse.database_path(district).exists() and (
-        not changes or (newest and not newest.state.lms_changed)
-    ):
-        with warehouse.connect(district) as conn:
-            kept = kept_out(conn, entity, sourced_id) if has_tables(conn) else []
+    if not changes or (newest and not newest.state.lms_changed):
+        with read_nights(warehouse, archive, district) as conn:
+            kept = kept_out(conn, entity, sourced_id)
     return {
         "entity": entity,
         "sourced_id": sourced_id,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from etl_project.archive.base import Archive
 from etl_project.lms.backend import LmsBackend
+from etl_project.night_tables import read_nights
 from etl_project.registry.nights import NightRecord
 from etl_project.reports.build import NightReport, build_history, build_night_report, rejects_csv
 from etl_project.reports.html import HISTORY_NAME, REJECTS_NAME, REPORT_NAME, render_history, render_night
@@ -32,7 +33,7 @@ class Published:
 def render_pages(
     warehouse: WarehouseResource,
     backend: LmsBackend | None,
-    archive: Archive | None,
+    archive: Archive,
     district: str,
     date: str,
     *,
@@ -40,9 +41,10 @@ def render_pages(
     timezone: str = "UTC",
     states: dict[str, NightRecord] | None = None,
 ) -> tuple[NightReport, dict[str, bytes]]:
-    """``states``: the registry's night records of the district by night (their state wins)."""
+    """``states``: the registry's night records of the district by night (their state wins). The tables
+    are read from the archive (etl_project/night_tables.py), so any worker can render any night."""
     states = states or {}
-    with warehouse.connect(district) as conn:
+    with read_nights(warehouse, archive, district, [date]) as conn:
         report = build_night_report(
             conn, backend, archive, district, date, district_name=district_name, timezone=timezone,
             night_state=states.get(date),
