@@ -96,7 +96,10 @@ def test_sftp_password_drop_is_archived_in_versioned_s3_and_normalized(
     prefix = f"roster/district=lincoln/date={NIGHT}/"
     versions = s3.list_object_versions(Bucket=s3_bucket.name, Prefix=prefix)["Versions"]
     names = sorted(v["Key"].removeprefix(prefix) for v in versions)
-    assert names == sorted([*(p.name for p in drop.path.iterdir()), "_snapshot.json"])
+    # the raw files and their snapshot, then the night's tables the OneRoster step published beside them
+    raw = [n for n in names if not n.startswith("table.") and n != "_tables.json"]
+    assert raw == sorted([*(p.name for p in drop.path.iterdir()), "_snapshot.json"])
+    assert "_tables.json" in names and "table.users.parquet" in names
     users_head = s3.head_object(Bucket=s3_bucket.name, Key=prefix + "users.csv")
     assert users_head["ServerSideEncryption"] == "AES256"
     assert users_head["Metadata"]["sha256"] == _sha256(drop.path / "users.csv")
