@@ -39,6 +39,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="benchmark the LMS load instead: first load + day 2 into a throwaway PostgreSQL, against a bare "
         "COPY of the same rows into unindexed tables",
     )
+    parser.add_argument(
+        "--portal",
+        action="store_true",
+        help="benchmark the district portal's pages instead: p50/p95 over HTTP for a synced district of N "
+        "students (etl_project/bench_portal.py; --workdir keeps and reuses the synced district)",
+    )
+    parser.add_argument("--requests", type=int, default=50, help="--portal: requests per page (default 50)")
     parser.set_defaults(func=run)
 
 
@@ -54,7 +61,13 @@ def run(args: argparse.Namespace) -> int:
         "memory_limit": args.memory_limit,
         "progress": progress,
     }
-    if args.lms == "postgres":
+    if args.portal:
+        from etl_project.bench_portal import run_portal_bench
+
+        result = run_portal_bench(
+            args.students, workdir=args.workdir, seed=args.seed, requests=args.requests, progress=progress
+        )
+    elif args.lms == "postgres":
         result = run_lms_bench(args.students, repeat=max(1, args.repeat), **common)
     else:
         result = run_bench(args.students, repeat=max(1, args.repeat), **common)

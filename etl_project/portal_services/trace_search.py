@@ -1,10 +1,10 @@
 """Trace search: a sourcedId or a name -> the matching records -> one record's full history.
 
-Matches come from the district's archived nights (etl_project/night_tables.py; DuckDB, set-based): users by
-sourcedId or a given/family name substring, classes by sourcedId or title, in the newest night, plus rejected
-rows with that sourcedId (a record kept out of the LMS is found too). A record's history is the LMS ledger
-(``lms.history.trace``: file, line, night of every change) and, when it was held or rejected, why
-(``lms.history.kept_out``)."""
+Matches come from the district's archived nights (etl_project/night_tables.py; DuckDB, set-based,
+bounded): users by sourcedId or a given/family name prefix, classes by sourcedId or title prefix, in the
+newest night that has the table, plus rejected rows with that sourcedId (a record kept out of the LMS is
+found too). A record's history is the LMS ledger (``lms.history.trace``: file, line, night of every change)
+and, when it was held or rejected, why (``lms.history.kept_out``)."""
 
 from __future__ import annotations
 
@@ -32,37 +32,71 @@ SEARCHED = {
     "sections": ("classes", "title", ("title",)),
 }
 _REJECT_FILES = {"users": "users.csv", "sections": "classes.csv"}
+_KEYS = ("entity", "sourced_id", "label", "night", "found")
+# ILIKE wildcards: a name query holding one is not a name (and a pattern with ESCAPE loses the prefix range)
+_WILDCARDS = frozenset("%_\\")
 
 
-def _entity_sql(entity: str, by_name: bool) -> str:
-    table, label, columns = SEARCHED[entity]
-    name = " OR ".join(f"contains(lower({c}), $name)" for c in columns) if by_name else "false"
-    return f"""SELECT '{entity}' AS entity, "sourcedId", {label} AS label, _date, 'loaded' AS found
-               FROM oneroster.{table}
-               WHERE _date = (SELECT max(_date) FROM oneroster.{table}) AND ("sourcedId" = $id OR {name})"""
+def _newest(table: str) -> str:
+    return f"_date = (SELECT max(_date) FROM oneroster.{table})"
+
+
+def _by_id_sql(limit: int) -> str:
+    """Exact sourcedId in each entity's newest night, and in the rejected rows of any night."""
+    loaded = [
+        f"""SELECT '{entity}' AS entity, "sourcedId", {label} AS label, _date, 'loaded' AS found
+            FROM oneroster.{table} WHERE {_newest(table)} AND "sourcedId" = $id"""
+        for entity, (table, label, _) in SEARCHED.items()
+    ]
+    files = ", ".join(f"('{f}', '{e}')" for e, f in _REJECT_FILES.items())
+    rejected = f"""SELECT m.entity, r."sourcedId", NULL AS label, r._date, 'rejected' AS found
+                   FROM oneroster.rejects r JOIN (VALUES {files}) m(file, entity) USING (file)
+                   WHERE r."sourcedId" = $id"""
+    return f"""SELECT entity, "sourcedId", any_value(label), max(_date)::VARCHAR,
+                      list(DISTINCT found ORDER BY found)
+               FROM ({" UNION ALL ".join([*loaded, rejected])}) GROUP BY entity, "sourcedId"
+               ORDER BY entity DESC, "sourcedId" LIMIT {int(limit)}"""
+
+
+def _name_branches(text: str, limit: int) -> tuple[list[str], dict[str, str]]:
+    """One bounded query per name column (``column ILIKE 'prefix%'``, which DuckDB turns into a range
+    filter inside the scan), plus given + family name when the query has two words."""
+    params = {"prefix": f"{text}%"}
+    branches = [
+        (entity, table, label, f"{column} ILIKE $prefix")
+        for entity, (table, label, columns) in SEARCHED.items()
+        for column in columns
+    ]
+    first, _, rest = text.partition(" ")
+    if rest.strip():
+        params |= {"first": f"{first}%", "rest": f"{rest.strip()}%"}
+        branches.append(("users", "users", SEARCHED["users"][1],
+                         '"givenName" ILIKE $first AND "familyName" ILIKE $rest'))  # fmt: skip
+    sql = [
+        f"""(SELECT '{entity}' AS entity, "sourcedId", {label} AS label, _date FROM oneroster.{table}
+             WHERE {_newest(table)} AND {match} LIMIT {int(limit)})"""
+        for entity, table, label, match in branches
+    ]
+    return sql, params
 
 
 def find_records(
     conn: duckdb.DuckDBPyConnection, query: str, limit: int = SEARCH_LIMIT
 ) -> list[dict[str, Any]]:
-    """Records matching ``query`` (exact sourcedId, or a name substring of at least two characters)."""
+    """Records matching ``query``: an exact sourcedId (loaded or rejected); else names starting with it
+    (given or family name, both as "given family", a class title; case-insensitive, at least two
+    characters). Every branch is one set-based query with its own LIMIT, so a common name costs as much as
+    a rare one; no per-row Python."""
     text = query.strip()
     if not text or not has_tables(conn):
         return []
-    by_name = len(text) >= MIN_NAME_CHARS
-    parts = [_entity_sql(e, by_name) for e in SEARCHED]
-    files = ", ".join(f"('{f}', '{e}')" for e, f in _REJECT_FILES.items())
-    parts.append(
-        f"""SELECT m.entity, r."sourcedId", NULL AS label, max(r._date) AS _date, 'rejected' AS found
-            FROM oneroster.rejects r JOIN (VALUES {files}) m(file, entity) USING (file)
-            WHERE r."sourcedId" = $id GROUP BY 1, 2"""
-    )
-    sql = f"""SELECT entity, "sourcedId", any_value(label), max(_date)::VARCHAR, list(DISTINCT found)
-              FROM ({" UNION ALL ".join(parts)}) GROUP BY entity, "sourcedId"
-              ORDER BY "sourcedId" <> $id, 3 NULLS LAST, 2 LIMIT {int(limit)}"""
-    rows = conn.execute(sql, {"id": text, "name": text.lower()}).fetchall()
-    keys = ("entity", "sourced_id", "label", "night", "found")
-    return [dict(zip(keys, row, strict=True)) for row in rows]
+    rows = conn.execute(_by_id_sql(limit), {"id": text}).fetchall()
+    if not rows and len(text) >= MIN_NAME_CHARS and not _WILDCARDS & set(text):
+        branches, params = _name_branches(text, limit)
+        sql = f"""SELECT entity, "sourcedId", label, _date::VARCHAR, ['loaded']
+                  FROM ({" UNION ".join(branches)}) ORDER BY label, "sourcedId" LIMIT {int(limit)}"""
+        rows = conn.execute(sql, params).fetchall()
+    return [dict(zip(_KEYS, row, strict=True)) for row in rows]
 
 
 def search(warehouse: WarehouseResource, archive: Archive, district: str, query: str) -> list[dict[str, Any]]:
