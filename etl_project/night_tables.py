@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,13 +178,16 @@ def read_nights(
     ``files`` and ``rejects`` of every night, the entity tables of ``nights`` (default: the newest)."""
     index = read_index(archive, district)
     wanted = set(nights) if nights is not None else ({max(index)} if index else set())
+    for date in wanted - set(index):  # archived but not indexed (the index lost a race): still found
+        if (data := archive.get_bytes(district, date, MANIFEST_NAME)) is not None:
+            index[date] = hashlib.sha256(data).hexdigest()
     paths: dict[str, list[str]] = {t: [] for t in ALL_TABLES}
     for date, sha in sorted(index.items()):
         tables = ALL_TABLES if date in wanted else HISTORY_TABLES
         folder = ensure_night(warehouse, archive, district, date, sha, tables)
         for t in tables:
             paths[t].append(str(folder / parquet_name(t)))
-    spill = private_dir(Path(warehouse.root) / ".tmp" / f"read-{district}-{os.getpid()}")
+    spill = Path(tempfile.mkdtemp(prefix=f"read-{district}-", dir=private_dir(Path(warehouse.root) / ".tmp")))
     config = {**DUCKDB_CONFIG, "memory_limit": warehouse.memory_limit, "temp_directory": str(spill)}
     if warehouse.threads:
         config["threads"] = warehouse.threads
