@@ -129,6 +129,21 @@ def publish_night(
     return NightTables(district, date, sha, files)
 
 
+def publish_unarchived(
+    conn: duckdb.DuckDBPyConnection, archive: Archive, warehouse: WarehouseResource, district: str
+) -> list[str]:
+    """Publish the nights this DuckDB file holds that the archive has no tables for (nights built before
+    tables were archived); returns them. A night archived by any worker is never overwritten from here."""
+    held = [d.isoformat() for (d,) in conn.execute(f"SELECT DISTINCT _date FROM {SCHEMA}.files").fetchall()]
+    indexed = read_index(archive, district)
+    missing = [
+        d for d in sorted(held) if d not in indexed and archive.get_bytes(district, d, MANIFEST_NAME) is None
+    ]
+    for date in missing:
+        publish_night(conn, archive, warehouse, district, date)
+    return missing
+
+
 def _swap_in(staging: Path, final: Path) -> None:
     old = final.parent / f".old-{final.name}-{os.getpid()}"
     if final.exists():

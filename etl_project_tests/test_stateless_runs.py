@@ -298,3 +298,22 @@ def test_local_archive_night_found_when_the_index_missed_it(tmp_path, dropbox):
         ]
         nights = conn.execute("SELECT DISTINCT _date::VARCHAR FROM oneroster.files ORDER BY 1").fetchall()
     assert got == want > 0 and nights == [(NIGHT1,), (NIGHT2,)]
+
+
+def test_nights_built_before_tables_were_archived_are_published_once(tmp_path, dropbox):
+    """An upgraded worker's DuckDB file holds nights whose tables were never archived: the next build
+    archives them too (and never overwrites a night some worker already archived)."""
+    from etl_project.archive import LocalArchive
+    from etl_project.night_tables import publish_night, publish_unarchived, read_index
+    from etl_project.oneroster.load import load_drop
+
+    archive, builder = LocalArchive(tmp_path / "archive"), WarehouseResource(root=str(tmp_path / "builder"))
+    with builder.connect(DISTRICT) as conn:
+        for night in NIGHTS:
+            load_drop(conn, dropbox / night, district=DISTRICT, date=night)
+        publish_night(conn, archive, builder, DISTRICT, NIGHT3)
+        before = read_index(archive, DISTRICT)
+        assert publish_unarchived(conn, archive, builder, DISTRICT) == [NIGHT1, NIGHT2]
+        assert publish_unarchived(conn, archive, builder, DISTRICT) == []
+    after = read_index(archive, DISTRICT)
+    assert sorted(after) == list(NIGHTS) and after[NIGHT3] == before[NIGHT3]
