@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,6 +129,21 @@ def publish_night(
     return NightTables(district, date, sha, files)
 
 
+def publish_unarchived(
+    conn: duckdb.DuckDBPyConnection, archive: Archive, warehouse: WarehouseResource, district: str
+) -> list[str]:
+    """Publish the nights this DuckDB file holds that the archive has no tables for (nights built before
+    tables were archived); returns them. A night archived by any worker is never overwritten from here."""
+    held = [d.isoformat() for (d,) in conn.execute(f"SELECT DISTINCT _date FROM {SCHEMA}.files").fetchall()]
+    indexed = read_index(archive, district)
+    missing = [
+        d for d in sorted(held) if d not in indexed and archive.get_bytes(district, d, MANIFEST_NAME) is None
+    ]
+    for date in missing:
+        publish_night(conn, archive, warehouse, district, date)
+    return missing
+
+
 def _swap_in(staging: Path, final: Path) -> None:
     old = final.parent / f".old-{final.name}-{os.getpid()}"
     if final.exists():
@@ -177,13 +193,16 @@ def read_nights(
     ``files`` and ``rejects`` of every night, the entity tables of ``nights`` (default: the newest)."""
     index = read_index(archive, district)
     wanted = set(nights) if nights is not None else ({max(index)} if index else set())
+    for date in wanted - set(index):  # archived but not indexed (the index lost a race): still found
+        if (data := archive.get_bytes(district, date, MANIFEST_NAME)) is not None:
+            index[date] = hashlib.sha256(data).hexdigest()
     paths: dict[str, list[str]] = {t: [] for t in ALL_TABLES}
     for date, sha in sorted(index.items()):
         tables = ALL_TABLES if date in wanted else HISTORY_TABLES
         folder = ensure_night(warehouse, archive, district, date, sha, tables)
         for t in tables:
             paths[t].append(str(folder / parquet_name(t)))
-    spill = private_dir(Path(warehouse.root) / ".tmp" / f"read-{district}-{os.getpid()}")
+    spill = Path(tempfile.mkdtemp(prefix=f"read-{district}-", dir=private_dir(Path(warehouse.root) / ".tmp")))
     config = {**DUCKDB_CONFIG, "memory_limit": warehouse.memory_limit, "temp_directory": str(spill)}
     if warehouse.threads:
         config["threads"] = warehouse.threads

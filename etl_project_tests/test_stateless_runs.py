@@ -35,6 +35,7 @@ NIGHTS = (NIGHT1, NIGHT2, NIGHT3)
 ASSETS = [fetch_and_archive_drop, oneroster_tables, oneroster_quality, lms_change_plan, lms_entities]
 RUN_CONFIG = {"ops": {"fetch_and_archive_drop": {"config": {"settle_seconds": 0}}}}
 DISTRICT = "t1"
+ENROLLMENTS_OF_NIGHT2 = f"SELECT count(*) FROM oneroster.enrollments WHERE _date = '{NIGHT2}'"
 
 
 @pytest.fixture(autouse=True)
@@ -269,3 +270,50 @@ def test_offboarding_keeps_archived_tables_unless_asked(tmp_path, dropbox, s3_bu
     offboard_district(Settings.from_env(), DISTRICT, archive=True)
     assert read_index(archive, DISTRICT) == {}
     assert archive.get_bytes(DISTRICT, NIGHT1, MANIFEST_NAME) is None
+
+
+def test_local_archive_night_found_when_the_index_missed_it(tmp_path, dropbox):
+    """The embedded default (a local archive folder) keeps the same layout; a night whose index entry was
+    lost (two publishes racing) is still read when asked for by name."""
+    from etl_project.archive import LocalArchive
+    from etl_project.night_tables import _write_index, publish_night, read_index
+    from etl_project.oneroster.load import load_drop
+
+    archive, builder = LocalArchive(tmp_path / "archive"), WarehouseResource(root=str(tmp_path / "builder"))
+    with builder.connect(DISTRICT) as conn:
+        for night in NIGHTS[:2]:
+            load_drop(conn, dropbox / night, district=DISTRICT, date=night)
+            publish_night(conn, archive, builder, DISTRICT, night)
+        want = conn.execute(
+            f"SELECT count(*) FROM oneroster.enrollments WHERE _date = '{NIGHT2}'"
+        ).fetchone()[0]
+    assert (
+        tmp_path / "archive" / f"district={DISTRICT}" / f"date={NIGHT2}" / parquet_name("users")
+    ).is_file()
+    _write_index(archive, DISTRICT, {NIGHT1: read_index(archive, DISTRICT)[NIGHT1]})
+    reader = WarehouseResource(root=str(tmp_path / "reader"))
+    with read_nights(reader, archive, DISTRICT, [NIGHT2]) as conn:
+        got = conn.execute(f"SELECT count(*) FROM oneroster.enrollments WHERE _date = '{NIGHT2}'").fetchone()[
+            0
+        ]
+        nights = conn.execute("SELECT DISTINCT _date::VARCHAR FROM oneroster.files ORDER BY 1").fetchall()
+    assert got == want > 0 and nights == [(NIGHT1,), (NIGHT2,)]
+
+
+def test_nights_built_before_tables_were_archived_are_published_once(tmp_path, dropbox):
+    """An upgraded worker's DuckDB file holds nights whose tables were never archived: the next build
+    archives them too (and never overwrites a night some worker already archived)."""
+    from etl_project.archive import LocalArchive
+    from etl_project.night_tables import publish_night, publish_unarchived, read_index
+    from etl_project.oneroster.load import load_drop
+
+    archive, builder = LocalArchive(tmp_path / "archive"), WarehouseResource(root=str(tmp_path / "builder"))
+    with builder.connect(DISTRICT) as conn:
+        for night in NIGHTS:
+            load_drop(conn, dropbox / night, district=DISTRICT, date=night)
+        publish_night(conn, archive, builder, DISTRICT, NIGHT3)
+        before = read_index(archive, DISTRICT)
+        assert publish_unarchived(conn, archive, builder, DISTRICT) == [NIGHT1, NIGHT2]
+        assert publish_unarchived(conn, archive, builder, DISTRICT) == []
+    after = read_index(archive, DISTRICT)
+    assert sorted(after) == list(NIGHTS) and after[NIGHT3] == before[NIGHT3]

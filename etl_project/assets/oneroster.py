@@ -22,7 +22,7 @@ from dagster import (
 
 from etl_project.archive import ArchiveResource, Snapshot
 from etl_project.assets.keys import OWNERS, SNAPSHOT, oneroster
-from etl_project.night_tables import publish_night
+from etl_project.night_tables import publish_night, publish_unarchived
 from etl_project.oneroster.load import TABLES, DropReport, FileProvenance, load_drop
 from etl_project.oneroster.rejected import describe_rejected, rejected_files, rejected_rows
 from etl_project.partitions import DistrictNight, district_nights
@@ -84,7 +84,10 @@ def oneroster_tables(context: AssetExecutionContext, archive: ArchiveResource, w
             normalize_s = time.monotonic() - started
             # The tables go to the archive (even a refused night's files and rejects, for its report):
             # whichever worker runs the next step or night reads them from there, not from this disk.
-            tables = publish_night(conn, archive.open(), warehouse, night.district, night.date)
+            store = archive.open()
+            tables = publish_night(conn, store, warehouse, night.district, night.date)
+            if backfilled := publish_unarchived(conn, store, warehouse, night.district):
+                context.log.info(f"{night}: archived earlier nights' tables too: {', '.join(backfilled)}")
             if report.refused:
                 raise Failure(
                     description=f"{night}: drop refused: " + "; ".join(report.drop_errors),

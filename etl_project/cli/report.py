@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "under $ETL_PROJECT_HOME/reports/<district>/date=<night>/ and stores them in the archive.",
     )
     add_district_option(parser)
-    parser.add_argument("--date", help="YYYY-MM-DD (default: the latest night in the warehouse)")
+    parser.add_argument("--date", help="YYYY-MM-DD (default: the newest night whose tables are archived)")
     parser.set_defaults(func=run_report)
 
     serve = subparsers.add_parser(
