@@ -19,7 +19,6 @@ from etl_project.registry.nights import NightState, NightStates
 
 JOB = "nightly_sync"
 TRIGGER_TAG = "etl_project/trigger"
-FINGERPRINT_TAG = "etl_project/drop_fingerprint"
 #: triggers that prove a complete drop was seen at the source (the sensor only requests complete drops)
 DROP_SEEN_TRIGGERS = ("new_drop", "first_sync")
 #: night states that leave a night to be synced (again) when its drop is there
