@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 
 import asyncssh
 import pytest
@@ -17,6 +18,7 @@ from etl_project.automation.sensors import build_new_drop_sensor, load_cursor
 from etl_project.automation.sync_status import TRIGGER_TAG
 from etl_project.districts import District, SftpSource, UnconnectedSource
 from etl_project.districts.resource import DistrictsResource
+from etl_project.drop_settle import FINGERPRINT_TAG, STABLE_SINCE_TAG, remaining_settle_seconds
 from etl_project.partitions import DISTRICTS_PARTITION
 from etl_project.registry import Registry, registry_url
 from etl_project.registry.nights import NightState, NightStates
@@ -93,7 +95,11 @@ def test_partial_uploads_are_not_taken_a_complete_drop_is_taken_once_and_a_chang
     (first,) = r.run_requests
     assert first.tags[TRIGGER_TAG] == "new_drop"
     assert first.run_key.startswith("lincoln:")
-    assert first.run_config == {"ops": {"fetch_and_archive_drop": {"config": {"settle_seconds": 0.0}}}}
+    # the run carries when the sensor saw this drop (the previous poll): its fetch step waits no window again
+    assert first.run_config == {}
+    seen = float(first.tags[STABLE_SINCE_TAG])
+    assert first.tags[FINGERPRINT_TAG] in first.run_key and seen <= time.time()
+    assert remaining_settle_seconds(first.tags, first.run_key.split(":", 1)[1], 10, seen + 10) == 0
 
     for _ in range(2):
         r = tick(sensor, instance, districts, r.cursor, log=tick_log)

@@ -29,6 +29,7 @@ from etl_project.archive import ArchiveResource
 from etl_project.assets.keys import DROP, OWNERS, SNAPSHOT
 from etl_project.districts import DistrictConfigError, MissingSecret
 from etl_project.districts.resource import DistrictsResource
+from etl_project.drop_settle import remaining_settle_seconds
 from etl_project.partitions import DistrictNight, district_nights
 from etl_project.progress import log_progress
 from etl_project.registry import SecretKeyError
@@ -84,7 +85,10 @@ def find_complete_drop(
     context: AssetExecutionContext, source: DropSource, night: DistrictNight, settle_seconds: float
 ) -> DropListing:
     """The night's complete drop; none is a ``Failure`` that is not retried (the drop is missing, the network
-    is fine: the sensor starts the night once its drop is complete)."""
+    is fine: the sensor starts the night once its drop is complete).
+
+    The settle window counts from when the new-drop sensor saw the same drop (``etl_project.drop_settle``):
+    a drop it saw long enough ago is taken after one listing; else the step waits what is left."""
     wait = getattr(source, "wait", None)
     if wait is not None:  # folder sources pause between their two listings: say so, as the step waits
 
@@ -94,7 +98,14 @@ def find_complete_drop(
 
         source.wait = announced_wait
     try:
-        return source.find_drop(night.date, settle_seconds=settle_seconds)
+        first = source.find_drop(night.date, settle_seconds=0)
+        remaining = remaining_settle_seconds(context.run.tags, first.fingerprint, settle_seconds, time.time())
+        if remaining <= 0:
+            return first
+        settled = source.find_drop(night.date, settle_seconds=remaining)
+        if settled.fingerprint != first.fingerprint:  # changed since our first listing: the whole window
+            settled = source.find_drop(night.date, settle_seconds=settle_seconds)
+        return settled
     except (DropNotFound, DropIncomplete) as exc:
         raise Failure(
             description=missing_drop_sentence(source, night.date, exc),

@@ -30,6 +30,9 @@ Each tick:
    a run for its newest complete drop in the same tick, without waiting a poll interval (the fetch step's
    own settle check still guards a drop that is still moving); its older drops are marked seen, not
    backfilled.
+5. **No second settle wait.** Each run carries the drop's fingerprint and the time the sensor saw it
+   (``etl_project.drop_settle``): the fetch step waits only what is left of its settle window, nothing for
+   a ``new_drop`` run (two polls a full interval apart already agreed).
 
 ``minimum_interval_seconds=120``: a drop is taken 2-4 minutes after its upload finishes (two polls must
 agree), and 200 districts cost under two SFTP logins a second; a shorter interval mostly adds logins to
@@ -58,7 +61,6 @@ from dagster import (
 from etl_project.automation.nights import is_recent, night_of_listing
 from etl_project.automation.source_health import Health, health_events
 from etl_project.automation.sync_status import (
-    FINGERPRINT_TAG,
     TRIGGER_TAG,
     already_synced,
     drop_run_key,
@@ -66,6 +68,7 @@ from etl_project.automation.sync_status import (
 )
 from etl_project.districts import District
 from etl_project.districts.resource import DistrictsResource
+from etl_project.drop_settle import short, stable_since_tags
 from etl_project.jobs import nightly_sync
 from etl_project.partitions import DISTRICTS_PARTITION, DistrictNight, districts_partitions
 from etl_project.registry import SECRET_KEY_ENV, SecretKeyError
@@ -78,7 +81,6 @@ MAX_WORKERS = 16
 MINIMUM_INTERVAL_SECONDS = 120
 RECENT_NIGHTS = 7
 TAKEN_KEPT = 32  # fingerprints remembered per district (run keys dedupe forever; this only saves requests)
-FINGERPRINT_CHARS = 24
 CURSOR_VERSION = 1
 FETCH_STEP = "fetch_and_archive_drop"
 
@@ -132,10 +134,6 @@ def load_cursor(raw: str | None) -> dict[str, DistrictCursor]:
 def dump_cursor(state: Mapping[str, DistrictCursor]) -> str:
     body = {did: st.to_json() for did, st in sorted(state.items())}
     return json.dumps({"v": CURSOR_VERSION, "districts": body}, separators=(",", ":"), sort_keys=True)
-
-
-def short(fingerprint: str) -> str:
-    return fingerprint[:FINGERPRINT_CHARS]
 
 
 # ------------------------------------------------------------------------------------------------ polling
@@ -238,13 +236,13 @@ class NewDropTick:
             if outcome is None:
                 continue
             st = state.setdefault(did, DistrictCursor())
-            st.polled = time.time()
+            previous_poll, st.polled = st.polled, time.time()
             if isinstance(outcome, BaseException):
                 healths[did] = Health(False, report.unreachable.get(did) or describe_error(outcome))
                 continue
             healths[did] = Health(True)
             synced = partial(_synced_elsewhere, context.instance, states, did)
-            run_requests += self._take(enabled[did], st, outcome, now, report, synced)
+            run_requests += self._take(enabled[did], st, outcome, (now, previous_poll), report, synced)
 
         reported = {did: st.health for did, st in state.items() if st.health is not None}
         events = health_events(healths, reported, enabled, time.time())
@@ -316,10 +314,13 @@ class NewDropTick:
         district: District,
         st: DistrictCursor,
         listings: list[DropListing],
-        now: dt.datetime,
+        when: tuple[dt.datetime, float],
         report: TickReport,
         synced: Callable[[str, DropListing], str | None],
     ) -> list[RunRequest]:
+        """The runs to request for the district's polled drops; ``when`` is this tick's time and the epoch
+        seconds of the district's previous poll (which saw the drops in ``st.seen``)."""
+        now, previous_poll = when
         nights = [(night_of_listing(district, lst), lst) for lst in listings]
         recent = [(n, lst) for n, lst in nights if is_recent(district, n, now, RECENT_NIGHTS)]
         previous = st.seen
@@ -334,7 +335,7 @@ class NewDropTick:
                 night, newest = max(recent, key=lambda item: (item[0], item[1].dated))
                 why = synced(night, newest)
                 if why is None:
-                    requests[night] = self._request(district, night, newest, "first_sync")
+                    requests[night] = self._request(district, night, newest, "first_sync", st.polled)
                 else:
                     report.already.setdefault(district.id, []).append(f"night {night} {why}")
             st.taken = [short(lst.fingerprint) for _, lst in recent][-TAKEN_KEPT:]
@@ -352,7 +353,7 @@ class NewDropTick:
                 continue
             why = synced(night, lst)
             if why is None:
-                requests[night] = self._request(district, night, lst, "new_drop", settled=True)
+                requests[night] = self._request(district, night, lst, "new_drop", previous_poll)
             else:
                 report.already.setdefault(district.id, []).append(f"night {night} {why}")
             st.taken.append(fp)
@@ -361,17 +362,15 @@ class NewDropTick:
 
     @staticmethod
     def _request(
-        district: District, night: str, listing: DropListing, trigger: str, settled: bool = False
+        district: District, night: str, listing: DropListing, trigger: str, seen_at: float
     ) -> RunRequest:
+        """The run for ``listing``, seen unchanged since ``seen_at`` (epoch seconds): its fetch step waits
+        only what is left of the settle window (etl_project.drop_settle), nothing after two polls agreed."""
         dn = DistrictNight(night, district.id)
-        run_config: dict[str, object] = {}
-        if settled:  # two polls a full interval apart already agreed: no need to wait again in the run
-            run_config = {"ops": {FETCH_STEP: {"config": {"settle_seconds": 0.0}}}}
         return RunRequest(
             run_key=drop_run_key(district.id, listing.fingerprint),
             partition_key=dn.key,
-            run_config=run_config,
-            tags={TRIGGER_TAG: trigger, FINGERPRINT_TAG: short(listing.fingerprint)},
+            tags={TRIGGER_TAG: trigger, **stable_since_tags(listing.fingerprint, seen_at)},
         )
 
     # -- reporting -----------------------------------------------------------------------------------

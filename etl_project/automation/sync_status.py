@@ -19,7 +19,6 @@ from etl_project.registry.nights import NightState, NightStates
 
 JOB = "nightly_sync"
 TRIGGER_TAG = "etl_project/trigger"
-FINGERPRINT_TAG = "etl_project/drop_fingerprint"
 RUN_KEY_TAG = "dagster/run_key"
 FAILED = (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED, DagsterRunStatus.CANCELING)
 #: triggers that prove a complete drop was seen at the source (the sensor only requests complete drops)
