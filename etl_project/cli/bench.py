@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from etl_project.cli import bench_soak
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -39,11 +41,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="benchmark the LMS load instead: first load + day 2 into a throwaway PostgreSQL, against a bare "
         "COPY of the same rows into unindexed tables",
     )
+    bench_soak.add_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from etl_project.bench import run_bench, run_lms_bench
+
+    if args.soak:
+        return bench_soak.run(args)
 
     def progress(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
