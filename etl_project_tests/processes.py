@@ -1,19 +1,5 @@
 """Stopping a server the tests started in its own process group (webserver, daemon and their children)."""
 
-from __future__ import annotations
+from etl_project.devservers.groups import stop_group
 
-import os
-import signal
-import subprocess
-
-
-def stop_group(proc: subprocess.Popen) -> None:
-    """SIGTERM the process group, SIGKILL it if it has not ended within 30 s; a group already gone is fine."""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    except ProcessLookupError:
-        pass
+__all__ = ["stop_group"]

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from etl_project.cli import bench_soak
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -46,11 +48,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "students (etl_project/bench_portal.py; --workdir keeps and reuses the synced district)",
     )
     parser.add_argument("--requests", type=int, default=50, help="--portal: requests per page (default 50)")
+    bench_soak.add_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from etl_project.bench import run_bench, run_lms_bench
+
+    if args.soak:
+        return bench_soak.run(args)
 
     def progress(message: str) -> None:
         print(message, file=sys.stderr, flush=True)

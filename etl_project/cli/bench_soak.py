@@ -1,0 +1,99 @@
+"""``etl-project bench --soak``: the soak benchmark's options and output (etl_project/soak does the work)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    soak = parser.add_argument_group(
+        "soak (--soak): N districts, two nights each, through the Dagster daemon"
+    )
+    soak.add_argument("--soak", action="store_true", help="run the soak benchmark (docs/scale.md)")
+    soak.add_argument("--districts", type=int, default=20, help="synthetic districts (default 20)")
+    soak.add_argument(
+        "--cluster",
+        type=Path,
+        default=None,
+        help="cluster.json of a running cluster (etl-project cluster up); default: start a local "
+        "dagster-webserver and dagster-daemon on a temp DAGSTER_HOME",
+    )
+    soak.add_argument(
+        "--history-nights",
+        type=int,
+        default=90,
+        help="past nights per district seeded as materialization events for the UI measurement",
+    )
+    soak.add_argument(
+        "--history-districts",
+        type=int,
+        default=0,
+        help="seed the history for this many districts (the soak's plus partitions-only padding "
+        "districts), to measure the UI at e.g. 1,000 districts x 90 nights without running them",
+    )
+    soak.add_argument(
+        "--kill-worker",
+        action="store_true",
+        help="SIGKILL the process of one run in the middle of it and report what became of it",
+    )
+    soak.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="multiply every district's size (the mix: most 300-2,000 students, some 10k-50k, one 200k)",
+    )
+    soak.add_argument(
+        "--district-students",
+        type=int,
+        default=None,
+        help="give every district this many students instead of the mix (tests)",
+    )
+    soak.add_argument(
+        "--failure-rate",
+        type=float,
+        default=0.03,
+        help="share of districts failing in each way (at least one each; default 0.03)",
+    )
+    soak.add_argument(
+        "--timeout", type=float, default=6 * 3600, help="give up waiting for runs after S seconds"
+    )
+    soak.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="write the JSON here, rewritten after every phase (progress of a long run)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from etl_project.soak.run import SoakOptions, run_soak
+
+    def progress(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    data = run_soak(
+        SoakOptions(
+            districts=args.districts,
+            cluster=args.cluster,
+            history_nights=args.history_nights,
+            history_districts=args.history_districts,
+            kill_worker=args.kill_worker,
+            out=args.out,
+            workdir=args.workdir,
+            scale=args.scale,
+            students=args.district_students,
+            failure_rate=args.failure_rate,
+            seed=args.seed,
+            timeout_s=args.timeout,
+            progress=progress,
+        )
+    )
+    if args.json:
+        print(json.dumps(data, default=str))
+    else:
+        for key, value in data.items():
+            print(f"{key:<34}  {value}")
+    return 0

@@ -1,0 +1,67 @@
+"""The soak benchmark (``etl-project bench --soak``) end to end at a tiny size, and its plan of districts.
+
+The soak runs a real dagster-webserver and dagster-daemon on a temp DAGSTER_HOME (the default launcher),
+a real sshd for the refused logins, the floor in its own process; nothing here is timed: the figures must
+exist and the counts must be exact."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from etl_project.soak.fleet import FAILURES, HEALTHY, failures_by_kind, plan_fleet
+from etl_project.soak.observe import percentile, union_seconds
+
+KEYS = {
+    "districts", "district_nights", "wall_s", "cores", "district_nights_per_hour", "per_run_overhead_s",
+    "p50_drop_to_applied_s", "p95_drop_to_applied_s", "max_sensor_tick_s", "partition_page_p95_s",
+    "overhead_ratio", "lost_runs", "duplicate_runs", "cross_district_effects", "worker_killed_run",
+}  # fmt: skip
+
+
+def test_plan_has_the_size_mix_and_a_few_failures_of_each_kind():
+    fleet = plan_fleet(100, rate=0.03, seed=7)
+    sizes = sorted(d.students for d in fleet)
+    assert sizes[-1] == 200_000 and sizes[-2] <= 50_000  # one very large district
+    assert sum(10_000 <= s <= 50_000 for s in sizes) == 8  # some large ones
+    assert sum(s <= 2_000 for s in sizes) == 91  # most are small
+    assert failures_by_kind(fleet) == dict.fromkeys(FAILURES, 3)
+    assert all(d.students <= 2_000 for d in fleet if d.kind != HEALTHY)  # the large ones stay healthy
+    assert len({d.id for d in fleet}) == 100
+    assert plan_fleet(100, rate=0.03, seed=7) == fleet  # same seed, same plan
+    tiny = plan_fleet(5, students=50)
+    assert [d.students for d in tiny] == [50] * 5 and failures_by_kind(tiny) == dict.fromkeys(FAILURES, 1)
+
+
+def test_step_spans_are_counted_once_where_they_overlap():
+    assert union_seconds([(0, 4), (2, 6), (10, 11)]) == 7
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0 and percentile([5.0], 95) == 5.0
+    assert percentile([], 50) is None
+
+
+def test_tiny_soak_through_the_daemon_reports_every_figure_and_the_injected_failures(tmp_path):
+    out = tmp_path / "soak.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "etl_project.cli.main", "bench", "--soak", "--districts", "6",
+         "--district-students", "50", "--history-nights", "3", "--timeout", "1200",
+         "--workdir", str(tmp_path / "work"), "--out", str(out), "--json"],
+        capture_output=True, text=True, timeout=1800,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads(proc.stdout)
+    assert json.loads(out.read_text()) == json.loads(json.dumps(data))  # the progress file ends complete
+    assert set(data) >= KEYS and data["phase"] == "done"
+    assert data["districts"] == 6
+    # 2 healthy + broken + held run both nights; unreachable and refused never get a run.
+    assert data["district_nights"] == 8 and data["floor_runs"] == 8
+    assert data["lost_runs"] == 0 and data["duplicate_runs"] == 0 and data["unexpected_runs"] == []
+    assert data["cross_district_effects"] == 0 and data["state_mismatches"] == []
+    assert data["failures_injected"] == dict.fromkeys(FAILURES, 1)
+    assert data["failures_observed"] == data["failures_injected"] and data["unexpected_outcomes"] == []
+    assert data["history_events"] == 6 * 3  # districts x nights of lms/users history
+    assert data["partition_page_p95_s"] > 0 and data["ui"]["asset_page_p95_s"] > 0
+    assert data["sensor_ticks"] >= 2 and data["max_sensor_tick_s"] > 0
+    assert 0 < data["p50_drop_to_applied_s"] <= data["p95_drop_to_applied_s"]
+    assert data["per_run_wall_s"] >= data["per_run_overhead_s"] >= 0 and data["overhead_ratio"] > 0
+    assert data["worker_killed_run"] == "not requested"
