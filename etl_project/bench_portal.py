@@ -88,27 +88,33 @@ def _cli(env: dict[str, str], *args: str) -> None:
 
 def prepare(home: Path, students: int, seed: int, progress: Callable[[str], None]) -> tuple[float, bool]:
     """The synced district of ``students`` students in ``home``: seconds it took, and whether it was reused
-    (already there from an earlier run)."""
+    (already there from an earlier run). An interrupted preparation resumes: a night whose drop is complete
+    (its manifest written) is not generated again, a night already applied is not synced again."""
     ready = home / READY
     if ready.exists() and (made := json.loads(ready.read_text())).get("students") == students:
         progress(f"reusing the synced {students}-student district in {home}")
         return made["prepare_s"], True
     from etl_project.districts import District, LocalSource
     from etl_project.registry import Registry
+    from etl_project.registry.nights import NightState, NightStates
 
     started = time.perf_counter()
     env = bench_env(home)
     drops = home / "drops"
     for day in NIGHTS:
-        progress(f"generating night {day} ({students} students)")
-        generate_in_child(drops / night_date(day).isoformat(), students, day, seed)
+        if not (drops / night_date(day).isoformat() / "manifest.csv").exists():
+            progress(f"generating night {day} ({students} students)")
+            generate_in_child(drops / night_date(day).isoformat(), students, day, seed)
     source = LocalSource(path=str(drops))
     district = District(DISTRICT, "Portal Bench Unified", source, timezone="America/Chicago")
     Registry(env["ETL_PROJECT_REGISTRY_URL"], env).add(district, replace=True)
+    states = NightStates(env["ETL_PROJECT_REGISTRY_URL"])
     for day in NIGHTS:
         night = night_date(day).isoformat()
-        progress(f"syncing {night} through etl-project sync")
-        _cli(env, "sync", "--district", DISTRICT, "--date", night, "--settle-seconds", "0")
+        record = states.get(DISTRICT, night)
+        if record is None or record.state != NightState.APPLIED:
+            progress(f"syncing {night} through etl-project sync")
+            _cli(env, "sync", "--district", DISTRICT, "--date", night, "--settle-seconds", "0")
     spent = round(time.perf_counter() - started, 1)
     ready.write_text(json.dumps({"students": students, "prepare_s": spent}))
     return spent, False
