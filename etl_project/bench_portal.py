@@ -1,13 +1,14 @@
 """``etl-project bench --portal``: how fast the district portal's pages answer for a district of N students.
 
 A synthetic district is generated and synced through the normal path (``etl-project generate`` and
-``etl-project sync`` for two nights, in child processes, into the embedded registry, warehouse, archive and
-LMS of a bench home), or reused when the bench home already holds that district at that size. Then the
-real portal (``etl-project portal``) is started on it, a district admin signs in over HTTP, and each page is
-requested many times over HTTP, one request at a time: the dashboard, a night's report, trace by sourcedId,
-trace by name and a record's history. Only the portal's public pages are used, so the figures stay valid
-whatever the portal reads underneath. Prints p50 and p95 per page, and the portal process's CPU time per
-request (on a shared machine the wall time includes waiting for a core); asserts nothing.
+``etl-project sync`` for two nights (``--nights``), in child processes, into the embedded registry,
+warehouse, archive and LMS of a bench home), or reused when the bench home already holds that district at
+that size. Then the real portal (``etl-project portal``) is started on it, a district admin signs in over
+HTTP, and each page is requested many times over HTTP, one request at a time: the dashboard, a night's
+report, trace by sourcedId, trace by name and a record's history. Only the portal's public pages are used,
+so the figures stay valid whatever the portal reads underneath. Prints p50 and p95 per page, and the portal
+process's CPU time per request (on a shared machine the wall time includes waiting for a core); asserts
+nothing.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from etl_project.generate import night_date
 DISTRICT = "benchportal"
 ADMIN = "admin@benchportal.example.org"
 PASSWORD = "bench portal password 1"  # a throwaway account of a throwaway bench home
-NIGHTS = (1, 2)
+NIGHTS = 2  # day 1, then day 2 with the generator's churn (changes to trace)
 READY = "portal-bench-ready.json"
 TARGET_P95_MS = 200.0
 
@@ -86,12 +87,15 @@ def _cli(env: dict[str, str], *args: str) -> None:
                    stdout=subprocess.DEVNULL)  # fmt: skip
 
 
-def prepare(home: Path, students: int, seed: int, progress: Callable[[str], None]) -> tuple[float, bool]:
+def prepare(
+    home: Path, students: int, nights: int, seed: int, progress: Callable[[str], None]
+) -> tuple[float, bool]:
     """The synced district of ``students`` students in ``home``: seconds it took, and whether it was reused
     (already there from an earlier run). An interrupted preparation resumes: a night whose drop is complete
     (its manifest written) is not generated again, a night already applied is not synced again."""
     ready = home / READY
-    if ready.exists() and (made := json.loads(ready.read_text())).get("students") == students:
+    made = json.loads(ready.read_text()) if ready.exists() else {}
+    if made.get("students") == students and made.get("nights", NIGHTS) == nights:
         progress(f"reusing the synced {students}-student district in {home}")
         return made["prepare_s"], True
     from etl_project.districts import District, LocalSource
@@ -101,7 +105,7 @@ def prepare(home: Path, students: int, seed: int, progress: Callable[[str], None
     started = time.perf_counter()
     env = bench_env(home)
     drops = home / "drops"
-    for day in NIGHTS:
+    for day in range(1, nights + 1):
         if not (drops / night_date(day).isoformat() / "manifest.csv").exists():
             progress(f"generating night {day} ({students} students)")
             generate_in_child(drops / night_date(day).isoformat(), students, day, seed)
@@ -109,14 +113,14 @@ def prepare(home: Path, students: int, seed: int, progress: Callable[[str], None
     district = District(DISTRICT, "Portal Bench Unified", source, timezone="America/Chicago")
     Registry(env["ETL_PROJECT_REGISTRY_URL"], env).add(district, replace=True)
     states = NightStates(env["ETL_PROJECT_REGISTRY_URL"])
-    for day in NIGHTS:
+    for day in range(1, nights + 1):
         night = night_date(day).isoformat()
         record = states.get(DISTRICT, night)
         if record is None or record.state != NightState.APPLIED:
             progress(f"syncing {night} through etl-project sync")
             _cli(env, "sync", "--district", DISTRICT, "--date", night, "--settle-seconds", "0")
     spent = round(time.perf_counter() - started, 1)
-    ready.write_text(json.dumps({"students": students, "prepare_s": spent}))
+    ready.write_text(json.dumps({"students": students, "nights": nights, "prepare_s": spent}))
     return spent, False
 
 
@@ -163,10 +167,10 @@ def _sign_in(client: httpx.Client) -> None:
         raise RuntimeError(f"signing in as the bench admin failed: HTTP {done.status_code}")
 
 
-def traced_student(home: Path, students: int) -> tuple[str, str]:
+def traced_student(home: Path, students: int, night: str) -> tuple[str, str]:
     """A student of the newest night (sourcedId, family name), read from its drop as a person would: not
     among the first rows, somewhere in the middle of a small district."""
-    users = home / "drops" / night_date(NIGHTS[-1]).isoformat() / "users.csv"
+    users = home / "drops" / night / "users.csv"
     with open(users, newline="") as f:
         rows = (r for r in csv.DictReader(f) if r.get("role") == "student")
         for _ in range(min(997, max(1, students // 2))):
@@ -174,9 +178,8 @@ def traced_student(home: Path, students: int) -> tuple[str, str]:
     return row["sourcedId"], row["familyName"]
 
 
-def pages(home: Path, students: int) -> dict[str, str]:
-    sourced_id, family = traced_student(home, students)
-    newest = night_date(NIGHTS[-1]).isoformat()
+def pages(home: Path, students: int, newest: str) -> dict[str, str]:
+    sourced_id, family = traced_student(home, students, newest)
     return {
         "dashboard": "/district",
         "night report": f"/reports/{DISTRICT}/date={newest}/report.html",
@@ -226,17 +229,19 @@ def run_portal_bench(
     seed: int,
     requests: int,
     progress: Callable[[str], None],
+    nights: int = NIGHTS,
 ) -> PortalBench:
     home = (workdir or Path(os.environ.get("TMPDIR", "/tmp")) / f"etl-bench-portal-{students}").resolve()
-    spent, reused = prepare(home, students, seed, progress)
+    spent, reused = prepare(home, students, nights, seed, progress)
     env = bench_env(home)
     _admin(env)
-    result = PortalBench(students, requests, [night_date(d).isoformat() for d in NIGHTS], spent, reused)
+    dates = [night_date(d).isoformat() for d in range(1, nights + 1)]
+    result = PortalBench(students, requests, dates, spent, reused)
     proc, base = _start_portal(env)
     try:
         with httpx.Client(base_url=base, headers={"Origin": base}, timeout=120) as client:
             _sign_in(client)
-            for name, path in pages(home, students).items():
+            for name, path in pages(home, students, dates[-1]).items():
                 progress(f"{name}: {requests} requests of {path}")
                 result.pages[name] = measure(client, path, requests, proc.pid)
     finally:
