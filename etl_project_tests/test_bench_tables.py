@@ -24,6 +24,13 @@ LMS = {
     "cpus": 2, "first_load_cpu_s": {"loader": 0.46, "postgres": 0.95}, "first_load_cpu_bound_ratio": 2.35,
 }  # fmt: skip
 
+PORTAL = {
+    "portal": True, "students": 4321, "requests": 40, "nights": ["2026-09-14", "2026-09-15"],
+    "prepare_s": 12.5, "target_p95_ms": 200.0, "cpus": 2,
+    "pages": {"dashboard": {"p50_ms": 12.25, "p95_ms": 30.04, "max_ms": 41.0, "cpu_ms": 9.52},
+              "trace by name": {"p50_ms": 20.0, "p95_ms": 250.5, "max_ms": 300.0}},
+}  # fmt: skip
+
 DOC = """# Benchmarks
 
 Intro stays.
@@ -41,6 +48,9 @@ Between stays.
 old
 <!-- /bench:lms-phases -->
 
+<!-- bench:portal -->
+<!-- /bench:portal -->
+
 End stays.
 """
 
@@ -53,6 +63,7 @@ def run_script(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def write_inputs(tmp_path: Path) -> Path:
     (tmp_path / "ingest-1234.json").write_text(json.dumps(INGEST))
     (tmp_path / "lms-postgres-5678.json").write_text(json.dumps(LMS))
+    (tmp_path / "portal-4321.json").write_text(json.dumps(PORTAL))
     doc = tmp_path / "doc.md"
     doc.write_text(DOC)
     return doc
@@ -79,6 +90,10 @@ def test_tables_are_written_from_the_json_between_the_markers(tmp_path):
     assert table_rows(text, "lms-phases") == [
         "| 5,678 | first load | 0.20 s | 0.70 s | 0.01 s | 0.45 s |",
         "| 5,678 | day 2 | 0.33 s | 0.05 s | 0.02 s | 0.00 s |",
+    ]
+    assert table_rows(text, "portal") == [
+        "| 4,321 | dashboard | 40 | 12.2 ms | **30.0 ms** | 41.0 ms | 9.5 ms |",
+        "| 4,321 | trace by name | 40 | 20.0 ms | **250.5 ms** | 300.0 ms | n/a |",
     ]
     for kept in ("Intro stays.", "Between stays.", "End stays."):
         assert kept in text

@@ -6,11 +6,13 @@ Each table sits between two marker comments in the document, and only the lines 
     <!-- bench:ingest -->      ingest runs   (etl-project bench --students N --json)
     <!-- bench:lms -->         LMS load runs (etl-project bench --lms postgres --students N --json)
     <!-- bench:lms-phases -->  where the LMS runs' time went (first_load_phases_s, day2_phases_s)
+    <!-- bench:portal -->      portal page latencies (etl-project bench --portal --students N --json)
     <!-- /bench:NAME -->       closes each of them
 
 Every ``*.json`` file of the JSON folder is one run, one row, ordered by students; an optional ``"code"`` key
-names the code a run measured (for a before/after pair). A run is an LMS run when
-its JSON has ``first_load_s``, else an ingest run. Figures are copied from the JSON, only formatted.
+names the code a run measured (for a before/after pair). A run is a portal run when its JSON has
+``"portal": true``, an LMS run when it has ``first_load_s``, else an ingest run. Figures are copied from
+the JSON, only formatted.
 
     scripts/bench_tables.py                      # rewrite docs/benchmarks.md from docs/bench/*.json
     scripts/bench_tables.py --check              # exit 1 if the document is not what the JSON gives
@@ -122,10 +124,31 @@ def phase_rows(runs: list[Run]) -> list[list[str]]:
 
 PHASES_HEADER = ["students", "night", "change set", "entity writes", "ledger", "commit"]
 
+
+def portal_rows(runs: list[Run]) -> list[list[str]]:
+    return [
+        [students(r), page, count(r["requests"]), f"{t['p50_ms']:.1f} ms", f"**{t['p95_ms']:.1f} ms**",
+         f"{t['max_ms']:.1f} ms", f"{t['cpu_ms']:.1f} ms" if "cpu_ms" in t else "n/a"]
+        for r in runs
+        for page, t in r["pages"].items()
+    ]  # fmt: skip
+
+
+PORTAL_HEADER = [
+    "students",
+    "page",
+    "requests",
+    "p50",
+    "p95 (target < 200 ms)",
+    "max",
+    "portal CPU / request",
+]
+
 TABLES: dict[str, tuple[str, list[str], Callable[[list[Run]], list[list[str]]]]] = {
     "ingest": ("ingest", INGEST_HEADER, ingest_rows),
     "lms": ("lms", LMS_HEADER, lms_rows),
     "lms-phases": ("lms", PHASES_HEADER, phase_rows),
+    "portal": ("portal", PORTAL_HEADER, portal_rows),
 }
 
 
@@ -135,14 +158,14 @@ def markdown(header: list[str], rows: list[list[str]]) -> str:
 
 
 def load_runs(paths: list[Path]) -> dict[str, list[Run]]:
-    """The runs by kind (``ingest``, ``lms``), each kind ordered by students."""
-    runs: dict[str, list[Run]] = {"ingest": [], "lms": []}
+    """The runs by kind (``ingest``, ``lms``, ``portal``), each kind ordered by students."""
+    runs: dict[str, list[Run]] = {"ingest": [], "lms": [], "portal": []}
     for path in paths:
         try:
             run = json.loads(path.read_text())
         except json.JSONDecodeError as exc:
             raise SystemExit(f"{path}: line {exc.lineno}, column {exc.colno}: not JSON ({exc.msg})") from None
-        runs["lms" if "first_load_s" in run else "ingest"].append(run)
+        runs["portal" if run.get("portal") else "lms" if "first_load_s" in run else "ingest"].append(run)
     for kind in runs.values():
         kind.sort(key=lambda r: r["students"])
     return runs

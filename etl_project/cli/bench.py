@@ -49,6 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--requests", type=int, default=50, help="--portal: requests per page (default 50)")
     bench_soak.add_arguments(parser)
+    parser.add_argument("--nights", type=int, default=2, help="--portal: nights synced (default 2)")
     parser.set_defaults(func=run)
 
 
@@ -71,8 +72,9 @@ def run(args: argparse.Namespace) -> int:
         from etl_project.bench_portal import run_portal_bench
 
         result = run_portal_bench(
-            args.students, workdir=args.workdir, seed=args.seed, requests=args.requests, progress=progress
-        )
+            args.students, workdir=args.workdir, seed=args.seed, requests=args.requests, progress=progress,
+            nights=max(1, args.nights),
+        )  # fmt: skip
     elif args.lms == "postgres":
         result = run_lms_bench(args.students, repeat=max(1, args.repeat), **common)
     else:
