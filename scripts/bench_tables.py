@@ -60,7 +60,7 @@ def best_of(run: Run) -> str:
 def ingest_rows(runs: list[Run]) -> list[list[str]]:
     return [
         [
-            count(r["students"]),
+            students(r),
             count(r["rows"]),
             megabytes(r["bytes"]),
             best_of(r),
