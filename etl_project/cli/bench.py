@@ -39,6 +39,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="benchmark the LMS load instead: first load + day 2 into a throwaway PostgreSQL, against a bare "
         "COPY of the same rows into unindexed tables",
     )
+    parser.add_argument(
+        "--small",
+        action="store_true",
+        help="benchmark small district-nights through a real dagster-daemon instead, beside the same nights "
+        "run one after another in one process (etl_project/bench_daemon.py); see --districts, --students",
+    )
+    parser.add_argument(
+        "--districts", type=int, default=12, help="--small: districts, one night each (default 12)"
+    )
     parser.set_defaults(func=run)
 
 
@@ -54,7 +63,13 @@ def run(args: argparse.Namespace) -> int:
         "memory_limit": args.memory_limit,
         "progress": progress,
     }
-    if args.lms == "postgres":
+    if args.small:
+        from etl_project.bench_daemon import run_small_bench
+
+        result = run_small_bench(
+            args.districts, args.students, workdir=args.workdir, seed=args.seed, progress=progress
+        )
+    elif args.lms == "postgres":
         result = run_lms_bench(args.students, repeat=max(1, args.repeat), **common)
     else:
         result = run_bench(args.students, repeat=max(1, args.repeat), **common)
