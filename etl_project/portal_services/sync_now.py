@@ -18,9 +18,10 @@ from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
 from etl_project.assets.lms import RELEASE_BY_TAG, RELEASE_REASON_TAG
 from etl_project.automation.nights import night_of_listing
-from etl_project.automation.sensors import FETCH_STEP, short
-from etl_project.automation.sync_status import FINGERPRINT_TAG, TRIGGER_TAG
+from etl_project.automation.sensors import FETCH_STEP
+from etl_project.automation.sync_status import TRIGGER_TAG
 from etl_project.districts import District
+from etl_project.drop_settle import FINGERPRINT_TAG, short
 from etl_project.instance import register_district
 from etl_project.lms.load import Release
 from etl_project.partitions import DistrictNight
