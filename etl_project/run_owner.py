@@ -6,8 +6,10 @@ its ``dagster/partition/district`` tag in the run queue's limit of one run per d
 next nights would wait behind it. Each run therefore records its owner process as run tags:
 
 * a CLI sync passes them when it creates the run (the run executes in the CLI's own process);
-* a launched run records them at the start of its first step (``claim_run``): the run worker is the step's
-  parent when steps run in their own processes (the default multiprocess executor), else the step's process.
+* a launched run records them at the start of its first step (``claim_run``): with the in-process executor
+  (every job of this project) the step's own process is the run worker, even when that process is itself a
+  multiprocessing child (of the code server that launched it); with Dagster's multiprocess executor the run
+  worker is the step's parent.
 
 ``sweep_stale_runs`` marks STARTED runs whose owner is gone from this host as failed, with a message saying
 so; runs owned on other hosts, and runs that recorded no owner yet, are left alone.
@@ -19,7 +21,14 @@ import multiprocessing
 import os
 from collections.abc import Mapping
 
-from dagster import AssetExecutionContext, DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
+from dagster import (
+    AssetExecutionContext,
+    DagsterInstance,
+    DagsterRun,
+    DagsterRunStatus,
+    RunsFilter,
+    in_process_executor,
+)
 
 from etl_project.owner import Owner, this_host
 
@@ -46,7 +55,8 @@ def claim_run(context: AssetExecutionContext) -> None:
     step)."""
     if run_owner(context.run.tags) is not None:
         return
-    parent = multiprocessing.parent_process()
+    in_process = context.job_def.executor_def.name == in_process_executor.name
+    parent = None if in_process else multiprocessing.parent_process()
     owner = Owner.of(parent.pid if parent is not None and parent.pid else os.getpid())
     context.instance.add_run_tags(context.run.run_id, owner_tags(owner))
 

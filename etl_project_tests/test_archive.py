@@ -14,9 +14,9 @@ from etl_project.archive import (
     ArchiveIntegrityError,
     ArchiveResource,
     LocalArchive,
-    S3Archive,
     SnapshotNotFound,
 )
+from etl_project.archive.s3 import S3Archive
 from etl_project.sources import FetchedFile, SourceInfo
 from etl_project_tests.drops import drop_files, zip_bytes
 

@@ -151,3 +151,24 @@ def test_the_committed_benchmark_tables_are_the_ones_their_json_gives():
         [sys.executable, str(SCRIPT), "--check"], capture_output=True, text=True, timeout=60
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+SMALL = {
+    "bench": "daemon-small", "districts": 12, "students": 300, "district_nights": 12, "succeeded": 12,
+    "cores": 2, "wall_s": 60.0, "district_nights_per_hour": 720.0, "floor_wall_s": 40.0,
+    "floor_district_nights_per_hour": 1080.0, "overhead_ratio": 3.0, "per_run_overhead_s": 4.25,
+    "median_run_wall_s": 9.5, "median_step_work_s": 5.25, "median_queue_to_start_s": 1.5,
+}  # fmt: skip
+
+
+def test_small_district_runs_have_their_own_table_and_stay_out_of_the_ingest_one(tmp_path):
+    doc = write_inputs(tmp_path)
+    doc.write_text(DOC + "\n<!-- bench:small -->\n<!-- /bench:small -->\n")
+    (tmp_path / "daemon-small-before.json").write_text(json.dumps({**SMALL, "code": "before"}))
+    assert run_script(tmp_path).returncode == 0, "a small run must not be read as an ingest run"
+    text = doc.read_text()
+    assert table_rows(text, "small") == [
+        "| 12 × 300 (before) | 12 of 12 | 60.00 s | **720** | 40.00 s | 1,080 | **3.00** | 4.25 s | 9.50 s "
+        "| 5.25 s | 1.50 s |"
+    ]
+    assert len(table_rows(text, "ingest")) == 1

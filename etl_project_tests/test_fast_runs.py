@@ -77,17 +77,17 @@ def test_a_launched_run_keeps_its_steps_in_one_process_with_every_materializatio
 
 def test_a_first_sync_run_waits_only_what_is_left_of_the_settle_window(registry_home, tmp_path, instance):
     dn, fingerprint = _district(registry_home, tmp_path)
-    settle = 60.0
+    settle = 600.0
     config = {"ops": {FETCH: {"config": {"settle_seconds": settle}}}}
-    seen = stable_since_tags(fingerprint, time.time() - (settle - 8))  # the sensor saw it 52 s ago
+    seen = stable_since_tags(fingerprint, time.time() - (settle - 10))  # the sensor saw it 590 s ago
     instance.add_dynamic_partitions("districts", [dn.district])
     result = _nightly_sync().execute_in_process(
         partition_key=dn.key, run_config=config, tags=seen, instance=instance
     )
     assert result.success
-    run_id = result.run_id
-    waits = [float(m[1]) for m in map(WAITING.search, _messages(instance, run_id)) if m]
-    assert len(waits) == 1 and 0 < waits[0] <= 8, waits
+    waits = [float(m[1]) for m in map(WAITING.search, _messages(instance, result.run_id)) if m]
+    # at most the 10 s left (none if the step started later than that on a busy machine), never the window
+    assert waits == [] or (len(waits) == 1 and 0 < waits[0] <= 10), waits
 
 
 def test_the_window_counts_from_the_sensor_only_for_the_same_drop():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -20,6 +21,7 @@ from dagster import (
     build_sensor_context,
     define_asset_job,
     execute_job,
+    in_process_executor,
     materialize,
     reconstructable,
 )
@@ -255,3 +257,28 @@ def test_a_launched_run_records_its_run_worker_not_the_step_process(instance):
     assert run_owner(tags) == Owner.of()
     steps = {e.pid for e in result.all_events if e.event_type == DagsterEventType.STEP_START}
     assert steps and os.getpid() not in steps  # the step really ran elsewhere
+
+
+def _claiming_in_process_job():
+    job = define_asset_job("claiming_in_process", executor_def=in_process_executor)
+    return Definitions(assets=[claiming_step], jobs=[job]).resolve_job_def("claiming_in_process")
+
+
+def _launch_claiming_in_process(ref) -> None:
+    """In a multiprocessing child, as the code server starts a run worker: the run, executed in process."""
+    with (
+        DagsterInstance.from_ref(ref) as instance,
+        execute_job(reconstructable(_claiming_in_process_job), instance=instance) as result,
+    ):
+        assert result.success
+
+
+def test_an_in_process_run_records_its_own_process_even_as_a_multiprocessing_child(instance):
+    worker = multiprocessing.get_context("spawn").Process(
+        target=_launch_claiming_in_process, args=(instance.get_ref(),)
+    )
+    worker.start()
+    worker.join(timeout=300)
+    assert worker.exitcode == 0
+    [record] = instance.get_run_records(RunsFilter(job_name="claiming_in_process"))
+    assert run_owner(record.dagster_run.tags).pid == worker.pid  # not this process, its parent

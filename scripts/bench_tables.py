@@ -7,12 +7,13 @@ Each table sits between two marker comments in the document, and only the lines 
     <!-- bench:lms -->         LMS load runs (etl-project bench --lms postgres --students N --json)
     <!-- bench:lms-phases -->  where the LMS runs' time went (first_load_phases_s, day2_phases_s)
     <!-- bench:portal -->      portal page latencies (etl-project bench --portal --students N --json)
+    <!-- bench:small -->       small districts through the daemon (etl-project bench --small --json)
     <!-- /bench:NAME -->       closes each of them
 
 Every ``*.json`` file of the JSON folder is one run, one row, ordered by students; an optional ``"code"`` key
 names the code a run measured (for a before/after pair). A run is a portal run when its JSON has
-``"portal": true``, an LMS run when it has ``first_load_s``, else an ingest run. Figures are copied from
-the JSON, only formatted.
+``"portal": true``, a small-districts run when it has ``"bench": "daemon-small"``, an LMS run when it has
+``first_load_s``, else an ingest run. Figures are copied from the JSON, only formatted.
 
     scripts/bench_tables.py                      # rewrite docs/benchmarks.md from docs/bench/*.json
     scripts/bench_tables.py --check              # exit 1 if the document is not what the JSON gives
@@ -144,11 +145,38 @@ PORTAL_HEADER = [
     "portal CPU / request",
 ]
 
+
+def small_rows(runs: list[Run]) -> list[list[str]]:
+    return [
+        [
+            f"{r['districts']} × {count(r['students'])}" + (f" ({r['code']})" if r.get("code") else ""),
+            f"{r['succeeded']} of {r['district_nights']}",
+            seconds(r["wall_s"]),
+            f"**{r['district_nights_per_hour']:,.0f}**",
+            seconds(r["floor_wall_s"]),
+            f"{r['floor_district_nights_per_hour']:,.0f}",
+            f"**{r['overhead_ratio']:.2f}**",
+            seconds(r["per_run_overhead_s"]),
+            seconds(r["median_run_wall_s"]),
+            seconds(r["median_step_work_s"]),
+            seconds(r["median_queue_to_start_s"]),
+        ]
+        for r in runs
+    ]
+
+
+SMALL_HEADER = [
+    "districts × students", "nights ok", "daemon wall", "nights / hour (target ≥ 1,500)", "floor wall",
+    "floor nights / hour", "overhead ratio (wall × cores / floor)", "per-run overhead (median)",
+    "run wall (median)", "step work (median)", "queued → started (median)",
+]  # fmt: skip
+
 TABLES: dict[str, tuple[str, list[str], Callable[[list[Run]], list[list[str]]]]] = {
     "ingest": ("ingest", INGEST_HEADER, ingest_rows),
     "lms": ("lms", LMS_HEADER, lms_rows),
     "lms-phases": ("lms", PHASES_HEADER, phase_rows),
     "portal": ("portal", PORTAL_HEADER, portal_rows),
+    "small": ("small", SMALL_HEADER, small_rows),
 }
 
 
@@ -158,14 +186,20 @@ def markdown(header: list[str], rows: list[list[str]]) -> str:
 
 
 def load_runs(paths: list[Path]) -> dict[str, list[Run]]:
-    """The runs by kind (``ingest``, ``lms``, ``portal``), each kind ordered by students."""
-    runs: dict[str, list[Run]] = {"ingest": [], "lms": [], "portal": []}
+    """The runs by kind (``ingest``, ``lms``, ``portal``, ``small``), each kind ordered by students."""
+    runs: dict[str, list[Run]] = {"ingest": [], "lms": [], "portal": [], "small": []}
     for path in paths:
         try:
             run = json.loads(path.read_text())
         except json.JSONDecodeError as exc:
             raise SystemExit(f"{path}: line {exc.lineno}, column {exc.colno}: not JSON ({exc.msg})") from None
-        runs["portal" if run.get("portal") else "lms" if "first_load_s" in run else "ingest"].append(run)
+        if run.get("portal"):
+            kind = "portal"
+        elif run.get("bench") == "daemon-small":
+            kind = "small"
+        else:
+            kind = "lms" if "first_load_s" in run else "ingest"
+        runs[kind].append(run)
     for kind in runs.values():
         kind.sort(key=lambda r: r["students"])
     return runs

@@ -1,4 +1,5 @@
-"""The raw-file archive (system of record): interface, local folder archive and S3 archive."""
+"""The raw-file archive (system of record): interface, local folder archive and S3 archive
+(``etl_project.archive.s3``, imported only when the archive is on S3: boto3 is slow to import)."""
 
 from etl_project.archive.base import (
     SNAPSHOT_NAME,
@@ -11,7 +12,6 @@ from etl_project.archive.base import (
 )
 from etl_project.archive.local import LocalArchive
 from etl_project.archive.resource import ArchiveResource, open_archive
-from etl_project.archive.s3 import S3Archive
 
 __all__ = [
     "SNAPSHOT_NAME",
@@ -21,7 +21,6 @@ __all__ = [
     "ArchiveResource",
     "ArchivedFile",
     "LocalArchive",
-    "S3Archive",
     "Snapshot",
     "SnapshotNotFound",
     "open_archive",

@@ -7,7 +7,6 @@ from pydantic import Field
 
 from etl_project.archive.base import Archive, ArchiveError
 from etl_project.archive.local import LocalArchive
-from etl_project.archive.s3 import S3Archive
 
 
 def open_archive(
@@ -23,6 +22,8 @@ def open_archive(
     """``s3://bucket/prefix`` -> S3Archive (client from dagster_aws.s3.S3Resource); else a local folder."""
     if url.startswith("s3://"):
         from dagster_aws.s3 import S3Resource
+
+        from etl_project.archive.s3 import S3Archive  # boto3: imported only for an S3 archive
 
         bucket, _, prefix = url[len("s3://") :].partition("/")
         if not bucket:

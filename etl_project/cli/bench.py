@@ -50,6 +50,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--requests", type=int, default=50, help="--portal: requests per page (default 50)")
     bench_soak.add_arguments(parser)
     parser.add_argument("--nights", type=int, default=2, help="--portal: nights synced (default 2)")
+    parser.add_argument(
+        "--small",
+        action="store_true",
+        help="benchmark small district-nights through a real dagster-daemon instead, beside the same nights "
+        "run one after another in one process (etl_project/bench_daemon.py); see --districts, --students",
+    )
     parser.set_defaults(func=run)
 
 
@@ -75,6 +81,12 @@ def run(args: argparse.Namespace) -> int:
             args.students, workdir=args.workdir, seed=args.seed, requests=args.requests, progress=progress,
             nights=max(1, args.nights),
         )  # fmt: skip
+    elif args.small:
+        from etl_project.bench_daemon import run_small_bench
+
+        result = run_small_bench(
+            args.districts, args.students, workdir=args.workdir, seed=args.seed, progress=progress
+        )
     elif args.lms == "postgres":
         result = run_lms_bench(args.students, repeat=max(1, args.repeat), **common)
     else:
