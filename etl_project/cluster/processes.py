@@ -103,6 +103,16 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
+def running(directory: Path) -> list[str]:
+    """The names of processes with a pid file in ``directory`` that are still alive."""
+    names = []
+    for pid_file in pid_dir(directory).glob("*.pid"):
+        with contextlib.suppress(ValueError):
+            if alive(int(pid_file.read_text().strip())):
+                names.append(pid_file.stem)
+    return sorted(names)
+
+
 def stop_all(directory: Path, last: Sequence[str] = ()) -> list[str]:
     """Stop every process with a pid file in ``directory`` (those named in ``last`` after the others);
     returns the names stopped."""

@@ -15,7 +15,14 @@ from pathlib import Path
 import boto3
 
 from etl_project.cluster.config import ARCHIVE_BUCKET, THREADS_PER_WORKER, ClusterInfo, dagster_yaml
-from etl_project.cluster.processes import ClusterStartError, port_open, start, stop_all, wait_until
+from etl_project.cluster.processes import (
+    ClusterStartError,
+    port_open,
+    running,
+    start,
+    stop_all,
+    wait_until,
+)
 from etl_project.cluster.workers import worker_command, worker_env, worker_names
 from etl_project.devservers import free_port
 from etl_project.devservers.postgres import PG_BIN, start_postgres
@@ -36,7 +43,7 @@ def up(directory: str | Path, workers: int = 2, sweep_seconds: int = 30) -> Clus
     Celery workers under ``directory``; write cluster.json. On a failure everything started is stopped.
     ``sweep_seconds``: how often the daemon looks for runs lost with their worker."""
     root = private_dir(Path(directory).resolve())
-    if (root / "cluster.json").exists():
+    if (root / "cluster.json").exists() or running(root):
         raise ClusterStartError(f"a cluster is already up in {root} (etl-project cluster down --dir {root})")
     try:
         return _up(root, workers, sweep_seconds)
