@@ -28,12 +28,13 @@ def celery_run_sweeper(context: SensorEvaluationContext) -> SensorResult | SkipR
         return SkipReason(f"not a Celery deployment ({BROKER_ENV} is not set)")
     from etl_project.cluster.lost_runs import active_tasks, sweep_lost_runs
 
-    active = active_tasks(broker)
-    sweep = sweep_lost_runs(context.instance, active, json.loads(context.cursor or "{}"))
+    sweep = sweep_lost_runs(
+        context.instance, lambda: active_tasks(broker), json.loads(context.cursor or "{}")
+    )
     for run_id in sweep.lost:
         context.log.warning(f"run {run_id}: no Celery worker executes it; marked failed")
     return SensorResult(
-        skip_reason=f"{len(active)} worker(s) answered; {len(sweep.lost)} lost run(s) marked failed, "
+        skip_reason=f"{sweep.workers} worker(s) answered; {len(sweep.lost)} lost run(s) marked failed, "
         f"{len(sweep.suspects)} suspect(s)",
         cursor=json.dumps(sweep.suspects),
     )

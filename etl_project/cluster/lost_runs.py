@@ -13,7 +13,7 @@ task no worker is executing is lost when
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from celery import Celery
@@ -38,6 +38,7 @@ def active_tasks(broker: str, timeout: float = INSPECT_TIMEOUT_SECONDS) -> dict[
 
 @dataclass
 class Sweep:
+    workers: int = 0  # how many workers answered (0 when no run needed asking)
     lost: list[str] = field(default_factory=list)
     suspects: dict[str, int] = field(default_factory=dict)  # run id -> sweeps in a row its worker was silent
 
@@ -52,16 +53,28 @@ def lost_message(run: DagsterRun) -> str:
 
 
 def sweep_lost_runs(
-    instance: DagsterInstance, active: Mapping[str, set[str]], suspects: Mapping[str, int]
+    instance: DagsterInstance,
+    ask_workers: Callable[[], Mapping[str, set[str]]],
+    suspects: Mapping[str, int],
 ) -> Sweep:
     """Fail the STARTED Celery runs no worker executes (see the module's rules); returns what it did and
-    the suspects to remember until the next sweep."""
-    running = set().union(*active.values()) if active else set()
+    the suspects to remember until the next sweep. ``ask_workers`` returns each answering worker's task ids.
+
+    The runs are read before the workers are asked: a run that starts while they answer would otherwise be
+    judged on answers older than it."""
+    candidates = [
+        record.dagster_run
+        for record in instance.get_run_records(RunsFilter(statuses=[DagsterRunStatus.STARTED]))
+        if record.dagster_run.tags.get(DAGSTER_CELERY_TASK_ID_TAG)
+    ]
     sweep = Sweep()
-    for record in instance.get_run_records(RunsFilter(statuses=[DagsterRunStatus.STARTED])):
-        run = record.dagster_run
-        task_id = run.tags.get(DAGSTER_CELERY_TASK_ID_TAG)
-        if not task_id or task_id in running:
+    if not candidates:
+        return sweep
+    active = ask_workers()
+    sweep.workers = len(active)
+    running = set().union(*active.values()) if active else set()
+    for run in candidates:
+        if run.tags[DAGSTER_CELERY_TASK_ID_TAG] in running:
             continue
         misses = 0 if run.tags.get(WORKER_TAG) in active else suspects.get(run.run_id, 0) + 1
         if 0 < misses < MISSES_BEFORE_LOST:
