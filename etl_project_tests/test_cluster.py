@@ -166,9 +166,7 @@ def test_a_run_whose_worker_is_killed_is_retried_on_the_other_and_applied_once(c
         night_runs = instance.get_run_records(
             RunsFilter(tags={"dagster/partition": str(DistrictNight(NIGHTS[2], DISTRICT))})
         )
-        assert sorted(r.dagster_run.status for r in night_runs) == sorted(
-            [DagsterRunStatus.FAILURE, DagsterRunStatus.SUCCESS]
-        )
+        assert sorted(r.dagster_run.status.value for r in night_runs) == ["FAILURE", "SUCCESS"]
 
 
 def _executing(run) -> bool:
