@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 export ETL_PROJECT_HOME ?= $(CURDIR)/.etl_project
 export DAGSTER_HOME ?= $(ETL_PROJECT_HOME)/dagster
 
-.PHONY: setup demo test system-deps ui lint bench
+.PHONY: setup demo test system-deps ui lint bench cluster-up cluster-down
 
 setup: $(VENV)/.installed
 
@@ -36,3 +36,11 @@ ui: setup
 
 bench: setup
 	$(BIN)/etl-project bench --students $${STUDENTS:-100000}
+
+# The multi-worker deployment on this machine (docs/deploy.md); WORKERS=N, CLUSTER_DIR=folder
+CLUSTER_DIR ?= $(ETL_PROJECT_HOME)/cluster
+cluster-up: setup system-deps
+	$(BIN)/etl-project cluster up --workers $${WORKERS:-2} --dir $(CLUSTER_DIR)
+
+cluster-down:
+	$(BIN)/etl-project cluster down --dir $(CLUSTER_DIR)

@@ -11,6 +11,7 @@ import sys
 from etl_project.cli import (
     bench,
     check_drop,
+    cluster,
     demo,
     districts,
     generate,
@@ -26,6 +27,7 @@ from etl_project.files import private_umask
 
 # One module per command (or group of commands); each adds its sub-parser and sets ``func``.
 COMMAND_MODULES = [check_drop, sync, demo, offboard, bench, generate, lms, districts, report, status, portal]
+COMMAND_MODULES += [cluster]
 
 
 def build_parser() -> argparse.ArgumentParser:
