@@ -37,6 +37,7 @@ class SoakOptions:
     seed: int = 1
     timeout_s: float = 6 * 3600
     ui_repeat: int = 10
+    command: str = ""  # the command line that started the soak, kept in the JSON
     progress: Callable[[str], None] = lambda _: None
 
 
@@ -57,8 +58,8 @@ def run_soak(opts: SoakOptions) -> dict[str, object]:
     plan = fleet_mod.plan_fleet(opts.districts, rate=opts.failure_rate, scale=opts.scale,
                                 students=opts.students, seed=opts.seed)  # fmt: skip
     dates = soak_dates()
-    report.update(phase="generating", districts=len(plan), nights=dates, workdir=str(work),
-                  students_total=sum(d.students for d in plan),
+    report.update(phase="generating", command=opts.command, districts=len(plan), nights=dates,
+                  workdir=str(work), students_total=sum(d.students for d in plan),
                   failures_injected=fleet_mod.failures_by_kind(plan))  # fmt: skip
     _generate(work, plan, dates, opts)
     stack = read_cluster(opts.cluster) if opts.cluster else None
