@@ -231,9 +231,14 @@ def _floor_and_compare(work: Path, plan, dates, opts, report: SoakReport, stack:
     floor_env = child_env({**local_env(work / "floor", os.environ["ETL_PROJECT_SECRET_KEY"])})
     floor = run_floor(plan_json(work, dates, plan), work / "floor", floor_env)
     backend, states = open_backend(Settings.from_env().lms_url()), NightStates()
+    killed = report.data.get("worker_killed_run")
+    victim = killed["night"].split("|")[1] if isinstance(killed, dict) else None
     effects, mismatched_states = [], []
     for district in (d for d in plan if d.runs):
-        if district.kind == HEALTHY and fingerprint(backend, district.id) != floor["lms"][district.id]:
+        same = fingerprint(backend, district.id) == floor["lms"][district.id]
+        if district.id == victim:  # its own fate, not another district's effect: reported with the kill
+            killed["lms_same_as_floor"] = same  # type: ignore[index]
+        elif district.kind == HEALTHY and not same:
             effects.append(district.id)
         for night, date in dates.items():
             record = states.get(district.id, date)
@@ -247,4 +252,5 @@ def _floor_and_compare(work: Path, plan, dates, opts, report: SoakReport, stack:
         cross_district_effects=len(effects),
         cross_district_districts=effects,
         state_mismatches=mismatched_states,
+        worker_killed_run=killed,
     )
