@@ -7,6 +7,7 @@ exist and the counts must be exact."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -88,3 +89,22 @@ def test_bench_tables_writes_a_soak_row_beside_the_other_kinds(tmp_path):
     assert rows[0].startswith("| 20 | 36 | 2 | 900.00 s | **144** (72 a core) | 30.50 s | 120.00 s / n/a |")
     assert "96,000 partitions" in rows[0] and rows[0].endswith("| 6.25 | 0 / 0 / 0 |")
     assert rows[1].startswith("| 100 |") and rows[1].endswith("| 1 / 0 / 0 |")  # ordered by districts
+
+
+def test_a_cluster_json_names_its_workers_and_their_pid_files(tmp_path):
+    from etl_project.soak.kill import worker_of
+    from etl_project.soak.stack import read_cluster
+
+    (tmp_path / "pids").mkdir()
+    (tmp_path / "pids" / "w1.pid").write_text(str(os.getppid()))
+    env = {"DAGSTER_HOME": "/x", "LMS_URL": "postgresql://u@h/lms"}
+    info = {"dir": str(tmp_path), "workers": ["w1", "w2"], "webserver_url": "http://127.0.0.1:3000/",
+            "code_server_port": 4000, "env": env}  # fmt: skip
+    (tmp_path / "cluster.json").write_text(json.dumps(info))
+    stack = read_cluster(tmp_path / "cluster.json")
+    assert stack.webserver_url == "http://127.0.0.1:3000" and stack.env["LMS_URL"] == "postgresql://u@h/lms"
+    assert stack.workers == [{"name": "w1", "pid": os.getppid()}, {"name": "w2", "pid": None}]
+    assert stack.cluster  # nothing started by the soak: it stops nothing
+    # This process descends from w1's (its parent): a run executing here is w1's.
+    assert worker_of(os.getpid(), stack.workers) == os.getppid()
+    assert worker_of(os.getpid(), [{"name": "w2", "pid": None}]) is None

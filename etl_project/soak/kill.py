@@ -20,6 +20,8 @@ from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from etl_project.run_owner import OWNER_PID_TAG
 from etl_project.soak.observe import DATE_TAG, DISTRICT_TAG, JOB
 
+WORKER_TAG = "etl_project/worker"  # the cluster's Celery worker that took the run (etl_project/cluster)
+
 
 @dataclass
 class Killed:
@@ -57,10 +59,14 @@ def kill_one(
         if tags.get(DISTRICT_TAG) not in districts or not tags.get(OWNER_PID_TAG):
             continue
         pid = int(tags[OWNER_PID_TAG])
-        pids = [p for p in (pid, worker_of(pid, workers)) if p]
+        named = [int(w["pid"]) for w in workers if w.get("name") == tags.get(WORKER_TAG) and w.get("pid")]
+        pids = [p for p in (pid, *named, worker_of(pid, workers)) if p]
         for victim in dict.fromkeys(pids):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(victim, signal.SIGKILL)
+        for leader in named:  # a cluster worker leads its own process group: all of it goes
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(leader, signal.SIGKILL)
         night = f"{tags.get(DATE_TAG)}|{tags[DISTRICT_TAG]}"
         return Killed(record.dagster_run.run_id, night, list(dict.fromkeys(pids)), time.time())
     return None
