@@ -97,12 +97,13 @@ def test_a_cluster_json_names_its_workers_and_their_pid_files(tmp_path):
 
     (tmp_path / "pids").mkdir()
     (tmp_path / "pids" / "w1.pid").write_text(str(os.getppid()))
-    env = {"DAGSTER_HOME": "/x", "LMS_URL": "postgresql://u@h/lms"}
+    env = {"DAGSTER_HOME": "/x", "LMS_URL": "postgresql://u@h/lms", "PYTHONPATH": "/elsewhere"}
     info = {"dir": str(tmp_path), "workers": ["w1", "w2"], "webserver_url": "http://127.0.0.1:3000/",
             "code_server_port": 4000, "env": env}  # fmt: skip
     (tmp_path / "cluster.json").write_text(json.dumps(info))
     stack = read_cluster(tmp_path / "cluster.json")
-    assert stack.webserver_url == "http://127.0.0.1:3000" and stack.env["LMS_URL"] == "postgresql://u@h/lms"
+    assert stack.webserver_url == "http://127.0.0.1:3000"
+    assert stack.env == {"DAGSTER_HOME": "/x", "LMS_URL": "postgresql://u@h/lms"}  # not its PYTHONPATH
     assert stack.workers == [{"name": "w1", "pid": os.getppid()}, {"name": "w2", "pid": None}]
     assert stack.cluster  # nothing started by the soak: it stops nothing
     # This process descends from w1's (its parent): a run executing here is w1's.

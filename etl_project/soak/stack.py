@@ -32,6 +32,7 @@ WORKSPACE = """load_from:
       location_name: etl_project
 """
 READY_SECONDS = 300
+DEPLOYMENT_ENV = ("ETL_PROJECT_", "DAGSTER_", "LMS_", "AWS_")
 
 
 @dataclass
@@ -53,7 +54,9 @@ class Stack:
 
 def read_cluster(path: Path) -> Stack:
     data = json.loads(path.read_text())
-    env = {str(k): str(v) for k, v in dict(data.get("env") or {}).items()}
+    # Only the deployment's settings: cluster.json may carry its creator's whole environment (PATH,
+    # PYTHONPATH), which must not replace the soak's own for the processes it starts (the floor).
+    env = {str(k): str(v) for k, v in dict(data.get("env") or {}).items() if k.startswith(DEPLOYMENT_ENV)}
     folder = Path(data.get("dir") or path.parent)
     workers = [_worker(w, folder) for w in data.get("workers") or []]
     return Stack(webserver_url=str(data["webserver_url"]).rstrip("/"), env=env, workers=workers)
