@@ -125,7 +125,9 @@ def _soak(work, plan, dates, opts, report, stack: Stack, sshd, instance: Dagster
             state["killed"] = kill_one(instance, ids, stack.workers)
             state["tried"] = state["killed"] is not None or done >= len(expected) // 2
             if state["killed"]:
-                opts.progress(f"SIGKILL {state['killed'].pids} running {state['killed'].night}")
+                opts.progress(
+                    f"SIGKILL {state['killed'].pids} running {sorted(state['killed'].runs.values())}"
+                )
 
     settled = lambda by_key: observe.settled(by_key, expected)  # noqa: E731
     by_key = observe.wait_for(instance, ids, settled, opts.timeout_s, on_poll=on_poll)
@@ -232,12 +234,14 @@ def _floor_and_compare(work: Path, plan, dates, opts, report: SoakReport, stack:
     floor = run_floor(plan_json(work, dates, plan), work / "floor", floor_env)
     backend, states = open_backend(Settings.from_env().lms_url()), NightStates()
     killed = report.data.get("worker_killed_run")
-    victim = killed["night"].split("|")[1] if isinstance(killed, dict) else None
+    victims = (
+        {r["night"].split("|")[1]: r for r in killed["runs"].values()} if isinstance(killed, dict) else {}
+    )
     effects, mismatched_states = [], []
     for district in (d for d in plan if d.runs):
         same = fingerprint(backend, district.id) == floor["lms"][district.id]
-        if district.id == victim:  # its own fate, not another district's effect: reported with the kill
-            killed["lms_same_as_floor"] = same  # type: ignore[index]
+        if district.id in victims:  # the kill's own effect, not another district's: reported with the kill
+            victims[district.id]["lms_same_as_floor"] = same
         elif district.kind == HEALTHY and not same:
             effects.append(district.id)
         for night, date in dates.items():
