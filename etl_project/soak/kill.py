@@ -25,9 +25,7 @@ WORKER_TAG = "etl_project/worker"  # the cluster's Celery worker that took the r
 
 @dataclass
 class Killed:
-    runs: dict[
-        str, str
-    ]  # run id -> night (district|date... as "YYYY-MM-DD|district") of every run it took down
+    runs: dict[str, str]  # run id -> night ("YYYY-MM-DD|district") of every run the kill took down
     pids: list[int] = field(default_factory=list)
     at: float = 0.0
 
