@@ -7,8 +7,10 @@ exist and the counts must be exact."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 from etl_project.soak.fleet import FAILURES, HEALTHY, failures_by_kind, plan_fleet
 from etl_project.soak.observe import percentile, union_seconds
@@ -65,3 +67,45 @@ def test_tiny_soak_through_the_daemon_reports_every_figure_and_the_injected_fail
     assert 0 < data["p50_drop_to_applied_s"] <= data["p95_drop_to_applied_s"]
     assert data["per_run_wall_s"] >= data["per_run_overhead_s"] >= 0 and data["overhead_ratio"] > 0
     assert data["worker_killed_run"] == "not requested"
+
+
+SOAK_RUN = {
+    "districts": 20, "district_nights": 36, "cores": 2, "wall_s": 900.0, "district_nights_per_hour": 144.0,
+    "district_nights_per_hour_per_core": 72.0, "per_run_overhead_s": 30.5, "p50_drop_to_applied_s": 120.0,
+    "p95_drop_to_applied_s": None, "max_sensor_tick_s": 1.5, "partition_page_p95_s": 0.4,
+    "partitions_per_asset": 96_000, "overhead_ratio": 6.25, "lost_runs": 0, "duplicate_runs": 0,
+    "cross_district_effects": 0,
+}  # fmt: skip
+
+
+def test_bench_tables_writes_a_soak_row_beside_the_other_kinds(tmp_path):
+    (tmp_path / "soak-20.json").write_text(json.dumps(SOAK_RUN))
+    (tmp_path / "soak-100.json").write_text(json.dumps({**SOAK_RUN, "districts": 100, "lost_runs": 1}))
+    doc = tmp_path / "doc.md"
+    doc.write_text("# B\n\n<!-- bench:soak -->\n<!-- /bench:soak -->\n")
+    script = Path(__file__).resolve().parent.parent / "scripts" / "bench_tables.py"
+    subprocess.run([sys.executable, str(script), "--doc", str(doc), "--json-dir", str(tmp_path)], check=True)
+    rows = doc.read_text().split("<!-- bench:soak -->\n")[1].splitlines()[2:4]
+    assert rows[0].startswith("| 20 | 36 | 2 | 900.00 s | **144** (72 a core) | 30.50 s | 120.00 s / n/a |")
+    assert "96,000 partitions" in rows[0] and rows[0].endswith("| 6.25 | 0 / 0 / 0 |")
+    assert rows[1].startswith("| 100 |") and rows[1].endswith("| 1 / 0 / 0 |")  # ordered by districts
+
+
+def test_a_cluster_json_names_its_workers_and_their_pid_files(tmp_path):
+    from etl_project.soak.kill import worker_of
+    from etl_project.soak.stack import read_cluster
+
+    (tmp_path / "pids").mkdir()
+    (tmp_path / "pids" / "w1.pid").write_text(str(os.getppid()))
+    env = {"DAGSTER_HOME": "/x", "LMS_URL": "postgresql://u@h/lms", "PYTHONPATH": "/elsewhere"}
+    info = {"dir": str(tmp_path), "workers": ["w1", "w2"], "webserver_url": "http://127.0.0.1:3000/",
+            "code_server_port": 4000, "env": env}  # fmt: skip
+    (tmp_path / "cluster.json").write_text(json.dumps(info))
+    stack = read_cluster(tmp_path / "cluster.json")
+    assert stack.webserver_url == "http://127.0.0.1:3000"
+    assert stack.env == {"DAGSTER_HOME": "/x", "LMS_URL": "postgresql://u@h/lms"}  # not its PYTHONPATH
+    assert stack.workers == [{"name": "w1", "pid": os.getppid()}, {"name": "w2", "pid": None}]
+    assert stack.cluster  # nothing started by the soak: it stops nothing
+    # This process descends from w1's (its parent): a run executing here is w1's.
+    assert worker_of(os.getpid(), stack.workers) == os.getppid()
+    assert worker_of(os.getpid(), [{"name": "w2", "pid": None}]) is None

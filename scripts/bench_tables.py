@@ -8,12 +8,13 @@ Each table sits between two marker comments in the document, and only the lines 
     <!-- bench:lms-phases -->  where the LMS runs' time went (first_load_phases_s, day2_phases_s)
     <!-- bench:portal -->      portal page latencies (etl-project bench --portal --students N --json)
     <!-- bench:small -->       small districts through the daemon (etl-project bench --small --json)
+    <!-- bench:soak -->        soak runs     (etl-project bench --soak --districts N --json)
     <!-- /bench:NAME -->       closes each of them
 
 Every ``*.json`` file of the JSON folder is one run, one row, ordered by students; an optional ``"code"`` key
 names the code a run measured (for a before/after pair). A run is a portal run when its JSON has
-``"portal": true``, a small-districts run when it has ``"bench": "daemon-small"``, an LMS run when it has
-``first_load_s``, else an ingest run. Figures are copied from the JSON, only formatted.
+``"portal": true``, a small-districts run when it has ``"bench": "daemon-small"``, a soak run when it has
+``district_nights`` (ordered by districts), an LMS run when it has ``first_load_s``, else an ingest run. Figures are copied from the JSON, only formatted.
 
     scripts/bench_tables.py                      # rewrite docs/benchmarks.md from docs/bench/*.json
     scripts/bench_tables.py --check              # exit 1 if the document is not what the JSON gives
@@ -171,12 +172,49 @@ SMALL_HEADER = [
     "run wall (median)", "step work (median)", "queued → started (median)",
 ]  # fmt: skip
 
+def optional(value: float | None, unit: str = " s") -> str:
+    return "n/a" if value is None else f"{value:,.2f}{unit}"
+
+
+def per_hour(run: Run) -> str:
+    return (
+        f"**{run['district_nights_per_hour']:,.0f}** ({run['district_nights_per_hour_per_core']:,.0f} a core)"
+    )
+
+
+def soak_rows(runs: list[Run]) -> list[list[str]]:
+    return [
+        [
+            count(r["districts"]),
+            count(r["district_nights"]),
+            f"{r['cores']}",
+            seconds(r["wall_s"]),
+            per_hour(r),
+            optional(r["per_run_overhead_s"]),
+            f"{optional(r['p50_drop_to_applied_s'])} / {optional(r['p95_drop_to_applied_s'])}",
+            optional(r["max_sensor_tick_s"]),
+            f"{optional(r['partition_page_p95_s'])} ({count(r['partitions_per_asset'])} partitions)",
+            optional(r["overhead_ratio"], ""),
+            f"{r['lost_runs']} / {r['duplicate_runs']} / {r['cross_district_effects']}",
+        ]
+        for r in runs
+    ]
+
+
+SOAK_HEADER = [
+    "districts", "district-nights", "cores", "wall", "district-nights / hour", "per-run overhead (median)",
+    "drop → applied p50 / p95", "max sensor tick", "partition page p95",
+    "overhead ratio (soak × cores / floor)",
+    "lost / duplicated / cross-district",
+]  # fmt: skip
+
 TABLES: dict[str, tuple[str, list[str], Callable[[list[Run]], list[list[str]]]]] = {
     "ingest": ("ingest", INGEST_HEADER, ingest_rows),
     "lms": ("lms", LMS_HEADER, lms_rows),
     "lms-phases": ("lms", PHASES_HEADER, phase_rows),
     "portal": ("portal", PORTAL_HEADER, portal_rows),
     "small": ("small", SMALL_HEADER, small_rows),
+    "soak": ("soak", SOAK_HEADER, soak_rows),
 }
 
 
@@ -186,8 +224,8 @@ def markdown(header: list[str], rows: list[list[str]]) -> str:
 
 
 def load_runs(paths: list[Path]) -> dict[str, list[Run]]:
-    """The runs by kind (``ingest``, ``lms``, ``portal``, ``small``), each kind ordered by students."""
-    runs: dict[str, list[Run]] = {"ingest": [], "lms": [], "portal": [], "small": []}
+    """The runs by kind (``ingest``, ``lms``, ``portal``, ``small``, ``soak``), each kind ordered by its size."""
+    runs: dict[str, list[Run]] = {"ingest": [], "lms": [], "portal": [], "small": [], "soak": []}
     for path in paths:
         try:
             run = json.loads(path.read_text())
@@ -197,11 +235,13 @@ def load_runs(paths: list[Path]) -> dict[str, list[Run]]:
             kind = "portal"
         elif run.get("bench") == "daemon-small":
             kind = "small"
+        elif "district_nights" in run:
+            kind = "soak"
         else:
             kind = "lms" if "first_load_s" in run else "ingest"
         runs[kind].append(run)
-    for kind in runs.values():
-        kind.sort(key=lambda r: r["students"])
+    for kind, listed in runs.items():
+        listed.sort(key=lambda r, size="districts" if kind == "soak" else "students": r[size])
     return runs
 
 

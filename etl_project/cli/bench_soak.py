@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -74,6 +75,10 @@ def run(args: argparse.Namespace) -> int:
     def progress(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
+    # SIGTERM (a background run being stopped) unwinds like Ctrl-C: the services it started are stopped and
+    # the paused nightly schedule restarted.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
     data = run_soak(
         SoakOptions(
             districts=args.districts,
@@ -89,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             timeout_s=args.timeout,
             progress=progress,
+            command=" ".join(["etl-project", *sys.argv[1:]]),
         )
     )
     if args.json:

@@ -20,11 +20,12 @@ from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from etl_project.run_owner import OWNER_PID_TAG
 from etl_project.soak.observe import DATE_TAG, DISTRICT_TAG, JOB
 
+WORKER_TAG = "etl_project/worker"  # the cluster's Celery worker that took the run (etl_project/cluster)
+
 
 @dataclass
 class Killed:
-    run_id: str
-    night: str
+    runs: dict[str, str]  # run id -> night ("YYYY-MM-DD|district") of every run the kill took down
     pids: list[int] = field(default_factory=list)
     at: float = 0.0
 
@@ -51,33 +52,44 @@ def worker_of(pid: int, workers: list[dict[str, object]]) -> int | None:
 def kill_one(
     instance: DagsterInstance, districts: set[str], workers: list[dict[str, object]]
 ) -> Killed | None:
-    """SIGKILL the process of one soak run that is executing now; None if no run has claimed a process yet."""
-    for record in instance.get_run_records(RunsFilter(job_name=JOB, statuses=[DagsterRunStatus.STARTED])):
-        tags = record.dagster_run.tags
-        if tags.get(DISTRICT_TAG) not in districts or not tags.get(OWNER_PID_TAG):
-            continue
-        pid = int(tags[OWNER_PID_TAG])
-        pids = [p for p in (pid, worker_of(pid, workers)) if p]
-        for victim in dict.fromkeys(pids):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(victim, signal.SIGKILL)
-        night = f"{tags.get(DATE_TAG)}|{tags[DISTRICT_TAG]}"
-        return Killed(record.dagster_run.run_id, night, list(dict.fromkeys(pids)), time.time())
-    return None
+    """SIGKILL the process executing one soak run (on a cluster: its whole worker); None if no run has claimed
+    a process yet. Every run that process was executing goes with it (a worker may run several at once)."""
+    started = instance.get_run_records(RunsFilter(job_name=JOB, statuses=[DagsterRunStatus.STARTED]))
+    mine = [r.dagster_run for r in started if r.dagster_run.tags.get(DISTRICT_TAG) in districts]
+    victim = next((run for run in mine if run.tags.get(OWNER_PID_TAG)), None)
+    if victim is None:
+        return None
+    pid = int(victim.tags[OWNER_PID_TAG])
+    worker = str(victim.tags.get(WORKER_TAG, "")).split("@")[0]  # Celery names it "<name>@<host>"
+    named = [int(w["pid"]) for w in workers if w.get("name") == worker and w.get("pid")]
+    pids = list(dict.fromkeys(p for p in (pid, *named, worker_of(pid, workers)) if p))
+    for target in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(target, signal.SIGKILL)
+    for leader in named:  # a cluster worker leads its own process group: all of it goes
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(leader, signal.SIGKILL)
+    runs = {run.run_id: _night(run.tags) for run in mine if int(run.tags.get(OWNER_PID_TAG) or 0) in pids}
+    return Killed(runs, pids, time.time())
+
+
+def _night(tags) -> str:
+    return f"{tags.get(DATE_TAG)}|{tags.get(DISTRICT_TAG)}"
 
 
 def what_became(instance: DagsterInstance, killed: Killed | None, requested: bool) -> dict[str, object] | str:
-    """The killed run's end: its status, the runs that retried it and their statuses."""
+    """What became of every run the kill took down: its status, and the runs that retried it."""
     if not requested:
         return "not requested"
     if killed is None:
         return "no run was executing when a kill was tried"
-    run = instance.get_run_by_id(killed.run_id)
-    retries = instance.get_runs(RunsFilter(tags={"dagster/parent_run_id": killed.run_id}))
-    return {
-        "run_id": killed.run_id,
-        "night": killed.night,
-        "killed_pids": killed.pids,
-        "status": run.status.value if run else "missing",
-        "retried_by": {r.run_id: r.status.value for r in retries},
-    }
+    runs = {}
+    for run_id, night in killed.runs.items():
+        run = instance.get_run_by_id(run_id)
+        retries = instance.get_runs(RunsFilter(tags={"dagster/parent_run_id": run_id}))
+        runs[run_id] = {
+            "night": night,
+            "status": run.status.value if run else "missing",
+            "retried_by": {r.run_id: r.status.value for r in retries},
+        }
+    return {"killed_pids": killed.pids, "runs": runs}

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 from etl_project.registry.nights import NightStates
-from etl_project.soak.fleet import FAILURES, SoakDistrict
+from etl_project.soak.fleet import FAILURES, REFUSED_LOGIN, UNREACHABLE, SoakDistrict
 from etl_project.soak.observe import Key
+
+# What the poll's one-sentence error says for each kind (etl_project/sources/sftp.py).
+POLL_ERRORS = {UNREACHABLE: "cannot open an SSH session", REFUSED_LOGIN: "refused the private key"}
 
 
 def observed(district: SoakDistrict, dates: dict[int, str], states: NightStates, ran: set[Key]) -> bool:
     """Whether the district ended as its kind should: the expected state each night, or no run and a
-    failed poll for the kinds whose server fails."""
+    poll that failed the way its server fails, for the kinds whose server fails."""
     for night, date in dates.items():
         expected = district.expected(night)
         if expected is None:
             poll = states.poll(district.id)
-            if (district.id, date) in ran or poll is None or poll.reachable:
+            if (
+                (district.id, date) in ran
+                or poll is None
+                or POLL_ERRORS[district.kind] not in (poll.last_error or "")
+            ):
                 return False
             continue
         record = states.get(district.id, date)

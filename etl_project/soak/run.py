@@ -37,6 +37,7 @@ class SoakOptions:
     seed: int = 1
     timeout_s: float = 6 * 3600
     ui_repeat: int = 10
+    command: str = ""  # the command line that started the soak, kept in the JSON
     progress: Callable[[str], None] = lambda _: None
 
 
@@ -57,8 +58,8 @@ def run_soak(opts: SoakOptions) -> dict[str, object]:
     plan = fleet_mod.plan_fleet(opts.districts, rate=opts.failure_rate, scale=opts.scale,
                                 students=opts.students, seed=opts.seed)  # fmt: skip
     dates = soak_dates()
-    report.update(phase="generating", districts=len(plan), nights=dates, workdir=str(work),
-                  students_total=sum(d.students for d in plan),
+    report.update(phase="generating", command=opts.command, districts=len(plan), nights=dates,
+                  workdir=str(work), students_total=sum(d.students for d in plan),
                   failures_injected=fleet_mod.failures_by_kind(plan))  # fmt: skip
     _generate(work, plan, dates, opts)
     stack = read_cluster(opts.cluster) if opts.cluster else None
@@ -124,7 +125,9 @@ def _soak(work, plan, dates, opts, report, stack: Stack, sshd, instance: Dagster
             state["killed"] = kill_one(instance, ids, stack.workers)
             state["tried"] = state["killed"] is not None or done >= len(expected) // 2
             if state["killed"]:
-                opts.progress(f"SIGKILL {state['killed'].pids} running {state['killed'].night}")
+                opts.progress(
+                    f"SIGKILL {state['killed'].pids} running {sorted(state['killed'].runs.values())}"
+                )
 
     settled = lambda by_key: observe.settled(by_key, expected)  # noqa: E731
     by_key = observe.wait_for(instance, ids, settled, opts.timeout_s, on_poll=on_poll)
@@ -230,9 +233,16 @@ def _floor_and_compare(work: Path, plan, dates, opts, report: SoakReport, stack:
     floor_env = child_env({**local_env(work / "floor", os.environ["ETL_PROJECT_SECRET_KEY"])})
     floor = run_floor(plan_json(work, dates, plan), work / "floor", floor_env)
     backend, states = open_backend(Settings.from_env().lms_url()), NightStates()
+    killed = report.data.get("worker_killed_run")
+    victims = (
+        {r["night"].split("|")[1]: r for r in killed["runs"].values()} if isinstance(killed, dict) else {}
+    )
     effects, mismatched_states = [], []
     for district in (d for d in plan if d.runs):
-        if district.kind == HEALTHY and fingerprint(backend, district.id) != floor["lms"][district.id]:
+        same = fingerprint(backend, district.id) == floor["lms"][district.id]
+        if district.id in victims:  # the kill's own effect, not another district's: reported with the kill
+            victims[district.id]["lms_same_as_floor"] = same
+        elif district.kind == HEALTHY and not same:
             effects.append(district.id)
         for night, date in dates.items():
             record = states.get(district.id, date)
@@ -246,4 +256,5 @@ def _floor_and_compare(work: Path, plan, dates, opts, report: SoakReport, stack:
         cross_district_effects=len(effects),
         cross_district_districts=effects,
         state_mismatches=mismatched_states,
+        worker_killed_run=killed,
     )

@@ -28,18 +28,16 @@ def unauthorized_key(work: Path) -> Path:
     return key
 
 
-def soak_district(
-    root: Path, district: SoakDistrict, sshd: SshdServer | None = None, bad_key: Path | None = None
-) -> District:
-    """The registry entry of a soak district (``sshd`` and ``bad_key`` are needed by the failing kinds)."""
+def soak_district(root: Path, district: SoakDistrict, sshd: SshdServer | None = None) -> District:
+    """The registry entry of a soak district (``sshd``: the server both failing SFTP kinds pin)."""
     if district.kind in (UNREACHABLE, REFUSED_LOGIN):
-        assert sshd is not None and bad_key is not None, "the failing SFTP kinds need the sshd and a key"
+        assert sshd is not None, "the failing SFTP kinds need the sshd"
     if district.kind == UNREACHABLE:
         source = SftpSource(host="127.0.0.1", port=free_port(), username="soak", remote_dir="/outbox",
-                            host_key=sshd.host_key_line, private_key_file=str(bad_key))  # fmt: skip
+                            host_key=sshd.host_key_line)  # fmt: skip
     elif district.kind == REFUSED_LOGIN:
         source = SftpSource(host=sshd.host, port=sshd.port, username=sshd.username, remote_dir="/outbox",
-                            host_key=sshd.host_key_line, private_key_file=str(bad_key))  # fmt: skip
+                            host_key=sshd.host_key_line)  # fmt: skip
     else:
         folder = district_folder(root, district.id)
         folder.mkdir(parents=True, exist_ok=True)
@@ -55,4 +53,9 @@ def register(
     registry = registry or Registry()
     bad_key = unauthorized_key(root)
     for district in fleet:
-        registry.add(soak_district(root, district, sshd, bad_key), None, replace=True)
+        # The failing SFTP kinds hold a real (unauthorized) key, stored encrypted like any district's, so the
+        # poll fails on the connection or the login, not on a missing credential.
+        secrets = (
+            {"private_key": bad_key.read_text()} if district.kind in (UNREACHABLE, REFUSED_LOGIN) else None
+        )
+        registry.add(soak_district(root, district, sshd), secrets, replace=True)

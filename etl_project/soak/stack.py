@@ -5,7 +5,8 @@ Local: a temp ``DAGSTER_HOME`` seeded with the project's dagster.yaml (queued ru
 
 Cluster: ``etl-project cluster up`` writes ``cluster.json``; the soak reads from it the environment every
 process of the cluster shares (``env``: registry, archive, LMS, ``DAGSTER_HOME``, S3 endpoint), the
-webserver's URL (``webserver_url``) and the workers (``workers``: ``name``, ``pid``, ``cores``). Nothing is
+webserver's URL (``webserver_url``) and the workers (``workers``: names, whose pids are in
+``<dir>/pids/<name>.pid``, or objects with ``name``, ``pid``, ``cores``). Nothing is
 started or stopped then: the soak only registers districts, publishes drops and reads.
 """
 
@@ -31,6 +32,7 @@ WORKSPACE = """load_from:
       location_name: etl_project
 """
 READY_SECONDS = 300
+DEPLOYMENT_ENV = ("ETL_PROJECT_", "DAGSTER_", "LMS_", "AWS_")
 
 
 @dataclass
@@ -52,10 +54,20 @@ class Stack:
 
 def read_cluster(path: Path) -> Stack:
     data = json.loads(path.read_text())
-    env = {str(k): str(v) for k, v in dict(data.get("env") or {}).items()}
-    return Stack(
-        webserver_url=str(data["webserver_url"]).rstrip("/"), env=env, workers=list(data.get("workers") or [])
-    )
+    # Only the deployment's settings: cluster.json may carry its creator's whole environment (PATH,
+    # PYTHONPATH), which must not replace the soak's own for the processes it starts (the floor).
+    env = {str(k): str(v) for k, v in dict(data.get("env") or {}).items() if k.startswith(DEPLOYMENT_ENV)}
+    folder = Path(data.get("dir") or path.parent)
+    workers = [_worker(w, folder) for w in data.get("workers") or []]
+    return Stack(webserver_url=str(data["webserver_url"]).rstrip("/"), env=env, workers=workers)
+
+
+def _worker(listed: str | dict[str, object], folder: Path) -> dict[str, object]:
+    """A worker as ``{"name", "pid"}``: listed so, or by name with its pid in ``<dir>/pids/<name>.pid``."""
+    if isinstance(listed, dict):
+        return listed
+    pid_file = folder / "pids" / f"{listed}.pid"
+    return {"name": listed, "pid": int(pid_file.read_text()) if pid_file.exists() else None}
 
 
 def local_env(work: Path, secret_key: str) -> dict[str, str]:
