@@ -89,7 +89,9 @@ def test_trace_search_by_id_and_name_to_the_history(synced):
     (given,) = [m["label"].split()[0] for m in by_name if m["sourced_id"] == sid]
     both = search(warehouse, archive, "north", f"{given[:2]} {family[:3]}")  # "given family" prefixes
     assert sid in {m["sourced_id"] for m in both}
-    assert sid not in {m["sourced_id"] for m in search(warehouse, archive, "north", family[1:])}  # not mid-name
+    assert sid not in {
+        m["sourced_id"] for m in search(warehouse, archive, "north", family[1:])
+    }  # not mid-name
     assert search(warehouse, archive, "north", "%") == [] and search(warehouse, archive, "north", "_a") == []
     history = record_history(warehouse, archive, backend, states, "north", "users", sid)
     assert history["changes"] and history["changes"][-1]["operation"] == "created"

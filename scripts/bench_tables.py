@@ -14,7 +14,8 @@ Each table sits between two marker comments in the document, and only the lines 
 Every ``*.json`` file of the JSON folder is one run, one row, ordered by students; an optional ``"code"`` key
 names the code a run measured (for a before/after pair). A run is a portal run when its JSON has
 ``"portal": true``, a small-districts run when it has ``"bench": "daemon-small"``, a soak run when it has
-``district_nights`` (ordered by districts), an LMS run when it has ``first_load_s``, else an ingest run. Figures are copied from the JSON, only formatted.
+``district_nights`` (ordered by districts), an LMS run when it has ``first_load_s``, else an ingest run.
+Figures are copied from the JSON, only formatted.
 
     scripts/bench_tables.py                      # rewrite docs/benchmarks.md from docs/bench/*.json
     scripts/bench_tables.py --check              # exit 1 if the document is not what the JSON gives
@@ -224,7 +225,7 @@ def markdown(header: list[str], rows: list[list[str]]) -> str:
 
 
 def load_runs(paths: list[Path]) -> dict[str, list[Run]]:
-    """The runs by kind (``ingest``, ``lms``, ``portal``, ``small``, ``soak``), each kind ordered by its size."""
+    """The runs by kind (ingest, lms, portal, small, soak), each kind ordered by its size."""
     runs: dict[str, list[Run]] = {"ingest": [], "lms": [], "portal": [], "small": [], "soak": []}
     for path in paths:
         try:

@@ -14,7 +14,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "soak (--soak): N districts, two nights each, through the Dagster daemon"
     )
     soak.add_argument("--soak", action="store_true", help="run the soak benchmark (docs/scale.md)")
-    soak.add_argument("--districts", type=int, default=20, help="synthetic districts (default 20; --small too: one night each)")
+    soak.add_argument(
+        "--districts",
+        type=int,
+        default=20,
+        help="synthetic districts (default 20; --small too: one night each)",
+    )
     soak.add_argument(
         "--cluster",
         type=Path,
