@@ -92,7 +92,8 @@ def prepare(
 ) -> tuple[float, bool]:
     """The synced district of ``students`` students in ``home``: seconds it took, and whether it was reused
     (already there from an earlier run). An interrupted preparation resumes: a night whose drop is complete
-    (its manifest written) is not generated again, a night already applied is not synced again."""
+    (its manifest written) is not generated again, a night already synced (applied, held or blocked) is not
+    synced again."""
     ready = home / READY
     made = json.loads(ready.read_text()) if ready.exists() else {}
     if made.get("students") == students and made.get("nights", NIGHTS) == nights:
@@ -116,7 +117,7 @@ def prepare(
     for day in range(1, nights + 1):
         night = night_date(day).isoformat()
         record = states.get(DISTRICT, night)
-        if record is None or record.state != NightState.APPLIED:
+        if record is None or record.state in (NightState.RUNNING, NightState.FAILED, NightState.MISSING):
             progress(f"syncing {night} through etl-project sync")
             _cli(env, "sync", "--district", DISTRICT, "--date", night, "--settle-seconds", "0")
     spent = round(time.perf_counter() - started, 1)
