@@ -96,7 +96,7 @@ def test_a_cluster_json_names_its_workers_and_their_pid_files(tmp_path):
     from etl_project.soak.stack import read_cluster
 
     (tmp_path / "pids").mkdir()
-    (tmp_path / "pids" / "w1.pid").write_text(str(os.getppid()))
+    (tmp_path / "pids" / "w1.pid").write_text(str(os.getpid()))  # this test's process plays worker w1
     env = {"DAGSTER_HOME": "/x", "LMS_URL": "postgresql://u@h/lms", "PYTHONPATH": "/elsewhere"}
     info = {"dir": str(tmp_path), "workers": ["w1", "w2"], "webserver_url": "http://127.0.0.1:3000/",
             "code_server_port": 4000, "env": env}  # fmt: skip
@@ -104,8 +104,12 @@ def test_a_cluster_json_names_its_workers_and_their_pid_files(tmp_path):
     stack = read_cluster(tmp_path / "cluster.json")
     assert stack.webserver_url == "http://127.0.0.1:3000"
     assert stack.env == {"DAGSTER_HOME": "/x", "LMS_URL": "postgresql://u@h/lms"}  # not its PYTHONPATH
-    assert stack.workers == [{"name": "w1", "pid": os.getppid()}, {"name": "w2", "pid": None}]
+    assert stack.workers == [{"name": "w1", "pid": os.getpid()}, {"name": "w2", "pid": None}]
     assert stack.cluster  # nothing started by the soak: it stops nothing
-    # This process descends from w1's (its parent): a run executing here is w1's.
-    assert worker_of(os.getpid(), stack.workers) == os.getppid()
-    assert worker_of(os.getpid(), [{"name": "w2", "pid": None}]) is None
+    # A run executing in a child process of w1 is w1's; with no such worker listed, it is nobody's.
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        assert worker_of(child.pid, stack.workers) == os.getpid()
+        assert worker_of(child.pid, [{"name": "w2", "pid": None}]) is None
+    finally:
+        child.communicate(b"", timeout=30)
