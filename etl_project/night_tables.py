@@ -185,13 +185,30 @@ def ensure_night(
     return folder
 
 
-@contextlib.contextmanager
-def read_nights(
-    warehouse: WarehouseResource, archive: Archive, district: str, nights: Iterable[str] | None = None
-) -> Iterator[duckdb.DuckDBPyConnection]:
+@dataclass
+class NightsReader:
+    """An open in-memory DuckDB over a district's archived nights, and the spill folder it owns."""
+
+    conn: duckdb.DuckDBPyConnection
+    spill: Path
+    index: dict[str, str]  # the archive's index it was opened against: night -> manifest sha256
+
+    def close(self) -> None:
+        self.conn.close()
+        shutil.rmtree(self.spill, ignore_errors=True)
+
+
+def open_nights(
+    warehouse: WarehouseResource,
+    archive: Archive,
+    district: str,
+    nights: Iterable[str] | None = None,
+    index: dict[str, str] | None = None,
+) -> NightsReader:
     """An in-memory DuckDB with the ``oneroster`` schema over the archived nights (read-only views):
-    ``files`` and ``rejects`` of every night, the entity tables of ``nights`` (default: the newest)."""
-    index = read_index(archive, district)
+    ``files`` and ``rejects`` of every night, the entity tables of ``nights`` (default: the newest).
+    The caller closes it (:func:`read_nights` does)."""
+    index = dict(read_index(archive, district) if index is None else index)
     wanted = set(nights) if nights is not None else ({max(index)} if index else set())
     for date in wanted - set(index):  # archived but not indexed (the index lost a race): still found
         if (data := archive.get_bytes(district, date, MANIFEST_NAME)) is not None:
@@ -206,19 +223,31 @@ def read_nights(
     config = {**DUCKDB_CONFIG, "memory_limit": warehouse.memory_limit, "temp_directory": str(spill)}
     if warehouse.threads:
         config["threads"] = warehouse.threads
-    conn = duckdb.connect(":memory:", config=config)
+    reader = NightsReader(duckdb.connect(":memory:", config=config), spill, index)
     try:
-        ensure_schema(conn)  # every table exists, empty, even with no night archived yet
+        ensure_schema(reader.conn)  # every table exists, empty, even with no night archived yet
         for table, files in paths.items():
             if files:
-                conn.execute(f"DROP TABLE {SCHEMA}.{table}")
+                reader.conn.execute(f"DROP TABLE {SCHEMA}.{table}")
                 listed = ", ".join(lit(f) for f in files)
                 source = f"read_parquet([{listed}], union_by_name=true)"
-                conn.execute(f"CREATE VIEW {SCHEMA}.{table} AS SELECT * FROM {source}")
-        yield conn
+                reader.conn.execute(f"CREATE VIEW {SCHEMA}.{table} AS SELECT * FROM {source}")
+    except BaseException:
+        reader.close()
+        raise
+    return reader
+
+
+@contextlib.contextmanager
+def read_nights(
+    warehouse: WarehouseResource, archive: Archive, district: str, nights: Iterable[str] | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """:func:`open_nights` for the length of a ``with`` block."""
+    reader = open_nights(warehouse, archive, district, nights)
+    try:
+        yield reader.conn
     finally:
-        conn.close()
-        shutil.rmtree(spill, ignore_errors=True)
+        reader.close()
 
 
 def offboard_cache(warehouse: WarehouseResource, district: str) -> bool:

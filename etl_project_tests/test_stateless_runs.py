@@ -317,3 +317,30 @@ def test_nights_built_before_tables_were_archived_are_published_once(tmp_path, d
         assert publish_unarchived(conn, archive, builder, DISTRICT) == []
     after = read_index(archive, DISTRICT)
     assert sorted(after) == list(NIGHTS) and after[NIGHT3] == before[NIGHT3]
+
+
+def test_shared_readers_follow_the_archive_and_outlive_a_replaced_reader(tmp_path, dropbox):
+    """The portal's readers stay open between requests: a night published since is seen by the next
+    request, and a request still using the replaced reader finishes on it."""
+    from etl_project.archive import LocalArchive
+    from etl_project.night_readers import NightReaders
+    from etl_project.night_tables import publish_night
+    from etl_project.oneroster.load import load_drop
+
+    archive, builder = LocalArchive(tmp_path / "archive"), WarehouseResource(root=str(tmp_path / "builder"))
+    reader, readers = WarehouseResource(root=str(tmp_path / "reader")), NightReaders(limit=1)
+    newest = "SELECT max(_date)::VARCHAR FROM oneroster.users"
+    with builder.connect(DISTRICT) as conn:
+        load_drop(conn, dropbox / NIGHT1, district=DISTRICT, date=NIGHT1)
+        publish_night(conn, archive, builder, DISTRICT, NIGHT1)
+        with readers.read(reader, archive, DISTRICT) as first:
+            assert first.execute(newest).fetchone() == (NIGHT1,)
+            load_drop(conn, dropbox / NIGHT2, district=DISTRICT, date=NIGHT2)
+            publish_night(conn, archive, builder, DISTRICT, NIGHT2)
+            with readers.read(reader, archive, DISTRICT) as second:  # the index changed: a new reader
+                assert second.execute(newest).fetchone() == (NIGHT2,)
+                with readers.read(reader, archive, DISTRICT, [NIGHT1]) as other:  # evicts (limit 1)
+                    assert other.execute(newest).fetchone() == (NIGHT1,)
+                assert second.execute(newest).fetchone() == (NIGHT2,)  # retired, still in use: open
+            assert first.execute(newest).fetchone() == (NIGHT1,)
+    readers.close()

@@ -8,7 +8,7 @@ from typing import Any
 from etl_project.archive.base import Archive
 from etl_project.lms.backend import LmsBackend
 from etl_project.lms.history import history, night_history
-from etl_project.night_tables import read_nights
+from etl_project.night_readers import READERS
 from etl_project.registry.nights import NightStates
 from etl_project.reports.build import NightReport, build_night_report
 from etl_project.reports.html import render_night
@@ -52,7 +52,7 @@ def night_report(
     """The facts of one night's report (files, rejected rows with hints, LMS counts, state)."""
     if archive is None:
         raise ValueError("the night's report needs the archive")
-    with read_nights(warehouse, archive, district, [date]) as conn:
+    with READERS.read(warehouse, archive, district, [date]) as conn:
         return build_night_report(
             conn, backend, archive, district, date, district_name=district_name, timezone=timezone,
             night_state=states.get(district, date),

@@ -4,7 +4,7 @@ Python); cells a spreadsheet would run as formulas are neutralized with a leadin
 from __future__ import annotations
 
 from etl_project.archive.base import Archive
-from etl_project.night_tables import read_nights
+from etl_project.night_readers import READERS
 from etl_project.partitions import validate_partition_night
 from etl_project.reports.build import rejects_csv
 from etl_project.warehouse import WarehouseResource
@@ -15,5 +15,5 @@ def rejects_download(
 ) -> tuple[str, bytes]:
     """(file name, CSV bytes) of the night's rejected rows, read from the archived night."""
     night = validate_partition_night(date)
-    with read_nights(warehouse, archive, district, [night]) as conn:
+    with READERS.read(warehouse, archive, district, [night]) as conn:
         return f"{district}-{night}-rejected-rows.csv", rejects_csv(conn, night)

@@ -18,7 +18,7 @@ import duckdb
 from etl_project.archive.base import Archive
 from etl_project.lms.backend import LmsBackend
 from etl_project.lms.history import trace
-from etl_project.night_tables import read_nights
+from etl_project.night_readers import READERS
 from etl_project.registry.nights import NightStates
 from etl_project.reports.build import has_tables
 from etl_project.reports.kept_out import kept_out
@@ -100,7 +100,7 @@ def find_records(
 
 
 def search(warehouse: WarehouseResource, archive: Archive, district: str, query: str) -> list[dict[str, Any]]:
-    with read_nights(warehouse, archive, district) as conn:
+    with READERS.read(warehouse, archive, district) as conn:
         return find_records(conn, query)
 
 
@@ -123,7 +123,7 @@ def record_history(
     newest = states.latest(district)
     kept: list[dict[str, Any]] = []
     if not changes or (newest and not newest.state.lms_changed):
-        with read_nights(warehouse, archive, district) as conn:
+        with READERS.read(warehouse, archive, district) as conn:
             kept = kept_out(conn, entity, sourced_id)
     return {
         "entity": entity,
