@@ -13,6 +13,11 @@ next nights would wait behind it. Each run therefore records its owner process a
 
 ``sweep_stale_runs`` marks STARTED runs whose owner is gone from this host as failed, with a message saying
 so; runs owned on other hosts, and runs that recorded no owner yet, are left alone.
+
+A retry or re-execution starts with a copy of its parent run's tags, owner included: the owner tags also
+name the parent run of the run they were recorded for (``OWNER_PARENT_TAG``), and owner tags copied from
+another run (their parent differs from this run's ``dagster/parent_run_id``) are no owner, so the retry of a
+run killed with its worker is claimed by its own worker, not swept as the dead parent.
 """
 
 from __future__ import annotations
@@ -35,17 +40,27 @@ from etl_project.owner import Owner, this_host
 OWNER_HOST_TAG = "etl_project/owner_host"
 OWNER_PID_TAG = "etl_project/owner_pid"
 OWNER_STARTED_TAG = "etl_project/owner_started"
+OWNER_PARENT_TAG = "etl_project/owner_parent_run"  # the parent run of the run the owner was recorded for
+PARENT_RUN_TAG = "dagster/parent_run_id"  # set by Dagster on retries and re-executions
 SWEPT_STATUSES = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]
 
 
-def owner_tags(owner: Owner | None = None) -> dict[str, str]:
+def owner_tags(owner: Owner | None = None, parent_run: str = "") -> dict[str, str]:
     owner = owner or Owner.of()
-    return {OWNER_HOST_TAG: owner.host, OWNER_PID_TAG: str(owner.pid), OWNER_STARTED_TAG: owner.started}
+    return {
+        OWNER_HOST_TAG: owner.host,
+        OWNER_PID_TAG: str(owner.pid),
+        OWNER_STARTED_TAG: owner.started,
+        OWNER_PARENT_TAG: parent_run,
+    }
 
 
 def run_owner(tags: Mapping[str, str]) -> Owner | None:
+    """The run's owner process, or None when it has none yet (or only the one copied from its parent)."""
     host, pid = tags.get(OWNER_HOST_TAG), tags.get(OWNER_PID_TAG, "")
     if not host or not pid.isdigit():
+        return None
+    if tags.get(OWNER_PARENT_TAG, "") != tags.get(PARENT_RUN_TAG, ""):
         return None
     return Owner(host=host, pid=int(pid), started=tags.get(OWNER_STARTED_TAG, ""))
 
@@ -58,7 +73,8 @@ def claim_run(context: AssetExecutionContext) -> None:
     in_process = context.job_def.executor_def.name == in_process_executor.name
     parent = None if in_process else multiprocessing.parent_process()
     owner = Owner.of(parent.pid if parent is not None and parent.pid else os.getpid())
-    context.instance.add_run_tags(context.run.run_id, owner_tags(owner))
+    parent_run = context.run.tags.get(PARENT_RUN_TAG, "")
+    context.instance.add_run_tags(context.run.run_id, owner_tags(owner, parent_run))
 
 
 def stale_message(run: DagsterRun, owner: Owner) -> str:

@@ -37,7 +37,7 @@ from etl_project.jobs import nightly_sync
 from etl_project.owner import Owner, this_host
 from etl_project.partitions import DISTRICTS_PARTITION, DistrictNight
 from etl_project.registry import Registry
-from etl_project.run_owner import claim_run, owner_tags, run_owner
+from etl_project.run_owner import PARENT_RUN_TAG, claim_run, owner_tags, run_owner
 from etl_project.scratch import scratch_dir, sweep_scratch
 from etl_project.warehouse import WarehouseResource
 
@@ -138,11 +138,11 @@ def _districts_file(tmp_path: Path, district: District) -> str:
 
 
 def test_the_sweeper_sensor_fails_runs_of_dead_processes_here_only(instance):
-    def started_run(owner: Owner) -> str:
+    def started_run(owner: Owner, **extra: str) -> str:
         run = instance.create_run_for_job(
             _nightly_sync(),
             status=DagsterRunStatus.STARTED,
-            tags={DISTRICT_TAG: "s1", **owner_tags(owner)},
+            tags={DISTRICT_TAG: "s1", **owner_tags(owner), **extra},
         )
         return run.run_id
 
@@ -150,16 +150,21 @@ def test_the_sweeper_sensor_fails_runs_of_dead_processes_here_only(instance):
     live = started_run(Owner.of())
     reused = started_run(Owner(host=this_host(), pid=os.getpid(), started="1"))  # our pid, an older process
     elsewhere = started_run(Owner(host="another-host.example.org", pid=dead_pid()))
+    # the retry of the dead run: Dagster copied its tags, owner included, and names the parent
+    retry = started_run(Owner(host=this_host(), pid=dead_pid()), **{PARENT_RUN_TAG: dead})
 
     stale_run_sweeper(build_sensor_context(instance=instance))
 
-    status = {run_id: instance.get_run_by_id(run_id).status for run_id in (dead, live, reused, elsewhere)}
+    runs = (dead, live, reused, elsewhere, retry)
+    status = {run_id: instance.get_run_by_id(run_id).status for run_id in runs}
     assert status == {
         dead: DagsterRunStatus.FAILURE,
         live: DagsterRunStatus.STARTED,
         reused: DagsterRunStatus.FAILURE,
         elsewhere: DagsterRunStatus.STARTED,
+        retry: DagsterRunStatus.STARTED,  # not the dead parent's: its own worker claims it
     }
+    assert run_owner(instance.get_run_by_id(retry).tags) is None
     [failure] = instance.all_logs(dead, of_type=DagsterEventType.RUN_FAILURE)
     assert "stale-run sweep" in failure.message and "is gone" in failure.message
 
