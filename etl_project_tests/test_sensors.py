@@ -364,3 +364,30 @@ def test_a_district_without_a_source_is_not_registered_polled_or_reported(tmp_pa
     assert descriptions == ["District open: source reachable (0 of 1 enabled district(s) unreachable)"]
     assert "birch" not in tick_log.text
     assert "birch" not in NightStates(registry_url()).polls()
+
+
+def test_a_drop_waits_while_another_trigger_s_run_of_its_night_is_running(tmp_path, instance, tick_log):
+    """The nightly schedule started a run of the night between two polls: the sensor does not request a
+    second run of it, and takes the drop once that run has ended without syncing it."""
+    from dagster import DagsterRunStatus
+
+    from etl_project.jobs import nightly_sync
+
+    folder = tmp_path / "dropbox"
+    districts = write_districts(tmp_path, [local_district("lincoln", folder)])
+    sensor = build_new_drop_sensor()
+    r = tick(sensor, instance, districts)  # first look: nothing there yet
+    write_folder_drop(folder / night(1))
+    r = tick(sensor, instance, districts, r.cursor)  # seen for the first time: waits a poll
+    job = make_defs(tmp_path).resolve_job_def(nightly_sync.name)
+    running = instance.create_run_for_job(
+        job,
+        status=DagsterRunStatus.STARTED,
+        tags={"dagster/partition": f"{night(1)}|lincoln", TRIGGER_TAG: "schedule"},
+    )
+    r = tick(sensor, instance, districts, r.cursor, log=tick_log)
+    assert r.run_requests == []
+    assert f"run {running.run_id} of this night is queued or running" in tick_log.text
+    instance.report_run_failed(running, "ended by the test")  # ended without syncing the drop
+    r = tick(sensor, instance, districts, r.cursor)
+    assert keys(r) == [f"{night(1)}|lincoln"]

@@ -25,7 +25,9 @@ Each tick:
    Only drops of the last ``RECENT_NIGHTS`` nights are considered: older nights are for a backfill.
    A night already synced by another path (``etl-project sync``, the demo) is not run again because the
    sensor sees its drop for the first time: the drop asset materialized from the same drop, or a night state
-   other than failed/missing, marks the drop taken instead (see ``sync_status.already_synced``).
+   other than failed/missing, marks the drop taken instead (see ``sync_status.already_synced``). While a
+   run of the night from another trigger (the nightly schedule) is queued or running, the drop waits for the
+   next tick: both would otherwise sync the same night under different run keys.
 4. **First sync at once.** A district the cursor has never polled successfully (a new registration) gets
    a run for its newest complete drop in the same tick, without waiting a poll interval (the fetch step's
    own settle check still guards a drop that is still moving); its older drops are marked seen, not
@@ -65,6 +67,7 @@ from etl_project.automation.sync_status import (
     already_synced,
     drop_run_key,
     night_states_for,
+    run_in_flight,
 )
 from etl_project.districts import District
 from etl_project.districts.resource import DistrictsResource
@@ -186,10 +189,19 @@ def record_poll(states: NightStates, did: str, unrecorded: list[str], **outcome:
         unrecorded.append(f"{did}: {type(exc).__name__}: {exc}")
 
 
+class InFlight(str):
+    """Why a drop is looked at again next tick instead of run now: a run of its night (the schedule's, a
+    person's) is queued or running. Once it ends, the drop is synced unless that run took the same drop."""
+
+
 def _synced_elsewhere(
     instance: DagsterInstance, states: NightStates, did: str, night: str, lst: DropListing
 ) -> str | None:
-    return already_synced(instance, states, DistrictNight(night, did), lst.fingerprint)
+    dn = DistrictNight(night, did)
+    why = already_synced(instance, states, dn, lst.fingerprint)
+    if why is None and (run_id := run_in_flight(instance, dn)) is not None:
+        return InFlight(f"run {run_id} of this night is queued or running; looked at again when it ends")
+    return why
 
 
 @dataclass
@@ -352,6 +364,9 @@ class NewDropTick:
                 )
                 continue
             why = synced(night, lst)
+            if isinstance(why, InFlight):  # not taken: decided when that run has ended
+                report.waiting.setdefault(district.id, []).append(f"{lst.location} (night {night}: {why})")
+                continue
             if why is None:
                 requests[night] = self._request(district, night, lst, "new_drop", previous_poll)
             else:

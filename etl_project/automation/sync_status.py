@@ -21,6 +21,12 @@ JOB = "nightly_sync"
 TRIGGER_TAG = "etl_project/trigger"
 RUN_KEY_TAG = "dagster/run_key"
 FAILED = (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED, DagsterRunStatus.CANCELING)
+IN_FLIGHT = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+]
 #: triggers that prove a complete drop was seen at the source (the sensor only requests complete drops)
 DROP_SEEN_TRIGGERS = ("new_drop", "first_sync")
 #: night states that leave a night to be synced (again) when its drop is there
@@ -75,6 +81,14 @@ def night_states_for(districts: DistrictsResource) -> NightStates:
 def drop_run_key(district: str, fingerprint: str) -> str:
     """One run per drop: the run key of the sensor's requests and of Sync now's runs."""
     return f"{district}:{fingerprint}"
+
+
+def run_in_flight(instance: DagsterInstance, night: DistrictNight) -> str | None:
+    """A ``nightly_sync`` run of the night (any trigger) that is queued or running."""
+    records = instance.get_run_records(
+        RunsFilter(job_name=JOB, tags={"dagster/partition": str(night)}, statuses=IN_FLIGHT), limit=1
+    )
+    return records[0].dagster_run.run_id if records else None
 
 
 def run_of_drop(instance: DagsterInstance, run_key: str) -> str | None:
