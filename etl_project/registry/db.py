@@ -94,12 +94,19 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """A connection in a transaction, committed when the block ends (rolled back on an exception)."""
+        """A connection in a transaction, committed when the block ends (rolled back on an exception).
+
+        On SQLite the transaction takes the write lock at once (``BEGIN IMMEDIATE``): a transaction that
+        reads and then writes (a session's idle clock, a lease) would otherwise fail with "database is
+        locked" at its first write whenever another process writes, instead of waiting its turn."""
         if not self._migrated:
             self._migrate()
             self._migrated = True
-        with self._connect() as conn, conn.begin():
-            yield conn
+        with self._connect() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.info["begin"] = "BEGIN IMMEDIATE"  # read by etl_project.engines.sqlite_engine
+            with conn.begin():
+                yield conn
 
 
 def upsert(conn: Connection, table: Table) -> Insert:
