@@ -5,6 +5,8 @@ through the webserver's GraphQL API and queued by the daemon.
 * Night 1 runs on worker w1 and night 2 on worker w2 (pinned through their own queues): the LMS ends exactly
   as when the same nights run one after another in one process. Worker w2 reads nothing from w1's disk: what
   night 2 needs of night 1 comes from the archive and the databases.
+* Dagster's storage reaches PostgreSQL through PgBouncer: connections opened and closed one after another
+  (as dagster-postgres does for almost every query) reuse one PostgreSQL server process.
 * Night 3, taken from the shared queue, loses its worker to SIGKILL mid-run: the Celery sweep fails the
   run, run_retries starts it again on the other worker, and the LMS ends as if night 3 had run once.
 """
@@ -143,6 +145,29 @@ def test_nights_on_two_workers_leave_the_lms_as_one_process_does(cluster, refere
             assert nights.run(DISTRICT, night).success
             assert _lms_state(info.env["LMS_URL"]) == _lms_state(ref_url), f"night {night}"
         assert len(_lms_state(info.env["LMS_URL"])["users"]) > 40
+
+
+def test_dagster_connections_reuse_postgres_server_processes(cluster):
+    import psycopg2  # dagster-postgres's driver
+
+    info, _ = cluster
+    dagster_url = info.env["DAGSTER_PG_URL"].replace("postgresql+psycopg2://", "postgresql://", 1)
+    direct_url = info.env["LMS_URL"].rsplit("/", 1)[0] + "/dagster"
+    assert dagster_url != direct_url  # not the database's own port
+
+    def backend_pids(url: str, connections: int) -> set[int]:
+        pids = set()
+        for _ in range(connections):
+            conn = psycopg2.connect(url)
+            conn.autocommit = True  # as dagster-postgres connects
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_backend_pid()")
+                pids.add(cur.fetchone()[0])
+            conn.close()
+        return pids
+
+    assert len(backend_pids(direct_url, 20)) == 20  # each direct connection is a new server process
+    assert len(backend_pids(dagster_url, 20)) <= 2
 
 
 def test_a_run_whose_worker_is_killed_is_retried_on_the_other_and_applied_once(cluster, reference):

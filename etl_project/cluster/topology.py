@@ -15,6 +15,7 @@ from pathlib import Path
 import boto3
 
 from etl_project.cluster.config import ARCHIVE_BUCKET, THREADS_PER_WORKER, ClusterInfo, dagster_yaml
+from etl_project.cluster.pgbouncer import start_pgbouncer
 from etl_project.cluster.processes import (
     ClusterStartError,
     port_open,
@@ -32,8 +33,8 @@ from etl_project.registry import new_key
 BIN = Path(sys.executable).parent
 LOCATION = "etl_project"
 PG_PATH_FILE = "pg.path"
-# The broker and the metadata database go down last, after everything that talks to them.
-STOP_LAST = ("redis", "s3")
+# The broker, the S3 endpoint and the database's pooler go down last, after everything that talks to them.
+STOP_LAST = ("redis", "s3", "pgbouncer")
 # Settings of the caller that must not leak into the cluster's processes (a developer's own homes and URLs).
 _OWN_PREFIXES = ("ETL_PROJECT_", "DAGSTER_", "LMS_", "AWS_")
 
@@ -96,9 +97,9 @@ def _shared_env(root: Path) -> dict[str, str]:
     pg = start_postgres(pg_dir)
     for db in ("dagster", "registry", "lms"):
         pg.create_database(db)
+    bouncer_port = start_pgbouncer(root, Path(pg_dir) / "pgbouncer", pg.port, pg.user, _base_env())
     redis_port, s3_port = free_port(), free_port()
-    base = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_PREFIXES)}
-    base["PATH"] = f"{BIN}{os.pathsep}{base.get('PATH', '')}"
+    base = _base_env()
     redis = start("redis", ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
                             "--appendonly", "no", "--daemonize", "no"], base, root)  # fmt: skip
     s3 = start("s3", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(s3_port)], base, root)
@@ -106,9 +107,10 @@ def _shared_env(root: Path) -> dict[str, str]:
     wait_until("s3", port_open(s3_port), s3, root)
     env = {
         **base,
-        # dagster-postgres binds NOTIFY's payload as a parameter, which only psycopg2 accepts (SQLAlchemy 2.1
-        # picks psycopg 3 for a bare postgresql:// URL)
-        "DAGSTER_PG_URL": pg.url("dagster").replace("postgresql://", "postgresql+psycopg2://", 1),
+        # Dagster's storage through PgBouncer (etl_project/cluster/pgbouncer.py). dagster-postgres binds
+        # NOTIFY's payload as a parameter, which only psycopg2 accepts (SQLAlchemy 2.1 picks psycopg 3 for a
+        # bare postgresql:// URL).
+        "DAGSTER_PG_URL": f"postgresql+psycopg2://{pg.user}@127.0.0.1:{bouncer_port}/dagster",
         "ETL_PROJECT_REGISTRY_URL": pg.url("registry"),
         "LMS_URL": pg.url("lms"),
         "ETL_PROJECT_ARCHIVE": f"s3://{ARCHIVE_BUCKET}/nights",
@@ -125,6 +127,13 @@ def _shared_env(root: Path) -> dict[str, str]:
     s3_client.create_bucket(Bucket=ARCHIVE_BUCKET)
     s3_client.put_bucket_versioning(Bucket=ARCHIVE_BUCKET, VersioningConfiguration={"Status": "Enabled"})
     return env
+
+
+def _base_env() -> dict[str, str]:
+    """This process's environment without the caller's own homes and URLs, with our bin folder on PATH."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_PREFIXES)}
+    base["PATH"] = f"{BIN}{os.pathsep}{base.get('PATH', '')}"
+    return base
 
 
 def _control_env(root: Path, env: dict[str, str], yaml_text: str) -> dict[str, str]:
