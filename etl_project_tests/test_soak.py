@@ -113,3 +113,33 @@ def test_a_cluster_json_names_its_workers_and_their_pid_files(tmp_path):
         assert worker_of(child.pid, [{"name": "w2", "pid": None}]) is None
     finally:
         child.communicate(b"", timeout=30)
+
+
+def test_a_cluster_floor_uses_the_cluster_storage_in_databases_of_its_own(tmp_path, pg_server):
+    import psycopg
+
+    from etl_project.soak.floor import floor_env
+    from etl_project.soak.stack import Stack
+
+    pg_server.create_database("lms")
+    cluster = {
+        "LMS_URL": pg_server.url("lms"),
+        "ETL_PROJECT_REGISTRY_URL": pg_server.url("registry"),
+        "DAGSTER_PG_URL": "postgresql+psycopg2://postgres@127.0.0.1:6432/dagster",  # its pooler
+        "ETL_PROJECT_ARCHIVE": "s3://archive/nights",
+        "ETL_PROJECT_S3_ENDPOINT": "http://127.0.0.1:9000",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    local = floor_env(Stack(webserver_url="http://x", env={}, processes=[object()]), tmp_path / "a", "k")
+    assert set(local) == {"ETL_PROJECT_HOME", "DAGSTER_HOME", "ETL_PROJECT_SECRET_KEY"}  # embedded default
+
+    env = floor_env(Stack(webserver_url="http://x", env=cluster), tmp_path / "floor", "k")
+    assert env["LMS_URL"] == pg_server.url("floor_lms")
+    assert env["ETL_PROJECT_REGISTRY_URL"] == pg_server.url("floor_registry")
+    assert env["DAGSTER_PG_URL"] == "postgresql+psycopg2://postgres@127.0.0.1:6432/floor_dagster"
+    assert env["ETL_PROJECT_ARCHIVE"] == "s3://archive/floor"  # the same bucket, not the runs' prefix
+    assert env["ETL_PROJECT_S3_ENDPOINT"] == cluster["ETL_PROJECT_S3_ENDPOINT"]
+    assert "postgres:" in (Path(env["DAGSTER_HOME"]) / "dagster.yaml").read_text()
+    with psycopg.connect(pg_server.url(), autocommit=True) as conn:
+        names = {r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'floor_%'")}
+    assert names == {"floor_registry", "floor_lms", "floor_dagster"}

@@ -1,7 +1,9 @@
 """The floor: the soak's district-nights executed one after another in one process, on a home of its own.
 
 Run as ``python -m etl_project.soak.floor PLAN.json OUT.json`` with an environment naming that home (the
-project reads its settings from the environment once, so the floor gets its own process). Night 1 of every
+project reads its settings from the environment once, so the floor gets its own process). The home uses
+the same kinds of storage as the runs it is compared with (:func:`floor_env`), so the comparison measures
+the orchestration, not SQLite against PostgreSQL. Night 1 of every
 district, then night 2, each through ``sync_night`` (Dagster's in-process execution of ``nightly_sync``,
 no settle wait). It writes the wall time of those runs, each night's state and every district's LMS
 fingerprint, which the soak compares with its own LMS district by district.
@@ -16,6 +18,46 @@ import time
 from pathlib import Path
 
 from etl_project.soak.fleet import SoakDistrict
+from etl_project.soak.stack import Stack, local_env
+
+FLOOR_DATABASES = ("registry", "lms", "dagster")
+INSTANCE_YAML = """# the soak's floor: Dagster's instance in the cluster's PostgreSQL, runs in-process
+storage:
+  postgres:
+    postgres_url:
+      env: DAGSTER_PG_URL
+telemetry:
+  enabled: false
+"""
+
+
+def floor_env(stack: Stack, work: Path, secret_key: str) -> dict[str, str]:
+    """The floor's settings: the embedded default under ``work`` for a local soak; on a cluster, databases
+    ``floor_*`` of its PostgreSQL (Dagster's through the same PgBouncer), and its S3 endpoint under
+    another prefix, as the workers use them."""
+    env = local_env(work, secret_key)
+    if not stack.cluster:
+        return env
+    import psycopg
+
+    cluster = stack.env
+    server = cluster["LMS_URL"].rsplit("/", 1)[0]  # the registry and the LMS connect directly
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        for name in FLOOR_DATABASES:
+            conn.execute(f'DROP DATABASE IF EXISTS "floor_{name}"')
+            conn.execute(f'CREATE DATABASE "floor_{name}"')
+    dagster_home = Path(env["DAGSTER_HOME"])
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    (dagster_home / "dagster.yaml").write_text(INSTANCE_YAML)
+    archive_bucket = cluster["ETL_PROJECT_ARCHIVE"].removeprefix("s3://").split("/", 1)[0]
+    return {
+        **{k: v for k, v in cluster.items() if k.startswith(("AWS_", "ETL_PROJECT_S3_"))},
+        **env,
+        "ETL_PROJECT_REGISTRY_URL": f"{server}/floor_registry",
+        "LMS_URL": f"{server}/floor_lms",
+        "DAGSTER_PG_URL": cluster["DAGSTER_PG_URL"].rsplit("/", 1)[0] + "/floor_dagster",
+        "ETL_PROJECT_ARCHIVE": f"s3://{archive_bucket}/floor",
+    }
 
 
 def plan_json(root: Path, dates: dict[int, str], fleet: list[SoakDistrict]) -> dict[str, object]:

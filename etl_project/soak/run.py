@@ -226,12 +226,12 @@ def _floor_and_compare(work: Path, plan, dates, opts, report: SoakReport, stack:
     from etl_project.lms.connect import open_backend
     from etl_project.registry.nights import NightStates
     from etl_project.settings import Settings
-    from etl_project.soak.floor import plan_json, run_floor
+    from etl_project.soak.floor import floor_env, plan_json, run_floor
     from etl_project.soak.lms_rows import fingerprint
 
     opts.progress("floor: the same district-nights one after another in one process ...")
-    floor_env = child_env({**local_env(work / "floor", os.environ["ETL_PROJECT_SECRET_KEY"])})
-    floor = run_floor(plan_json(work, dates, plan), work / "floor", floor_env)
+    env = child_env(floor_env(stack, work / "floor", os.environ["ETL_PROJECT_SECRET_KEY"]))
+    floor = run_floor(plan_json(work, dates, plan), work / "floor", env)
     backend, states = open_backend(Settings.from_env().lms_url()), NightStates()
     killed = report.data.get("worker_killed_run")
     victims = (
