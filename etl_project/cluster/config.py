@@ -16,8 +16,9 @@ WORKER_TAG = "etl_project/worker"
 # Each worker consumes the shared queue and one of its own (to pin a run to a worker: the run tag
 # ``dagster-celery/queue``).
 SHARED_QUEUE = "dagster"
-# A 2-core machine: two runs at once per worker (a run is mostly DuckDB, which releases the GIL).
-THREADS_PER_WORKER = 2
+# Two runs at once per worker, each in a process of its own (Celery's prefork pool): a run waits on
+# PostgreSQL and S3 part of the time, so two per two cores keep them busy.
+RUNS_PER_WORKER = 2
 MAX_RUNTIME_SECONDS = 3600
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import boto3
 
-from etl_project.cluster.config import ARCHIVE_BUCKET, THREADS_PER_WORKER, ClusterInfo, dagster_yaml
+from etl_project.cluster.config import ARCHIVE_BUCKET, RUNS_PER_WORKER, ClusterInfo, dagster_yaml
 from etl_project.cluster.pgbouncer import start_pgbouncer
 from etl_project.cluster.processes import (
     ClusterStartError,
@@ -56,7 +56,7 @@ def up(directory: str | Path, workers: int = 2, sweep_seconds: int = 30) -> Clus
 def _up(root: Path, workers: int, sweep_seconds: int) -> ClusterInfo:
     env = {**_shared_env(root), "ETL_PROJECT_CELERY_SWEEP_SECONDS": str(sweep_seconds)}
     names = worker_names(workers)
-    yaml_text = dagster_yaml(max_concurrent_runs=workers * THREADS_PER_WORKER)
+    yaml_text = dagster_yaml(max_concurrent_runs=workers * RUNS_PER_WORKER)
     control = _control_env(root, env, yaml_text)
     _prepare_storage(control)
     code_port, web_port = free_port(), free_port()

@@ -1,9 +1,15 @@
 """A Celery worker of the cluster: its command line and its own homes (scratch, warehouse, DAGSTER_HOME).
 
 A worker shares nothing with the others but PostgreSQL, the S3 endpoint and the broker; its folder is
-scratch. It consumes the shared queue and its own (``worker-<name>``), runs up to ``THREADS_PER_WORKER``
-runs at once in threads (a run's steps stay in the worker: the code's executor decides), and takes one
-task at a time from the broker (prefetch 1) so a busy worker leaves queued runs to the others.
+scratch. It consumes the shared queue and its own (``worker-<name>``), runs up to ``RUNS_PER_WORKER``
+runs at once, each in a child process of Celery's prefork pool (a run's steps stay in that process: the
+code's executor decides), and takes one task at a time from the broker (prefetch 1) so a busy worker
+leaves queued runs to the others.
+
+Not the threads pool: Dagster reconfigures Python's logging (``logging.config.dictConfig``) when each run
+starts, which takes the logging module's lock and then each handler's lock, while a run already executing
+in another thread takes them in the other order: two runs of one process deadlocked that way on this
+machine.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from etl_project.cluster.config import SHARED_QUEUE, THREADS_PER_WORKER, worker_queue
+from etl_project.cluster.config import RUNS_PER_WORKER, SHARED_QUEUE, worker_queue
 from etl_project.files import private_dir
 
 
@@ -37,9 +43,9 @@ def worker_command(name: str) -> list[str]:
         "etl_project.cluster.celery_app",
         "worker",
         "--pool",
-        "threads",
+        "prefork",
         "--concurrency",
-        str(THREADS_PER_WORKER),
+        str(RUNS_PER_WORKER),
         "--hostname",
         f"{name}@%h",
         "--queues",
