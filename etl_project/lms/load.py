@@ -2,7 +2,11 @@
 
 Inside the district's locked transaction the change set is computed against the LMS as it is at that moment,
 so a re-run of the same night finds nothing to do and records nothing; a crash anywhere rolls everything
-back. Parents are written before children; deactivations go children first. New LMS ids and ledger ids are
+back. A night older than one the LMS already holds (applied or released) is never applied: it would undo
+the newer night's changes. That happens when a night's run is retried after the next night's run (a lost
+worker's run goes back to the end of the queue), or when an old held night is released too late.
+
+Parents are written before children; deactivations go children first. New LMS ids and ledger ids are
 reserved in blocks up front, so created rows and ledger rows are COPYed straight into their tables (a first
 load's ledger on a second connection, published at commit: see ``LmsSession.load_beside``); updates and
 deactivations go through temp staging tables and one set-based ``UPDATE ... FROM`` each.
@@ -36,6 +40,33 @@ from etl_project.partitions import validate_district_id, validate_night
 log = logging.getLogger(__name__)
 
 LEDGER_COLUMNS = ("id", "district", "source_id", "sourced_id", "lms_id", "operation", "line", "changes")
+
+
+class NewerNightApplied(RuntimeError):
+    """The LMS already holds a newer night of the district than the one asked for."""
+
+    def __init__(self, district: str, date: str, newer: str):
+        self.district, self.date, self.newer = district, date, newer
+        super().__init__(
+            f"night {date} of {district} was not applied: the LMS already holds the newer night {newer}, and "
+            f"applying an older night would undo its changes. The drop stays archived; nothing to do "
+            f"unless {newer} itself was wrong (then replay the night that should be current)"
+        )
+
+
+def newer_night_applied(session: LmsSession, district: str, date: str) -> str | None:
+    """The newest night after ``date`` that changed the district's LMS (applied or released), if any."""
+    newer = session.query(
+        f"SELECT max(partition_date) FROM {session.table('sync_runs')} "
+        "WHERE district = %s AND partition_date > %s AND state IN ('applied', 'released')",
+        [district, date],
+    )[0][0]
+    return str(newer)[:10] if newer else None
+
+
+def _refuse_older(session: LmsSession, district: str, date: str) -> None:
+    if (newer := newer_night_applied(session, district, date)) is not None:
+        raise NewerNightApplied(district, date, newer)
 
 
 @dataclass(frozen=True)
@@ -89,9 +120,11 @@ def plan_night(
     *,
     sample_size: int = 5,
 ) -> Plan:
-    """The change set against the LMS as it is now, and the thresholds' verdict; writes nothing."""
+    """The change set against the LMS as it is now, and the thresholds' verdict; writes nothing.
+    Raises :class:`NewerNightApplied` for a night older than one the LMS holds."""
     with backend.session(district, write=False) as session:
-        changes = build_changeset(duck, session, district, validate_night(date))
+        _refuse_older(session, district, validate_night(date))
+        changes = build_changeset(duck, session, district, date)
     samples = {e.name: sample(duck, e.name, sample_size) for e in ENTITIES}
     return Plan(changes, thresholds.evaluate(changes), samples)
 
@@ -111,6 +144,7 @@ def load_night(
     validate_night(date)
     try:
         with backend.session(district, write=True) as session:
+            _refuse_older(session, district, date)
             started = time.perf_counter()
             changes = build_changeset(duck, session, district, date, workdir)
             changeset_s = time.perf_counter() - started
