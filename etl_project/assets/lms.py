@@ -36,6 +36,7 @@ from etl_project.assets.keys import OWNERS, oneroster
 from etl_project.assets.night_state import record_night
 from etl_project.districts.resource import DistrictsResource
 from etl_project.lms import Release, Thresholds, load_night, plan_night
+from etl_project.lms.load import refuse_older_night
 from etl_project.lms.mapping import column_lineage
 from etl_project.lms.resource import LmsResource
 from etl_project.lms.schema import ENTITIES, OPERATIONS, Entity
@@ -156,6 +157,7 @@ def lms_change_plan(
     thresholds = _thresholds(districts, night.district)
     release = _release(context, config)
     backend = lms.backend()
+    refuse_older_night(backend, night.district, night.date)
     with read_nights(warehouse, archive.open(), night.district, [night.date]) as duck:
         plan = plan_night(duck, backend, night.district, night.date, thresholds)
         verdict = plan.verdict

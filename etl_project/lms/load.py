@@ -69,6 +69,13 @@ def _refuse_older(session: LmsSession, district: str, date: str) -> None:
         raise NewerNightApplied(district, date, newer)
 
 
+def refuse_older_night(backend: LmsBackend, district: str, date: str) -> None:
+    """Raise :class:`NewerNightApplied` when the LMS holds a newer night than ``date``: the nightly graph
+    stops at its change plan instead of planning (and perhaps holding) a change that undoes it."""
+    with backend.session(district, write=False) as session:
+        _refuse_older(session, district, validate_night(date))
+
+
 @dataclass(frozen=True)
 class Release:
     """A one-time release of a held night: who released it and why (both required)."""
@@ -120,11 +127,10 @@ def plan_night(
     *,
     sample_size: int = 5,
 ) -> Plan:
-    """The change set against the LMS as it is now, and the thresholds' verdict; writes nothing.
-    Raises :class:`NewerNightApplied` for a night older than one the LMS holds."""
+    """The change set against the LMS as it is now, and the thresholds' verdict; writes nothing. Also a
+    what-if for a night older than the LMS holds (which :func:`load_night` would refuse)."""
     with backend.session(district, write=False) as session:
-        _refuse_older(session, district, validate_night(date))
-        changes = build_changeset(duck, session, district, date)
+        changes = build_changeset(duck, session, district, validate_night(date))
     samples = {e.name: sample(duck, e.name, sample_size) for e in ENTITIES}
     return Plan(changes, thresholds.evaluate(changes), samples)
 
