@@ -26,6 +26,12 @@ def test_helm_values_match_the_local_cluster_instance():
     assert retries["maxRetries"] == local["run_retries"]["max_retries"]
     assert retries["retryOnAssetOrOpFailure"] is local["run_retries"]["retry_on_asset_or_op_failure"] is False
     assert values["postgresql"]["enabled"] is False and values["postgresql"]["postgresqlPassword"] == ""
+    for daemon in ("sensors", "schedules"):  # run creation in parallel, in both deployments
+        helm, ours = values["dagsterDaemon"][daemon], local[daemon]
+        assert (helm["useThreads"], helm["numSubmitWorkers"]) == (
+            ours["use_threads"],
+            ours["num_submit_workers"],
+        )
     code = values["dagster-user-deployments"]["deployments"][0]
     assert code["codeServerArgs"][:2] == ["-m", "etl_project.definitions"]
 

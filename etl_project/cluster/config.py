@@ -88,6 +88,16 @@ run_monitoring:
   max_resume_run_attempts: 0
   poll_interval_seconds: 10
   free_slots_after_run_end_seconds: 300
+# A tick that requests many runs (hundreds of districts' drops at once) creates them in parallel: each
+# creation asks the code server for the run's plan and writes its planned events (~0.6 s each).
+sensors:
+  use_threads: true
+  num_workers: 4
+  num_submit_workers: 4
+schedules:
+  use_threads: true
+  num_workers: 4
+  num_submit_workers: 4
 run_retries:
   enabled: true
   max_retries: 1
