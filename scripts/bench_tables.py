@@ -173,6 +173,7 @@ SMALL_HEADER = [
     "run wall (median)", "step work (median)", "queued → started (median)",
 ]  # fmt: skip
 
+
 def optional(value: float | None, unit: str = " s") -> str:
     return "n/a" if value is None else f"{value:,.2f}{unit}"
 
