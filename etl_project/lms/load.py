@@ -49,8 +49,8 @@ class NewerNightApplied(RuntimeError):
         self.district, self.date, self.newer = district, date, newer
         super().__init__(
             f"night {date} of {district} was not applied: the LMS already holds the newer night {newer}, and "
-            f"applying an older night would undo its changes. The drop stays archived; nothing to do "
-            f"unless {newer} itself was wrong (then replay the night that should be current)"
+            f"applying an older night would undo its changes. The drop stays archived; nothing to do unless "
+            f"{newer} itself was wrong, and then the next night's corrected drop sets the LMS right"
         )
 
 
