@@ -54,19 +54,15 @@ class NewerNightApplied(RuntimeError):
         )
 
 
-def newer_night_applied(session: LmsSession, district: str, date: str) -> str | None:
-    """The newest night after ``date`` that changed the district's LMS (applied or released), if any."""
+def _refuse_older(session: LmsSession, district: str, date: str) -> None:
+    """Raise :class:`NewerNightApplied` when a night after ``date`` changed the district's LMS."""
     newer = session.query(
         f"SELECT max(partition_date) FROM {session.table('sync_runs')} "
         "WHERE district = %s AND partition_date > %s AND state IN ('applied', 'released')",
         [district, date],
     )[0][0]
-    return str(newer)[:10] if newer else None
-
-
-def _refuse_older(session: LmsSession, district: str, date: str) -> None:
-    if (newer := newer_night_applied(session, district, date)) is not None:
-        raise NewerNightApplied(district, date, newer)
+    if newer:
+        raise NewerNightApplied(district, date, str(newer)[:10])
 
 
 def refuse_older_night(backend: LmsBackend, district: str, date: str) -> None:
