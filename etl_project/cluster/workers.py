@@ -8,8 +8,7 @@ leaves queued runs to the others.
 
 Not the threads pool: Dagster reconfigures Python's logging (``logging.config.dictConfig``) when each run
 starts, which takes the logging module's lock and then each handler's lock, while a run already executing
-in another thread takes them in the other order: two runs of one process deadlocked that way on this
-machine.
+in another thread takes them in the other order, so two runs in one process can deadlock.
 """
 
 from __future__ import annotations
