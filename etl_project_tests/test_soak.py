@@ -12,7 +12,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-from etl_project.soak.fleet import FAILURES, HEALTHY, failures_by_kind, plan_fleet
+import pytest
+
+from etl_project.soak.fleet import (
+    FAILURES,
+    HEALTHY,
+    failures_by_kind,
+    floor_sample,
+    plan_fleet,
+    scale_floor,
+    stratum,
+)
 from etl_project.soak.observe import percentile, union_seconds
 
 KEYS = {
@@ -36,6 +46,30 @@ def test_plan_has_the_size_mix_and_a_few_failures_of_each_kind():
     assert [d.students for d in tiny] == [50] * 5 and failures_by_kind(tiny) == dict.fromkeys(FAILURES, 1)
 
 
+def test_a_floor_sample_takes_a_share_of_every_stratum_and_scales_its_time_up_stratum_by_stratum():
+    fleet = plan_fleet(200, rate=0.03, seed=7)
+    running = [d for d in fleet if d.runs]
+    victim = next(d.id for d in running if d.kind == HEALTHY and d.students <= 2_000)
+    sample = floor_sample(fleet, 0.1, always={victim}, seed=3)
+    assert victim in {d.id for d in sample} and set(sample) <= set(running)
+    assert {stratum(d) for d in sample} == {stratum(d) for d in running}  # every stratum, the 200k one too
+    for key in {stratum(d) for d in running}:  # a tenth of each (at least one), the victim on top
+        share = max(1, round(sum(stratum(d) == key for d in running) * 0.1))
+        assert sum(stratum(d) == key for d in sample) in {share, share + 1}
+    assert len(sample) < len(running) // 5
+    assert floor_sample(fleet, 0.1, always={victim}, seed=3) == sample  # same seed, same sample
+    assert floor_sample(fleet, 1.0) == running
+
+    # When a night's cost depends only on its stratum, the scaled sample is exactly the whole floor.
+    cost = {"small": 5.0, "large": 20.0, "largest": 90.0}
+    walls = {d.id: [cost[stratum(d).split("/")[1]]] * 2 for d in sample}
+    assert scale_floor(fleet, walls) == pytest.approx(
+        sum(2 * cost[stratum(d).split("/")[1]] for d in running)
+    )
+    with pytest.raises(ValueError, match="largest"):
+        scale_floor(fleet, {d.id: walls[d.id] for d in sample if d.students <= 50_000})
+
+
 def test_step_spans_are_counted_once_where_they_overlap():
     assert union_seconds([(0, 4), (2, 6), (10, 11)]) == 7
     assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0 and percentile([5.0], 95) == 5.0
@@ -47,7 +81,7 @@ def test_tiny_soak_through_the_daemon_reports_every_figure_and_the_injected_fail
     proc = subprocess.run(
         [sys.executable, "-m", "etl_project.cli.main", "bench", "--soak", "--districts", "6",
          "--district-students", "50", "--history-nights", "3", "--timeout", "1200",
-         "--workdir", str(tmp_path / "work"), "--out", str(out), "--json"],
+         "--workdir", str(tmp_path / "work"), "--out", str(out), "--floor-sample", "0.5", "--json"],
         capture_output=True, text=True, timeout=1800,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -56,7 +90,10 @@ def test_tiny_soak_through_the_daemon_reports_every_figure_and_the_injected_fail
     assert set(data) >= KEYS and data["phase"] == "done"
     assert data["districts"] == 6
     # 2 healthy + broken + held run both nights; unreachable and refused never get a run.
-    assert data["district_nights"] == 8 and data["floor_runs"] == 8
+    assert data["district_nights"] == 8
+    # --floor-sample 0.5: one of the two healthy districts, the broken one and the held one.
+    assert data["floor_runs"] == 6 and data["lms_compared_districts"] == 3
+    assert data["floor_sample"]["districts"] == 3 and data["floor_sample"]["of"] == 4
     assert data["lost_runs"] == 0 and data["duplicate_runs"] == 0 and data["unexpected_runs"] == []
     assert data["cross_district_effects"] == 0 and data["state_mismatches"] == []
     assert data["failures_injected"] == dict.fromkeys(FAILURES, 1)
@@ -67,6 +104,17 @@ def test_tiny_soak_through_the_daemon_reports_every_figure_and_the_injected_fail
     assert 0 < data["p50_drop_to_applied_s"] <= data["p95_drop_to_applied_s"]
     assert data["per_run_wall_s"] >= data["per_run_overhead_s"] >= 0 and data["overhead_ratio"] > 0
     assert data["worker_killed_run"] == "not requested"
+
+    # The floor again, on every district this time, for the same soak (its runs long ended).
+    again = subprocess.run(
+        [sys.executable, "-m", "etl_project.cli.main", "bench", "--soak", "--floor-of", str(out), "--json"],
+        capture_output=True, text=True, timeout=1800,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr[-3000:]
+    data = json.loads(out.read_text())
+    assert data["phase"] == "done" and data["floor_runs"] == 8 and data["lms_compared_districts"] == 4
+    assert data["cross_district_effects"] == 0 and data["state_mismatches"] == []
+    assert data["district_nights"] == 8 and data["floor_command"].endswith("--json")
 
 
 SOAK_RUN = {
@@ -113,6 +161,18 @@ def test_a_cluster_json_names_its_workers_and_their_pid_files(tmp_path):
         assert worker_of(child.pid, [{"name": "w2", "pid": None}]) is None
     finally:
         child.communicate(b"", timeout=30)
+
+
+def test_every_run_on_a_killed_worker_is_counted_as_killed_not_only_the_one_aimed_at():
+    from etl_project.soak.kill import went_with
+
+    aimed = {"etl_project/owner_pid": "101", "etl_project/worker": "w1@vm"}
+    sibling = {"etl_project/owner_pid": "102", "etl_project/worker": "w1@vm"}  # w1's other child
+    elsewhere = {"etl_project/owner_pid": "201", "etl_project/worker": "w2@vm"}
+    assert went_with(aimed, [101, 100], "w1") and went_with(sibling, [101, 100], "w1")
+    assert not went_with(elsewhere, [101, 100], "w1")
+    # locally (no cluster worker): only the killed process's own run
+    assert went_with(aimed, [101], "") and not went_with(sibling, [101], "")
 
 
 def test_a_cluster_floor_uses_the_cluster_storage_in_databases_of_its_own(tmp_path, pg_server):

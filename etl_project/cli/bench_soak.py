@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from etl_project.soak.run import SoakOptions
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,6 +73,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--timeout", type=float, default=6 * 3600, help="give up waiting for runs after S seconds"
     )
     soak.add_argument(
+        "--floor-sample",
+        type=float,
+        default=1.0,
+        help="run the floor on this share of the districts (each size class and kind, at least one of "
+        "each, and the killed run's) and scale its time up; LMS rows are compared for those (default 1)",
+    )
+    soak.add_argument(
+        "--floor-of",
+        type=Path,
+        default=None,
+        metavar="SOAK_JSON",
+        help="run the floor and the comparison again for the cluster soak that wrote SOAK_JSON (its --out; "
+        "say, one stopped during its floor), on the same cluster; updates that file",
+    )
+    soak.add_argument(
         "--out",
         type=Path,
         default=None,
@@ -75,7 +96,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from etl_project.soak.run import SoakOptions, run_soak
+    from etl_project.soak.run import floor_again, run_soak
 
     def progress(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -84,27 +105,48 @@ def run(args: argparse.Namespace) -> int:
     # the paused nightly schedule restarted.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
-    data = run_soak(
-        SoakOptions(
-            districts=args.districts,
-            cluster=args.cluster,
-            history_nights=args.history_nights,
-            history_districts=args.history_districts,
-            kill_worker=args.kill_worker,
-            out=args.out,
-            workdir=args.workdir,
-            scale=args.scale,
-            students=args.district_students,
-            failure_rate=args.failure_rate,
-            seed=args.seed,
-            timeout_s=args.timeout,
-            progress=progress,
-            command=" ".join(["etl-project", *sys.argv[1:]]),
-        )
-    )
+    if args.floor_of is not None:
+        earlier = json.loads(args.floor_of.read_text())
+        soak = _earlier_args(str(earlier.get("command") or ""))
+        soak.out, soak.floor_sample = args.floor_of, args.floor_sample
+        data = floor_again(_options(soak, progress), earlier)
+    else:
+        data = run_soak(_options(args, progress))
     if args.json:
         print(json.dumps(data, default=str))
     else:
         for key, value in data.items():
             print(f"{key:<34}  {value}")
     return 0
+
+
+def _earlier_args(command: str) -> argparse.Namespace:
+    """The options of the soak whose JSON holds ``command`` (its command line)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_arguments(parser)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workdir", type=Path, default=None)
+    args, _ = parser.parse_known_args(shlex.split(command)[2:])  # after "etl-project bench"
+    return args
+
+
+def _options(args: argparse.Namespace, progress: Callable[[str], None]) -> SoakOptions:
+    from etl_project.soak.run import SoakOptions
+
+    return SoakOptions(
+        districts=args.districts,
+        cluster=args.cluster,
+        history_nights=args.history_nights,
+        history_districts=args.history_districts,
+        kill_worker=args.kill_worker,
+        out=args.out,
+        workdir=args.workdir,
+        scale=args.scale,
+        students=args.district_students,
+        failure_rate=args.failure_rate,
+        seed=args.seed,
+        timeout_s=args.timeout,
+        progress=progress,
+        floor_sample=args.floor_sample,
+        command=" ".join(["etl-project", *sys.argv[1:]]),
+    )

@@ -79,3 +79,44 @@ def plan_fleet(
 
 def failures_by_kind(fleet: list[SoakDistrict]) -> dict[str, int]:
     return {kind: sum(d.kind == kind for d in fleet) for kind in FAILURES}
+
+
+def stratum(district: SoakDistrict) -> str:
+    """The floor sample's strata: a night costs about the same within one (its kind, its size class)."""
+    size = "small" if district.students <= 2_000 else "large" if district.students <= 50_000 else "largest"
+    return f"{district.kind}/{size}"
+
+
+def floor_sample(
+    fleet: list[SoakDistrict], fraction: float, always: set[str] = frozenset(), seed: int = 1
+) -> list[SoakDistrict]:
+    """The districts the floor runs when it runs a ``fraction`` of them: that share of each stratum (at
+    least one), drawn with ``seed``, plus ``always`` (the killed run's districts, whose LMS is compared).
+    Only districts with runs; all of them when ``fraction`` is 1. In the fleet's order."""
+    running = [d for d in fleet if d.runs]
+    if fraction >= 1:
+        return running
+    by_stratum: dict[str, list[SoakDistrict]] = {}
+    for district in running:
+        by_stratum.setdefault(stratum(district), []).append(district)
+    rng = random.Random(seed)
+    chosen = set(always)
+    for members in by_stratum.values():
+        chosen.update(d.id for d in rng.sample(members, k=max(1, round(len(members) * fraction))))
+    return [d for d in running if d.id in chosen]
+
+
+def scale_floor(fleet: list[SoakDistrict], night_walls: dict[str, list[float]]) -> float:
+    """The floor's wall time for every running district of ``fleet``, from the per-night walls of the
+    sampled ones: each stratum's mean night times that stratum's district-nights. Exact when all ran."""
+    running = [d for d in fleet if d.runs]
+    nights: dict[str, int] = {}
+    sampled: dict[str, list[float]] = {}
+    for district in running:
+        key = stratum(district)
+        nights[key] = nights.get(key, 0) + len(NIGHTS)
+        sampled.setdefault(key, []).extend(night_walls.get(district.id, []))
+    missing = sorted(key for key, walls in sampled.items() if not walls)
+    if missing:
+        raise ValueError(f"the floor ran no district of the strata {missing}")
+    return sum(sum(walls) / len(walls) * nights[key] for key, walls in sampled.items())

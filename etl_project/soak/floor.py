@@ -6,7 +6,8 @@ the same kinds of storage as the runs it is compared with (:func:`floor_env`), s
 the orchestration, not SQLite against PostgreSQL. Night 1 of every
 district, then night 2, each through ``sync_night`` (Dagster's in-process execution of ``nightly_sync``,
 no settle wait). It writes the wall time of those runs, each night's state and every district's LMS
-fingerprint, which the soak compares with its own LMS district by district.
+fingerprint, which the soak compares with its own LMS district by district. The plan may hold a sample of
+the soak's districts (``fleet.floor_sample``); each night's wall time is kept so the soak can scale it up.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def floor_env(stack: Stack, work: Path, secret_key: str) -> dict[str, str]:
     ``floor_*`` of its PostgreSQL (Dagster's through the same PgBouncer), and its S3 endpoint under
     another prefix, as the workers use them."""
     env = local_env(work, secret_key)
-    if not stack.cluster:
+    if "LMS_URL" not in stack.env:  # the runs used the embedded default
         return env
     import psycopg
 
@@ -100,18 +101,22 @@ def _execute(plan: dict[str, object]) -> dict[str, object]:
         registry.add(soak_district(root, district), None, replace=True)
     settings = Settings.from_env()
     ensure_dagster_home(settings)
+    walls: dict[str, list[float]] = {d.id: [] for d in running}
     started = time.perf_counter()
     with DagsterInstance.get() as instance:
         for night in ("1", "2"):
             for district in running:
                 date = plan["dates"][night]  # type: ignore[index]
+                begun = time.perf_counter()
                 sync_night(DistrictNight(date, district.id), instance=instance, settle_seconds=0)
+                walls[district.id].append(round(time.perf_counter() - begun, 3))
     wall = time.perf_counter() - started
     states = NightStates()
     backend = open_backend(settings.lms_url())
     return {
         "wall_s": round(wall, 3),
         "runs": 2 * len(running),
+        "night_wall_s": walls,
         "states": {d.id: {n: _state(states, d.id, plan["dates"][n]) for n in ("1", "2")} for d in running},
         "lms": {d.id: fingerprint(backend, d.id) for d in running},
     }

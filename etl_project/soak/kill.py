@@ -69,8 +69,16 @@ def kill_one(
     for leader in named:  # a cluster worker leads its own process group: all of it goes
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(leader, signal.SIGKILL)
-    runs = {run.run_id: _night(run.tags) for run in mine if int(run.tags.get(OWNER_PID_TAG) or 0) in pids}
+    runs = {
+        run.run_id: _night(run.tags) for run in mine if went_with(run.tags, pids, worker if named else "")
+    }
     return Killed(runs, pids, time.time())
+
+
+def went_with(tags, pids: list[int], worker: str) -> bool:
+    """Whether the run was executing in a killed process: its own, or any child of the killed worker."""
+    on_worker = bool(worker) and str(tags.get(WORKER_TAG, "")).split("@")[0] == worker
+    return on_worker or int(tags.get(OWNER_PID_TAG) or 0) in pids
 
 
 def _night(tags) -> str:

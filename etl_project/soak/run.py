@@ -37,6 +37,7 @@ class SoakOptions:
     seed: int = 1
     timeout_s: float = 6 * 3600
     ui_repeat: int = 10
+    floor_sample: float = 1.0  # the share of districts (by stratum) the floor runs; its wall is scaled up
     command: str = ""  # the command line that started the soak, kept in the JSON
     progress: Callable[[str], None] = lambda _: None
 
@@ -82,6 +83,30 @@ def run_soak(opts: SoakOptions) -> dict[str, object]:
             restart_schedule(stack.webserver_url, schedule_before)
     finally:
         stack.stop()
+    _floor_and_compare(work, plan, dates, opts, report, stack)
+    report.update(phase="done")
+    return report.data
+
+
+def floor_again(opts: SoakOptions, earlier: dict[str, object]) -> dict[str, object]:
+    """The floor and the comparison, again, for a soak whose runs have ended (``earlier``, its ``--out``
+    JSON; say, one stopped during its floor): ``opts`` are that soak's, with ``floor_sample``."""
+    if "partition_page_p95_s" not in earlier:
+        raise SystemExit(f"{opts.out}: that soak ended before its floor (phase: {earlier.get('phase')}); "
+                         "run the soak again")  # fmt: skip
+    report = SoakReport(opts.out)
+    report.update(**{**earlier, "phase": "UI measured; running the floor", "floor_command": opts.command})
+    plan = fleet_mod.plan_fleet(opts.districts, rate=opts.failure_rate, scale=opts.scale,
+                                students=opts.students, seed=opts.seed)  # fmt: skip
+    dates = {int(k): str(v) for k, v in dict(earlier["nights"]).items()}  # type: ignore[call-overload]
+    work = Path(str(earlier["workdir"]))
+    if opts.cluster:
+        stack = read_cluster(opts.cluster)
+    else:  # the embedded default under the soak's folder; its services are gone, its files are read
+        from etl_project.registry import new_key
+
+        stack = Stack(webserver_url="", env=local_env(work, new_key()))
+    os.environ.update(stack.env)
     _floor_and_compare(work, plan, dates, opts, report, stack)
     report.update(phase="done")
     return report.data
@@ -222,39 +247,62 @@ def _partitions_per_asset(instance: DagsterInstance) -> int:
 
 
 def _floor_and_compare(work: Path, plan, dates, opts, report: SoakReport, stack: Stack) -> None:
-    """The floor on a home of its own, then every district's LMS rows and night states against it."""
-    from etl_project.lms.connect import open_backend
-    from etl_project.registry.nights import NightStates
-    from etl_project.settings import Settings
-    from etl_project.soak.floor import floor_env, plan_json, run_floor
-    from etl_project.soak.lms_rows import fingerprint
+    """The floor on a home of its own (on ``opts.floor_sample`` of the districts, scaled up), then every
+    floored district's LMS rows, and every district's night states, against it."""
+    import shutil
 
-    opts.progress("floor: the same district-nights one after another in one process ...")
-    env = child_env(floor_env(stack, work / "floor", os.environ["ETL_PROJECT_SECRET_KEY"]))
-    floor = run_floor(plan_json(work, dates, plan), work / "floor", env)
-    backend, states = open_backend(Settings.from_env().lms_url()), NightStates()
+    from etl_project.soak.floor import floor_env, plan_json, run_floor
+
     killed = report.data.get("worker_killed_run")
     victims = (
         {r["night"].split("|")[1]: r for r in killed["runs"].values()} if isinstance(killed, dict) else {}
     )
-    effects, mismatched_states = [], []
-    for district in (d for d in plan if d.runs):
-        same = fingerprint(backend, district.id) == floor["lms"][district.id]
-        if district.id in victims:  # the kill's own effect, not another district's: reported with the kill
-            victims[district.id]["lms_same_as_floor"] = same
-        elif district.kind == HEALTHY and not same:
-            effects.append(district.id)
-        for night, date in dates.items():
-            record = states.get(district.id, date)
-            if (str(record.state) if record else None) != floor["states"][district.id][str(night)]:
-                mismatched_states.append(f"{date}|{district.id}")
+    sample = fleet_mod.floor_sample(plan, opts.floor_sample, set(victims), seed=opts.seed)
+    opts.progress(f"floor: {len(sample)} districts' nights one after another in one process ...")
+    shutil.rmtree(work / "floor", ignore_errors=True)  # a floor stopped before: start it over
+    env = child_env(floor_env(stack, work / "floor", os.environ["ETL_PROJECT_SECRET_KEY"]))
+    floor = run_floor(plan_json(work, dates, sample), work / "floor", env)
+    effects, mismatched_states = _compare(plan, dates, floor, victims)
+    floor_wall = fleet_mod.scale_floor(plan, floor["night_wall_s"])
     wall, cores = report.data.get("wall_s"), report.data.get("cores")
     report.update(
-        floor_wall_s=floor["wall_s"],
+        floor_wall_s=round(floor_wall, 3),
         floor_runs=floor["runs"],
-        overhead_ratio=round(wall * cores / floor["wall_s"], 2) if wall and floor["wall_s"] else None,
+        floor_sample={
+            "fraction": opts.floor_sample,
+            "districts": len(sample),
+            "of": sum(d.runs for d in plan),
+            "measured_wall_s": floor["wall_s"],
+        },
+        overhead_ratio=round(wall * cores / floor_wall, 2) if wall and floor_wall else None,
         cross_district_effects=len(effects),
         cross_district_districts=effects,
+        lms_compared_districts=len(floor["lms"]),
         state_mismatches=mismatched_states,
         worker_killed_run=killed,
     )
+
+
+def _compare(plan, dates, floor: dict, victims: dict) -> tuple[list[str], list[str]]:
+    """Healthy districts whose LMS rows differ from the floor's (of those it ran; a victim's sameness goes
+    on its kill record instead), and nights whose state differs from the floor's, else from the plan's."""
+    from etl_project.lms.connect import open_backend
+    from etl_project.registry.nights import NightStates
+    from etl_project.settings import Settings
+    from etl_project.soak.lms_rows import fingerprint
+
+    backend, states = open_backend(Settings.from_env().lms_url()), NightStates()
+    effects, mismatched_states = [], []
+    for district in (d for d in plan if d.runs):
+        if district.id in floor["lms"]:
+            same = fingerprint(backend, district.id) == floor["lms"][district.id]
+            if district.id in victims:  # the kill's own effect, not another district's
+                victims[district.id]["lms_same_as_floor"] = same
+            elif district.kind == HEALTHY and not same:
+                effects.append(district.id)
+        for night, date in dates.items():
+            record = states.get(district.id, date)
+            want = floor["states"].get(district.id, {}).get(str(night), district.expected(night))
+            if (str(record.state) if record else None) != want:
+                mismatched_states.append(f"{date}|{district.id}")
+    return effects, mismatched_states
