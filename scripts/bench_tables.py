@@ -184,6 +184,13 @@ def per_hour(run: Run) -> str:
     )
 
 
+def partition_page(run: Run) -> str:
+    """The soak's partition page p95, and the same queries' p95 on a quiet machine when the JSON has it."""
+    quiet = run.get("ui_quiet_after_soak")
+    again = f"; quiet: {seconds(quiet['partition_page_p95_s'])}" if quiet else ""
+    return f"{optional(run['partition_page_p95_s'])} ({count(run['partitions_per_asset'])} partitions{again})"
+
+
 def soak_rows(runs: list[Run]) -> list[list[str]]:
     return [
         [
@@ -195,7 +202,7 @@ def soak_rows(runs: list[Run]) -> list[list[str]]:
             optional(r["per_run_overhead_s"]),
             f"{optional(r['p50_drop_to_applied_s'])} / {optional(r['p95_drop_to_applied_s'])}",
             optional(r["max_sensor_tick_s"]),
-            f"{optional(r['partition_page_p95_s'])} ({count(r['partitions_per_asset'])} partitions)",
+            partition_page(r),
             optional(r["overhead_ratio"], ""),
             f"{r['lost_runs']} / {r['duplicate_runs']} / {r['cross_district_effects']}",
         ]
