@@ -139,6 +139,21 @@ def test_bench_tables_writes_a_soak_row_beside_the_other_kinds(tmp_path):
     assert rows[1].startswith("| 100 |") and rows[1].endswith("| 1 / 0 / 0 |")  # ordered by districts
 
 
+def test_bench_tables_orders_soaks_of_one_size_as_they_ran_and_names_their_code(tmp_path):
+    quiet = {"partition_page_p95_s": 0.25}
+    later = {**SOAK_RUN, "published_at": 2000.0, "code": "after", "ui_quiet_after_soak": quiet}
+    earlier = {**SOAK_RUN, "published_at": 1000.0, "code": "before"}
+    (tmp_path / "a-later.json").write_text(json.dumps(later))
+    (tmp_path / "b-earlier.json").write_text(json.dumps(earlier))
+    doc = tmp_path / "doc.md"
+    doc.write_text("<!-- bench:soak -->\n<!-- /bench:soak -->\n")
+    script = Path(__file__).resolve().parent.parent / "scripts" / "bench_tables.py"
+    subprocess.run([sys.executable, str(script), "--doc", str(doc), "--json-dir", str(tmp_path)], check=True)
+    rows = doc.read_text().splitlines()[3:5]
+    assert rows[0].startswith("| 20 (before) |") and "(96,000 partitions) |" in rows[0]
+    assert rows[1].startswith("| 20 (after) |") and "0.40 s (96,000 partitions; quiet: 0.25 s) |" in rows[1]
+
+
 def test_a_cluster_json_names_its_workers_and_their_pid_files(tmp_path):
     from etl_project.soak.kill import worker_of
     from etl_project.soak.stack import read_cluster

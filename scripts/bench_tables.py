@@ -14,7 +14,8 @@ Each table sits between two marker comments in the document, and only the lines 
 Every ``*.json`` file of the JSON folder is one run, one row, ordered by students; an optional ``"code"`` key
 names the code a run measured (for a before/after pair). A run is a portal run when its JSON has
 ``"portal": true``, a small-districts run when it has ``"bench": "daemon-small"``, a soak run when it has
-``district_nights`` (ordered by districts), an LMS run when it has ``first_load_s``, else an ingest run.
+``district_nights`` (ordered by districts, then by when they ran), an LMS run when it has ``first_load_s``,
+else an ingest run.
 Figures are copied from the JSON, only formatted.
 
     scripts/bench_tables.py                      # rewrite docs/benchmarks.md from docs/bench/*.json
@@ -194,7 +195,7 @@ def partition_page(run: Run) -> str:
 def soak_rows(runs: list[Run]) -> list[list[str]]:
     return [
         [
-            count(r["districts"]),
+            count(r["districts"]) + (f" ({r['code']})" if r.get("code") else ""),
             count(r["district_nights"]),
             f"{r['cores']}",
             seconds(r["wall_s"]),
@@ -250,7 +251,10 @@ def load_runs(paths: list[Path]) -> dict[str, list[Run]]:
             kind = "lms" if "first_load_s" in run else "ingest"
         runs[kind].append(run)
     for kind, listed in runs.items():
-        listed.sort(key=lambda r, size="districts" if kind == "soak" else "students": r[size])
+        if kind == "soak":  # by size, then in the order they ran
+            listed.sort(key=lambda r: (r["districts"], r.get("published_at", 0)))
+        else:
+            listed.sort(key=lambda r: r["students"])
     return runs
 
 
