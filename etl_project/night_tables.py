@@ -2,7 +2,7 @@
 
 The archive and the databases are the state; a worker's disk is scratch. After a night's tables are built
 (in the district's DuckDB file, the builder's scratch), every table of that night is written as Parquet
-beside the night's snapshot::
+beside the night's snapshot (and the DuckDB file then forgets the older nights the archive holds)::
 
     district=<id>/date=<night>/table.<table>.parquet   the 9 OneRoster tables, files and rejects
     district=<id>/date=<night>/_tables.json            manifest: size, sha256 and version of each file
@@ -142,6 +142,23 @@ def publish_unarchived(
     for date in missing:
         publish_night(conn, archive, warehouse, district, date)
     return missing
+
+
+def forget_archived_nights(
+    conn: duckdb.DuckDBPyConnection, archive: Archive, district: str, keep: str
+) -> list[str]:
+    """Delete from the builder's DuckDB file every night but ``keep`` whose tables the archive indexes;
+    returns them. Readers read nights from the archive, so the file needs only the night being built, and
+    DuckDB reuses the freed blocks: the file stays one to two nights' size instead of growing every night."""
+    archived = set(read_index(archive, district))
+    held = {d.isoformat() for (d,) in conn.execute(f"SELECT DISTINCT _date FROM {SCHEMA}.files").fetchall()}
+    gone = sorted((held & archived) - {keep})
+    if gone:
+        dates = ", ".join(f"DATE {lit(d)}" for d in gone)
+        for table in ALL_TABLES:
+            conn.execute(f"DELETE FROM {SCHEMA}.{table} WHERE _date IN ({dates})")
+        conn.execute("CHECKPOINT")
+    return gone
 
 
 def _swap_in(staging: Path, final: Path) -> None:

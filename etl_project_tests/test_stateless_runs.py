@@ -210,6 +210,44 @@ def test_stale_cache_is_refreshed_when_a_night_is_rebuilt(tmp_path, dropbox, s3_
     assert seen_by_a == seen_by_b == len(lines) - 1 - 10
 
 
+def test_a_builders_duckdb_file_keeps_only_the_night_it_built(tmp_path, dropbox, s3_bucket):
+    """Readers read nights from the archive, so the builder's file forgets the older ones it archived."""
+    deployment = Deployment(tmp_path, dropbox, s3_bucket, "forget")
+    worker = deployment.worker("A")
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(DISTRICTS_PARTITION, [DISTRICT])
+        for night in NIGHTS:
+            deployment.run(instance, night, worker)
+    held: set[str] = set()
+    with worker.connect(DISTRICT) as conn:
+        for t in ALL_TABLES:
+            held |= {
+                d for (d,) in conn.execute(f"SELECT DISTINCT _date::VARCHAR FROM oneroster.{t}").fetchall()
+            }
+    assert held == {NIGHT3}
+    with read_nights(worker, deployment.archive.open(), DISTRICT, list(NIGHTS)) as conn:
+        nights = conn.execute("SELECT DISTINCT _date::VARCHAR FROM oneroster.users ORDER BY 1").fetchall()
+    assert nights == [(n,) for n in NIGHTS]
+
+
+def test_a_night_the_archive_lacks_is_never_forgotten(tmp_path, dropbox):
+    from etl_project.archive import LocalArchive
+    from etl_project.night_tables import forget_archived_nights, publish_night
+    from etl_project.oneroster.load import load_drop
+
+    archive, builder = LocalArchive(tmp_path / "archive"), WarehouseResource(root=str(tmp_path / "builder"))
+    users = "SELECT DISTINCT _date::VARCHAR FROM oneroster.users ORDER BY 1"
+    with builder.connect(DISTRICT) as conn:
+        for night in (NIGHT1, NIGHT2):
+            load_drop(conn, dropbox / night, district=DISTRICT, date=night)
+        publish_night(conn, archive, builder, DISTRICT, NIGHT2)
+        assert forget_archived_nights(conn, archive, DISTRICT, keep=NIGHT2) == []  # night 1 is only here
+        assert conn.execute(users).fetchall() == [(NIGHT1,), (NIGHT2,)]
+        publish_night(conn, archive, builder, DISTRICT, NIGHT1)
+        assert forget_archived_nights(conn, archive, DISTRICT, keep=NIGHT2) == [NIGHT1]
+        assert conn.execute(users).fetchall() == [(NIGHT2,)]
+
+
 def test_report_trace_plan_from_a_fresh_worker(tmp_path, dropbox, s3_bucket, monkeypatch, capsys):
     deployment = Deployment(tmp_path, dropbox, s3_bucket, "readers")
     with DagsterInstance.ephemeral() as instance:

@@ -22,7 +22,7 @@ from dagster import (
 
 from etl_project.archive import ArchiveResource, Snapshot
 from etl_project.assets.keys import OWNERS, SNAPSHOT, oneroster
-from etl_project.night_tables import publish_night, publish_unarchived
+from etl_project.night_tables import forget_archived_nights, publish_night, publish_unarchived
 from etl_project.oneroster.load import TABLES, DropReport, FileProvenance, load_drop
 from etl_project.oneroster.rejected import describe_rejected, rejected_files, rejected_rows
 from etl_project.partitions import DistrictNight, district_nights
@@ -88,6 +88,7 @@ def oneroster_tables(context: AssetExecutionContext, archive: ArchiveResource, w
             tables = publish_night(conn, store, warehouse, night.district, night.date)
             if backfilled := publish_unarchived(conn, store, warehouse, night.district):
                 context.log.info(f"{night}: archived earlier nights' tables too: {', '.join(backfilled)}")
+            forget_archived_nights(conn, store, night.district, keep=night.date)  # a worker's disk is scratch
             if report.refused:
                 raise Failure(
                     description=f"{night}: drop refused: " + "; ".join(report.drop_errors),
