@@ -33,7 +33,7 @@ import duckdb
 
 from etl_project.archive.base import Archive, ArchivedFile, ArchiveIntegrityError
 from etl_project.files import private_dir
-from etl_project.oneroster.load import TABLES
+from etl_project.oneroster.load import TABLES, delete_nights
 from etl_project.oneroster.normalize import SCHEMA, ensure_schema
 from etl_project.oneroster.validate import lit
 from etl_project.partitions import validate_district_id, validate_night
@@ -134,10 +134,11 @@ def publish_unarchived(
 ) -> list[str]:
     """Publish the nights this DuckDB file holds that the archive has no tables for (nights built before
     tables were archived); returns them. A night archived by any worker is never overwritten from here."""
-    held = [d.isoformat() for (d,) in conn.execute(f"SELECT DISTINCT _date FROM {SCHEMA}.files").fetchall()]
     indexed = read_index(archive, district)
     missing = [
-        d for d in sorted(held) if d not in indexed and archive.get_bytes(district, d, MANIFEST_NAME) is None
+        d
+        for d in sorted(_held_nights(conn))
+        if d not in indexed and archive.get_bytes(district, d, MANIFEST_NAME) is None
     ]
     for date in missing:
         publish_night(conn, archive, warehouse, district, date)
@@ -150,15 +151,16 @@ def forget_archived_nights(
     """Delete from the builder's DuckDB file every night but ``keep`` whose tables the archive indexes;
     returns them. Readers read nights from the archive, so the file needs only the night being built, and
     DuckDB reuses the freed blocks: the file stays one to two nights' size instead of growing every night."""
-    archived = set(read_index(archive, district))
-    held = {d.isoformat() for (d,) in conn.execute(f"SELECT DISTINCT _date FROM {SCHEMA}.files").fetchall()}
-    gone = sorted((held & archived) - {keep})
+    gone = sorted((_held_nights(conn) & set(read_index(archive, district))) - {keep})
     if gone:
-        dates = ", ".join(f"DATE {lit(d)}" for d in gone)
-        for table in ALL_TABLES:
-            conn.execute(f"DELETE FROM {SCHEMA}.{table} WHERE _date IN ({dates})")
+        delete_nights(conn, gone)
         conn.execute("CHECKPOINT")
     return gone
+
+
+def _held_nights(conn: duckdb.DuckDBPyConnection) -> set[str]:
+    """The nights the builder's DuckDB file holds."""
+    return {d.isoformat() for (d,) in conn.execute(f"SELECT DISTINCT _date FROM {SCHEMA}.files").fetchall()}
 
 
 def _swap_in(staging: Path, final: Path) -> None:

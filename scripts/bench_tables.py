@@ -52,9 +52,13 @@ def cpu(split: dict[str, float] | None) -> str:
     return "n/a" if split is None else f"{split['loader']:.2f} + {split['postgres']:.2f} s"
 
 
-def students(run: Run) -> str:
+def sized(size: str, run: Run) -> str:
     """The run's size, and the code it measured when the JSON names it (``"code"``: e.g. an earlier build)."""
-    return count(run["students"]) + (f" ({run['code']})" if run.get("code") else "")
+    return size + (f" ({run['code']})" if run.get("code") else "")
+
+
+def students(run: Run) -> str:
+    return sized(count(run["students"]), run)
 
 
 def best_of(run: Run) -> str:
@@ -152,7 +156,7 @@ PORTAL_HEADER = [
 def small_rows(runs: list[Run]) -> list[list[str]]:
     return [
         [
-            f"{r['districts']} × {count(r['students'])}" + (f" ({r['code']})" if r.get("code") else ""),
+            sized(f"{r['districts']} × {count(r['students'])}", r),
             f"{r['succeeded']} of {r['district_nights']}",
             seconds(r["wall_s"]),
             f"**{r['district_nights_per_hour']:,.0f}**",
@@ -195,7 +199,7 @@ def partition_page(run: Run) -> str:
 def soak_rows(runs: list[Run]) -> list[list[str]]:
     return [
         [
-            count(r["districts"]) + (f" ({r['code']})" if r.get("code") else ""),
+            sized(count(r["districts"]), r),
             count(r["district_nights"]),
             f"{r['cores']}",
             seconds(r["wall_s"]),

@@ -196,16 +196,18 @@ def load_drop(
         return report
 
 
-def _delete_night(conn: duckdb.DuckDBPyConnection, date: str) -> None:
+def delete_nights(conn: duckdb.DuckDBPyConnection, dates: list[str]) -> None:
+    """Delete the nights from every table of the district's DuckDB file."""
+    listed = ", ".join(f"DATE {lit(d)}" for d in dates)
     for table in ("files", "rejects", *TABLES):
-        conn.execute(f"DELETE FROM {SCHEMA}.{table} WHERE _date = DATE {lit(date)}")
+        conn.execute(f"DELETE FROM {SCHEMA}.{table} WHERE _date IN ({listed})")
 
 
 def _write_refusal(conn: duckdb.DuckDBPyConnection, district: str, date: str, message: str) -> None:
     ensure_schema(conn)
     conn.execute("BEGIN TRANSACTION")
     try:
-        _delete_night(conn, date)
+        delete_nights(conn, [date])
         conn.execute(
             f"INSERT INTO {SCHEMA}.rejects VALUES (DATE {lit(date)}, ?, NULL, NULL, NULL, 'drop_refused', ?, "
             "NULL, NULL)",
@@ -381,7 +383,7 @@ class _Loader:
         plans = self.plan()
         conn.execute("BEGIN TRANSACTION")
         try:
-            _delete_night(conn, self.date)
+            delete_nights(conn, [self.date])
             by_file = {p.file: p for p in plans}
             for spec in SPECS:
                 plan = by_file.pop(spec.file, None)
